@@ -1,0 +1,5 @@
+"""Channel Gateway: provider webhooks in, one canonical interaction out, durably forwarded."""
+
+from importlib.metadata import version
+
+__version__ = version("channel-gateway")

@@ -1,0 +1,131 @@
+"""The backend contract: deliver stored interactions to a CRM or any other system."""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Annotated, ClassVar, Generic, TypeVar
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+from gateway.durations import Duration
+from gateway.schema import Interaction
+
+__all__ = [
+    "Backend",
+    "BackendContext",
+    "BackendSettings",
+    "Delivered",
+    "Delivery",
+    "Outcome",
+    "Rejected",
+    "Retry",
+    "RetrySettings",
+]
+
+
+class RetrySettings(BaseModel):
+    """How long the host keeps retrying a delivery before it dead-letters it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    max_attempts: Annotated[int, Field(ge=1)] = 12
+    """Attempts before a delivery is dead-lettered."""
+    max_age: Duration = timedelta(hours=72)
+    """Age after which a delivery still failing is dead-lettered."""
+    initial_backoff: Duration = timedelta(seconds=1)
+    """Backoff before the first retry; it doubles on each attempt, with full jitter."""
+    max_backoff: Duration = timedelta(minutes=10)
+    """Longest backoff between two attempts."""
+
+
+class BackendSettings(BaseModel):
+    """Settings every backend takes; a backend's `settings_model` subclasses this."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    type: str
+    """The backend type, e.g. `log` or `hubspot`."""
+    base_url: HttpUrl | None = None
+    """Override of the vendor's API root (tests point it at a local fake)."""
+    timeout: Duration = timedelta(seconds=10)
+    """Timeout of one delivery request."""
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+
+
+SettingsT = TypeVar("SettingsT", bound=BackendSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class BackendContext:
+    """What the host gives a backend: its configured name and the shared HTTP session."""
+
+    name: str
+    http: aiohttp.ClientSession
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("gateway.backend"))
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One interaction to deliver, with the record ids this backend already has for its customer."""
+
+    id: int
+    interaction: Interaction
+    attempt: int
+    record_refs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """The backend accepted the interaction; `record_refs` name the records it created or matched."""
+
+    record_refs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Try again later; `after_s` is the remote's hint (e.g. Retry-After), if any."""
+
+    reason: str
+    after_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """The remote refused the interaction for good; it goes to the dead-letter queue."""
+
+    reason: str
+
+
+Outcome = Delivered | Retry | Rejected
+
+
+class Backend(ABC, Generic[SettingsT]):
+    """Delivers interactions somewhere. The host owns retries, ordering and metrics."""
+
+    type_name: ClassVar[str]
+    """The YAML `type` of the backend, e.g. `hubspot`."""
+    settings_model: ClassVar[type[BackendSettings]]
+    max_batch: ClassVar[int] = 1
+    """Most deliveries the host hands to one `deliver` call."""
+
+    def __init__(self, ctx: BackendContext, settings: SettingsT) -> None:
+        self.ctx = ctx
+        self.settings = settings
+
+    async def start(self) -> None:  # noqa: B027 - optional hook, empty by default
+        """Prepare to deliver; raise `NotReadyError` to be retried or `AuthenticationError`."""
+
+    @abstractmethod
+    async def deliver(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
+        """Deliver `batch`, returning one outcome per delivery, in order."""
+
+    async def health_check(self) -> None:  # noqa: B027 - optional hook, empty by default
+        """Raise if the remote cannot be reached right now."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook, empty by default
+        """Release what `start` acquired."""

@@ -1,0 +1,111 @@
+"""The channel contract: verify a provider's webhook and turn it into interactions."""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
+
+from gateway.errors import PayloadError
+from gateway.request import WebhookRequest, WebhookResponse
+from gateway.schema import ChannelKind, ChannelRef, Interaction
+
+__all__ = ["Channel", "ChannelContext", "ChannelSettings", "payload_error", "utc_now"]
+
+
+def utc_now() -> datetime:
+    """Return the current time in UTC."""
+    return datetime.now(UTC)
+
+
+class ChannelSettings(BaseModel):
+    """Settings every channel takes; a channel's `settings_model` subclasses this."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    type: str
+    """The channel type, e.g. `generic` or `twilio-sms`."""
+    include_raw: bool = False
+    """Keep the provider's payload in each interaction's `raw` field."""
+    insecure: bool = False
+    """Accept webhooks without verifying them. Only for local experiments."""
+
+
+SettingsT = TypeVar("SettingsT", bound=ChannelSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelContext:
+    """What the host gives a channel: its configured id, a clock and a logger."""
+
+    channel_id: str
+    clock: Callable[[], datetime] = utc_now
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("gateway.channel"))
+
+
+def payload_error(exc: ValidationError) -> PayloadError:
+    """Return a 422 `PayloadError` naming the first invalid field of a pydantic error."""
+    first = exc.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or None
+    return PayloadError(first["msg"], field=where, status=422)
+
+
+class Channel(ABC, Generic[SettingsT]):
+    """A provider's webhooks in, canonical interactions out.
+
+    `verify` and `parse` are pure: no I/O, no clock other than `ctx.clock`. The host owns the HTTP
+    answer, deduplication and the durable commit, so every channel gets those for free.
+    """
+
+    type_name: ClassVar[str]
+    """The YAML `type` of the channel, e.g. `twilio-sms`."""
+    kind: ClassVar[ChannelKind]
+    provider: ClassVar[str]
+    settings_model: ClassVar[type[ChannelSettings]]
+    content_types: ClassVar[frozenset[str]] = frozenset({"application/json"})
+    """Media types a POST body may have; anything else is answered 415."""
+
+    def __init__(self, ctx: ChannelContext, settings: SettingsT) -> None:
+        self.ctx = ctx
+        self.settings = settings
+
+    def handshake(self, req: WebhookRequest) -> WebhookResponse | None:
+        """Answer a provider's verification challenge, or return None if `req` is not one."""
+        return None
+
+    @abstractmethod
+    def verify(self, req: WebhookRequest) -> None:
+        """Raise `SignatureError` unless `req` provably comes from the provider."""
+
+    @abstractmethod
+    def parse(self, req: WebhookRequest) -> list[Interaction]:
+        """Return the interactions `req` carries; raise `PayloadError` if it is unusable."""
+
+    def acknowledge(self, req: WebhookRequest, stored: list[Interaction]) -> WebhookResponse:
+        """Return the provider's 2xx once `stored` is durable (duplicates carry the first id)."""
+        return WebhookResponse()
+
+    @cached_property
+    def channel_ref(self) -> ChannelRef:
+        """Return the `channel` field of this channel's interactions."""
+        return ChannelRef(id=self.ctx.channel_id, kind=self.kind, provider=self.provider)
+
+    def interaction(
+        self, req: WebhookRequest, *, raw: JsonValue = None, **fields: Any
+    ) -> Interaction:
+        """Build an interaction received through this channel; invalid fields raise 422."""
+        try:
+            return Interaction(
+                channel=self.channel_ref,
+                received_at=req.received_at,
+                raw=raw if self.settings.include_raw else None,
+                **fields,
+            )
+        except ValidationError as exc:
+            raise payload_error(exc) from None

@@ -1,0 +1,164 @@
+"""The gateway's configuration: models for every section of `gateway.yaml`.
+
+Field docstrings become the configuration reference (`docs/configuration.md`) and the
+descriptions of `gateway schema config`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    SerializeAsAny,
+    field_validator,
+    model_validator,
+)
+
+from gateway.backend import BackendSettings
+from gateway.channel import ChannelSettings
+from gateway.durations import Duration
+from gateway.enricher import EnricherSettings
+from gateway.schema import ChannelKind, Direction, InteractionType
+
+__all__ = [
+    "AdminSettings",
+    "GatewayConfig",
+    "IdentitySettings",
+    "Route",
+    "RouteMatch",
+    "ServerSettings",
+    "StorageSettings",
+    "is_loopback",
+]
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+"""Channel ids and backend names: they appear in URLs, metrics labels and logs."""
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+class Section(BaseModel):
+    """A section of the configuration: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+def is_loopback(host: str) -> bool:
+    """Return True if `host` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ServerSettings(Section):
+    """The public HTTP server that providers post webhooks to."""
+
+    host: str = "0.0.0.0"
+    """Address to listen on."""
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    """Port to listen on (0: any free port)."""
+    max_body_bytes: Annotated[int, Field(ge=1)] = 1_048_576
+    """Largest webhook body accepted; larger ones are answered 413 before being read."""
+    trust_proxy: bool = False
+    """Rebuild the URL providers signed from X-Forwarded-Proto and X-Forwarded-Host."""
+    shutdown_timeout: Duration = timedelta(seconds=10)
+    """On SIGTERM, how long in-flight webhooks may take to finish."""
+
+
+class AdminSettings(Section):
+    """The admin API, on its own port."""
+
+    host: str = "127.0.0.1"
+    """Address to listen on; any non-loopback address requires `token`."""
+    port: Annotated[int, Field(ge=0, le=65535)] = 8081
+    """Port to listen on (0: any free port)."""
+    token: SecretStr | None = None
+    """Bearer token every admin request must present."""
+
+    @model_validator(mode="after")
+    def _token_off_loopback(self) -> AdminSettings:
+        if not is_loopback(self.host) and not (self.token and self.token.get_secret_value()):
+            raise ValueError(
+                f"a token is required: host {self.host} is reachable from other machines; "
+                "set token (e.g. token: ${GATEWAY_ADMIN_TOKEN}) or listen on 127.0.0.1"
+            )
+        return self
+
+
+class StorageSettings(Section):
+    """Where interactions and delivery jobs are stored."""
+
+    url: str = "sqlite:///gateway.db"
+    """`sqlite:///relative.db` or `sqlite:////absolute/path.db`."""
+    synchronous: Literal["full", "normal", "off"] = "full"
+    """SQLite durability: `full` fsyncs every group commit (nothing acknowledged is lost)."""
+
+    @field_validator("url")
+    @classmethod
+    def _supported_url(cls, url: str) -> str:
+        if url.startswith("sqlite:///"):
+            return url
+        if url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("the postgresql store is not available yet; use sqlite:///PATH")
+        raise ValueError("expected sqlite:///relative.db or sqlite:////absolute/path.db")
+
+
+class IdentitySettings(Section):
+    """Cross-channel identity resolution and conversation threading."""
+
+    default_region: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "US"
+    """Region (ISO 3166 alpha-2) for phone numbers written without a country code."""
+    conversation_window: Duration = timedelta(hours=24)
+    """A conversation stays open while its last activity is this recent."""
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class RouteMatch(Section):
+    """Which interactions a route takes; an omitted criterion matches everything."""
+
+    channel_id: Annotated[list[Name], BeforeValidator(_as_list)] | None = None
+    """Configured channel ids."""
+    channel_kind: Annotated[list[ChannelKind], BeforeValidator(_as_list)] | None = None
+    """Channel kinds, e.g. `[sms, whatsapp]`."""
+    type: Annotated[list[InteractionType], BeforeValidator(_as_list)] | None = None
+    """Interaction types: `message`, `call`, `status`."""
+    direction: Annotated[list[Direction], BeforeValidator(_as_list)] | None = None
+    """`inbound` and/or `outbound`."""
+
+
+class Route(Section):
+    """A routing rule: interactions it matches go to the backends in `to`."""
+
+    match: RouteMatch = Field(default_factory=RouteMatch)
+    """Criteria, all of which must hold."""
+    to: Annotated[list[Name], BeforeValidator(_as_list)]
+    """Backend names; an empty list stores the interaction and forwards it nowhere."""
+
+
+class GatewayConfig(Section):
+    """The whole configuration file."""
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    channels: dict[Name, SerializeAsAny[ChannelSettings]] = Field(default_factory=dict)
+    """Webhook sources by id; each is served at `/webhooks/{id}`."""
+    backends: dict[Name, SerializeAsAny[BackendSettings]] = Field(default_factory=dict)
+    """Delivery targets by name."""
+    enrichers: dict[Name, SerializeAsAny[EnricherSettings]] = Field(default_factory=dict)
+    """Per-interaction transforms, run in the order written."""
+    routes: list[Route] = Field(default_factory=list)
+    """First matching rule wins; no routes at all sends everything to every backend."""

@@ -1,0 +1,57 @@
+"""Durations in configuration: `200ms`, `30s`, `5m`, `24h`, `7d`, or a plain number of seconds."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+
+__all__ = ["Duration", "format_duration", "parse_duration"]
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+
+
+def parse_duration(value: Any) -> timedelta:
+    """Return `value` (`"30s"`, `"24h"`, `90`, a timedelta) as a non-negative timedelta."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _PATTERN.match(value)):
+        seconds = float(match[1]) * _UNITS[match[2]]
+    else:
+        raise ValueError(
+            f"invalid duration {value!r}: use a number of seconds or a number with a unit "
+            "(ms, s, m, h, d), like 30s or 24h"
+        )
+    if seconds < 0:
+        raise ValueError(f"invalid duration {value!r}: must not be negative")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """Return the shortest exact unit form of `value`, e.g. `24h` or `1500ms`."""
+    millis = round(value.total_seconds() * 1000)
+    for unit, factor in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if millis and millis % factor == 0:
+            return f"{millis // factor}{unit}"
+    return f"{millis}ms"
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": _PATTERN.pattern},
+                {"type": "number", "minimum": 0},
+            ]
+        }
+    ),
+]
+"""A pydantic field type for durations written the configuration's way."""

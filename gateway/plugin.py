@@ -1,0 +1,60 @@
+"""The API plugin authors write against: base classes, registries, context and `hookimpl`.
+
+A plugin is a module with `@hookimpl` functions, published under the `gateway.plugins`
+entry-point group::
+
+    from gateway.plugin import ChannelRegistry, hookimpl
+
+    @hookimpl
+    def gateway_register_channels(registry: ChannelRegistry) -> None:
+        registry.add(MyChannel)
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from gateway.backend import (
+    Backend,
+    BackendContext,
+    BackendSettings,
+    Delivered,
+    Delivery,
+    Outcome,
+    Rejected,
+    Retry,
+    RetrySettings,
+)
+from gateway.channel import Channel, ChannelContext, ChannelSettings, payload_error
+from gateway.durations import Duration
+from gateway.enricher import Enricher, EnricherSettings
+from gateway.registry import BackendRegistry, ChannelRegistry, EnricherRegistry
+from gateway.request import WebhookRequest, WebhookResponse
+
+__all__ = [
+    "Backend",
+    "BackendContext",
+    "BackendRegistry",
+    "BackendSettings",
+    "Channel",
+    "ChannelContext",
+    "ChannelRegistry",
+    "ChannelSettings",
+    "Delivered",
+    "Delivery",
+    "Duration",
+    "Enricher",
+    "EnricherRegistry",
+    "EnricherSettings",
+    "Outcome",
+    "Rejected",
+    "Retry",
+    "RetrySettings",
+    "WebhookRequest",
+    "WebhookResponse",
+    "hookimpl",
+    "payload_error",
+]
+
+hookimpl = pluggy.HookimplMarker("gateway")
+"""Marks a plugin module's hook implementations."""

@@ -1,0 +1,192 @@
+"""The canonical interaction, schema "interaction/v1".
+
+Every channel turns its provider's webhook into `Interaction` objects; every backend receives them.
+Its JSON form (`Interaction.model_dump_json()`) is what generic consumers and the admin API see,
+so the field names here are a public contract: add fields, never rename them.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Final, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, model_validator
+from ulid import ULID
+
+__all__ = [
+    "CHANNEL_KINDS",
+    "SCHEMA_VERSION",
+    "Attachment",
+    "CallInfo",
+    "ChannelKind",
+    "ChannelRef",
+    "Content",
+    "ConversationContext",
+    "Direction",
+    "Identity",
+    "Interaction",
+    "InteractionType",
+    "Party",
+    "StatusInfo",
+    "StatusState",
+    "new_interaction_id",
+]
+
+SCHEMA_VERSION: Final = "interaction/v1"
+
+InteractionType = Literal["message", "call", "status"]
+Direction = Literal["inbound", "outbound"]
+ChannelKind = Literal[
+    "sms", "mms", "whatsapp", "messenger", "instagram", "slack", "telegram",
+    "email", "voice", "webchat", "other",
+]  # fmt: skip
+CHANNEL_KINDS: Final[tuple[str, ...]] = ChannelKind.__args__
+StatusState = Literal["queued", "sent", "delivered", "read", "failed"]
+
+_ULID = r"[0-9A-HJKMNP-TV-Z]{26}"
+_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+
+
+def new_interaction_id() -> str:
+    """Return a fresh ULID, the id (and idempotency key) of a new interaction."""
+    return str(ULID())
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[
+    datetime,
+    Field(description="RFC 3339 timestamp with an offset; stored and sent in UTC."),
+    AfterValidator(_as_utc),
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Identity(_Model):
+    """One way to recognise a person: a phone number, an e-mail address or a provider id."""
+
+    kind: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+    """`phone` (E.164), `email` (lower case) or a provider-scoped kind such as `slack_user`."""
+    value: Annotated[str, Field(min_length=1, max_length=512)]
+
+    @model_validator(mode="after")
+    def _check_value(self) -> Identity:
+        if self.kind == "phone" and not _E164.match(self.value):
+            raise ValueError(f"phone identity must be E.164 like +15551234567, got {self.value!r}")
+        if self.kind == "email" and (self.value != self.value.lower() or "@" not in self.value):
+            raise ValueError(f"email identity must be a lower-case address, got {self.value!r}")
+        return self
+
+
+class Party(_Model):
+    """The sender or the recipient of an interaction."""
+
+    display_name: str | None = None
+    identities: list[Identity] = Field(default_factory=list)
+
+
+class Attachment(_Model):
+    """A file that came with a message; `url` is where the provider serves it."""
+
+    url: str | None = None
+    content_type: str | None = None
+    filename: str | None = None
+    size: Annotated[int, Field(ge=0)] | None = None
+
+
+class Content(_Model):
+    """What a message says."""
+
+    text: str | None = None
+    subject: str | None = None
+    html: str | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+
+
+class CallInfo(_Model):
+    """Details of a voice call (interactions of type `call`)."""
+
+    status: str
+    """Provider call status, e.g. `ringing`, `in-progress`, `completed`, `no-answer`."""
+    duration_s: Annotated[int, Field(ge=0)] | None = None
+    recording_url: str | None = None
+    transcript: str | None = None
+
+
+class StatusInfo(_Model):
+    """A delivery/read receipt for an earlier message (interactions of type `status`)."""
+
+    of_external_id: Annotated[str, Field(min_length=1)]
+    state: StatusState
+    error: str | None = None
+
+
+class ChannelRef(_Model):
+    """Which configured channel an interaction came through."""
+
+    id: str
+    kind: ChannelKind
+    provider: str
+
+
+class ConversationContext(_Model):
+    """Where the interaction sits in the customer's cross-channel conversation."""
+
+    conversation_channels: list[ChannelKind]
+    conversation_size: Annotated[int, Field(ge=1)]
+    repeat_contact: bool
+    previous_channel: ChannelKind | None = None
+
+
+class Interaction(_Model):
+    """One message, call or status event, in the same shape whatever the channel."""
+
+    model_config = ConfigDict(
+        title="interaction/v1",
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+
+    schema_: Literal["interaction/v1"] = Field(default=SCHEMA_VERSION, alias="schema")
+    id: Annotated[str, Field(pattern=f"^{_ULID}$", default_factory=new_interaction_id)]
+    """ULID assigned by the gateway; also the idempotency key towards every backend."""
+    type: InteractionType
+    direction: Direction
+    channel: ChannelRef
+    external_id: Annotated[str, Field(min_length=1, max_length=512)]
+    """The provider's id of this event; (channel.id, external_id) is the dedupe key."""
+    thread_external_id: str | None = None
+    """The provider's thread: an e-mail Message-ID chain, a Slack thread_ts, ..."""
+    occurred_at: UtcDatetime
+    """When it happened, by the provider's clock."""
+    received_at: UtcDatetime
+    """When the gateway received the webhook."""
+    sender: Party = Field(default_factory=Party)
+    recipient: Party = Field(default_factory=Party)
+    content: Content | None = None
+    call: CallInfo | None = None
+    status: StatusInfo | None = None
+    customer_id: Annotated[str, Field(pattern=f"^cus_{_ULID}$")] | None = None
+    conversation_id: Annotated[str, Field(pattern=f"^conv_{_ULID}$")] | None = None
+    context: ConversationContext | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    """Provider extras worth keeping, as a flat string map."""
+    raw: JsonValue | None = None
+    """The provider payload, only when the channel sets `include_raw`."""
+
+    @model_validator(mode="after")
+    def _check_type_details(self) -> Interaction:
+        if self.type == "call" and self.call is None:
+            raise ValueError("an interaction of type 'call' needs 'call'")
+        if self.type == "status" and self.status is None:
+            raise ValueError("an interaction of type 'status' needs 'status'")
+        if self.type != "status" and self.status is not None:
+            raise ValueError("'status' is only for interactions of type 'status'")
+        return self

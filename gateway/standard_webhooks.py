@@ -1,0 +1,102 @@
+"""The Standard Webhooks signature scheme (https://www.standardwebhooks.com/).
+
+The signed content is `{webhook-id}.{webhook-timestamp}.{body}`; the signature is HMAC-SHA256
+with the secret's key, base64-encoded, sent as `v1,<signature>`. The `webhook-signature` header
+may carry several space-separated signatures (one per secret during a rotation).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, SecretStr
+
+from gateway.errors import SignatureError
+
+__all__ = [
+    "SECRET_PREFIX",
+    "TOLERANCE_S",
+    "WebhookSecret",
+    "decode_secret",
+    "sign",
+    "signature_headers",
+    "verify",
+]
+
+SECRET_PREFIX = "whsec_"
+TOLERANCE_S = 300
+"""Largest accepted distance between `webhook-timestamp` and now: 5 minutes, either way."""
+
+
+def decode_secret(secret: str) -> bytes:
+    """Return the HMAC key of a `whsec_<base64>` (or bare base64) secret."""
+    encoded = secret.removeprefix(SECRET_PREFIX)
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except binascii.Error:
+        raise ValueError("must be 'whsec_' followed by base64") from None
+    if len(key) < 16:
+        raise ValueError("must hold a key of at least 16 bytes (24 base64 characters)")
+    return key
+
+
+def _check_secret(secret: SecretStr) -> SecretStr:
+    if secret.get_secret_value():
+        decode_secret(secret.get_secret_value())
+    return secret
+
+
+WebhookSecret = Annotated[SecretStr, AfterValidator(_check_secret)]
+"""A `whsec_...` secret in configuration: validated, never printed."""
+
+
+def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
+    """Return the `v1,<base64>` signature of one message."""
+    signed = b"%s.%d.%s" % (msg_id.encode(), timestamp, body)
+    return "v1," + base64.b64encode(hmac.digest(key, signed, hashlib.sha256)).decode()
+
+
+def signature_headers(
+    keys: Sequence[bytes], msg_id: str, timestamp: int, body: bytes
+) -> dict[str, str]:
+    """Return the three Standard Webhooks headers, signed with every key in `keys`."""
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": " ".join(sign(key, msg_id, timestamp, body) for key in keys),
+    }
+
+
+def verify(
+    keys: Sequence[bytes], headers: Mapping[str, str], body: bytes, now: datetime
+) -> None:
+    """Raise `SignatureError` unless one signature in `headers` matches one of `keys`."""
+    msg_id = headers.get("webhook-id")
+    timestamp = headers.get("webhook-timestamp")
+    signatures = headers.get("webhook-signature")
+    for name, value in (
+        ("webhook-id", msg_id),
+        ("webhook-timestamp", timestamp),
+        ("webhook-signature", signatures),
+    ):
+        if not value:
+            raise SignatureError(f"missing {name} header")
+    assert msg_id and timestamp and signatures  # narrowed by the loop above
+    if not timestamp.isdigit():
+        raise SignatureError("webhook-timestamp is not a Unix time in seconds")
+    sent = int(timestamp)
+    if abs(now.timestamp() - sent) > TOLERANCE_S:
+        raise SignatureError("webhook-timestamp is more than 5 minutes away from now")
+    offered = [s.partition(",")[2].encode() for s in signatures.split() if s.startswith("v1,")]
+    for key in keys:
+        expected = sign(key, msg_id, sent, body).partition(",")[2].encode()
+        # Compare against every offered signature, never stopping early on a match.
+        if any([hmac.compare_digest(expected, candidate) for candidate in offered]):
+            return
+    raise SignatureError("no webhook-signature matches the configured secret")

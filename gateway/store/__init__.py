@@ -1,0 +1,1 @@
+"""Durable storage of interactions and their delivery jobs."""

@@ -1,0 +1,111 @@
+"""Apply the versioned schema migrations to a SQLite database.
+
+Migrations are the `NNNN_name.sql` files in `gateway/store/migrations/sqlite/`, numbered from
+0001 without gaps. The version a database has reached is its `PRAGMA user_version`. Each pending
+file runs in its own `BEGIN IMMEDIATE` transaction that also bumps the version, so a failed
+migration leaves the database at the previous version, and two processes opening the same file
+at once apply each migration exactly once. Downgrades are not supported: a database written by a
+newer gateway is refused.
+
+A statement may span lines but must end with `;` at the end of a line: the file is split with
+`sqlite3.complete_statement`, because `executescript` would commit the transaction it runs in.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from importlib.resources import files
+
+from gateway.errors import StoreUnavailableError
+
+__all__ = ["Migration", "load_migrations", "migrate"]
+
+_FILE_NAME = re.compile(r"^(\d{4})_\w+\.sql$")
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema version: the SQL that brings the previous version to `version`."""
+
+    version: int
+    name: str
+    sql: str
+
+
+def load_migrations(dialect: str = "sqlite") -> list[Migration]:
+    """Return the packaged migrations of `dialect`, in version order."""
+    root = files("gateway.store.migrations").joinpath(dialect)
+    found = sorted(
+        (
+            Migration(int(match[1]), entry.name, entry.read_text(encoding="utf-8"))
+            for entry in root.iterdir()
+            if (match := _FILE_NAME.match(entry.name))
+        ),
+        key=lambda migration: migration.version,
+    )
+    versions = [migration.version for migration in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"{dialect} migrations must be numbered 1..n without gaps: {versions}")
+    return found
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] | None = None) -> list[int]:
+    """Bring the schema of `conn` (opened with isolation_level=None) to the latest version.
+
+    Return the versions applied; raise `StoreUnavailableError` if a migration fails or the
+    database is newer than the code.
+    """
+    if migrations is None:
+        migrations = load_migrations()
+    latest = migrations[-1].version if migrations else 0
+    if _checked_version(conn, latest) == latest:
+        return []
+    applied: list[int] = []
+    for migration in migrations:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-read under the write lock: another process may have migrated meanwhile.
+            if _checked_version(conn, latest) >= migration.version:
+                conn.execute("ROLLBACK")
+                continue
+            for statement in _statements(migration.sql):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {migration.version:d}")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _rollback(conn)
+            raise StoreUnavailableError(f"migration {migration.name} failed: {exc}") from exc
+        except BaseException:
+            _rollback(conn)
+            raise
+        applied.append(migration.version)
+    return applied
+
+
+def _checked_version(conn: sqlite3.Connection, latest: int) -> int:
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > latest:
+        raise StoreUnavailableError(
+            f"the database has schema version {version} but this gateway only knows versions up"
+            f" to {latest}: it was written by a newer gateway; upgrade the gateway to open it"
+        )
+    return version
+
+
+def _statements(sql: str) -> Iterator[str]:
+    statement = ""
+    for line in sql.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            yield statement
+            statement = ""
+    if statement.strip():
+        yield statement  # a trailing comment is harmless; an unfinished statement fails loudly
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
