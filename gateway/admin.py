@@ -23,9 +23,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _json(payload: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(payload), status=status, content_type="application/json"
-    )
+    return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json")
 
 
 def create_admin_app(gateway: Gateway) -> web.Application:
@@ -39,7 +37,9 @@ def create_admin_app(gateway: Gateway) -> web.Application:
             offered = request.headers.get("Authorization", "").encode()
             if not hmac.compare_digest(offered, b"Bearer " + expected):
                 return error_response(
-                    401, "unauthorized", "send Authorization: Bearer <admin token>",
+                    401,
+                    "unauthorized",
+                    "send Authorization: Bearer <admin token>",
                     {"WWW-Authenticate": 'Bearer realm="gateway-admin"'},
                 )
         try:

@@ -12,8 +12,8 @@ from typing import Annotated, ClassVar, Generic, TypeVar
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from gateway.durations import Duration
 from gateway.schema import Interaction
+from gateway.settings_types import Duration
 
 __all__ = [
     "Backend",
@@ -81,7 +81,7 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class Delivered:
-    """The backend accepted the interaction; `record_refs` name the records it created or matched."""
+    """The backend accepted the interaction; `record_refs` name the records it wrote or matched."""
 
     record_refs: tuple[str, ...] = ()
 
@@ -117,15 +117,15 @@ class Backend(ABC, Generic[SettingsT]):
         self.ctx = ctx
         self.settings = settings
 
-    async def start(self) -> None:  # noqa: B027 - optional hook, empty by default
+    async def start(self) -> None:
         """Prepare to deliver; raise `NotReadyError` to be retried or `AuthenticationError`."""
 
     @abstractmethod
     async def deliver(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
         """Deliver `batch`, returning one outcome per delivery, in order."""
 
-    async def health_check(self) -> None:  # noqa: B027 - optional hook, empty by default
+    async def health_check(self) -> None:
         """Raise if the remote cannot be reached right now."""
 
-    async def close(self) -> None:  # noqa: B027 - optional hook, empty by default
+    async def close(self) -> None:
         """Release what `start` acquired."""

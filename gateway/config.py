@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -23,9 +22,9 @@ from pydantic import (
 
 from gateway.backend import BackendSettings
 from gateway.channel import ChannelSettings
-from gateway.durations import Duration
 from gateway.enricher import EnricherSettings
 from gateway.schema import ChannelKind, Direction, InteractionType
+from gateway.settings_types import Duration, OneOrMany
 
 __all__ = [
     "AdminSettings",
@@ -121,20 +120,16 @@ class IdentitySettings(Section):
     """A conversation stays open while its last activity is this recent."""
 
 
-def _as_list(value: Any) -> Any:
-    return [value] if isinstance(value, str) else value
-
-
 class RouteMatch(Section):
     """Which interactions a route takes; an omitted criterion matches everything."""
 
-    channel_id: Annotated[list[Name], BeforeValidator(_as_list)] | None = None
+    channel_id: OneOrMany[Name] | None = None
     """Configured channel ids."""
-    channel_kind: Annotated[list[ChannelKind], BeforeValidator(_as_list)] | None = None
+    channel_kind: OneOrMany[ChannelKind] | None = None
     """Channel kinds, e.g. `[sms, whatsapp]`."""
-    type: Annotated[list[InteractionType], BeforeValidator(_as_list)] | None = None
+    type: OneOrMany[InteractionType] | None = None
     """Interaction types: `message`, `call`, `status`."""
-    direction: Annotated[list[Direction], BeforeValidator(_as_list)] | None = None
+    direction: OneOrMany[Direction] | None = None
     """`inbound` and/or `outbound`."""
 
 
@@ -143,7 +138,7 @@ class Route(Section):
 
     match: RouteMatch = Field(default_factory=RouteMatch)
     """Criteria, all of which must hold."""
-    to: Annotated[list[Name], BeforeValidator(_as_list)]
+    to: OneOrMany[Name]
     """Backend names; an empty list stores the interaction and forwards it nowhere."""
 
 

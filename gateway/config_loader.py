@@ -43,9 +43,7 @@ def load_config(
     return parse_config(text, str(path), plugins, os.environ if env is None else env)
 
 
-def parse_config(
-    text: str, file: str, plugins: Plugins, env: Mapping[str, str]
-) -> GatewayConfig:
+def parse_config(text: str, file: str, plugins: Plugins, env: Mapping[str, str]) -> GatewayConfig:
     """Validate configuration `text` read from `file`; raise `ConfigError` listing problems."""
     doc = read_yaml(text, file, env)
     data = {} if doc.data is None else doc.data
@@ -81,7 +79,7 @@ def _plugin_settings(
 ) -> Any:
     """Validate one channel/backend/enricher block against its type's `settings_model`."""
     if not isinstance(block, dict):
-        problems.append(doc.problem(path, f"expected a mapping with a 'type' key"))
+        problems.append(doc.problem(path, "expected a mapping with a 'type' key"))
         return None
     type_name = block.get("type")
     if not isinstance(type_name, str):

@@ -18,15 +18,17 @@ __all__ = ["config_json_schema", "config_model"]
 
 def _variants(registry: Registry[Any], base: type[BaseModel]) -> Any:
     """Return the union of the registry's settings models, discriminated on `type`."""
-    variants = [
-        create_model(
-            f"{registration.cls.__name__}Settings".replace("SettingsSettings", "Settings"),
-            __base__=registration.cls.settings_model,
-            __doc__=registration.cls.settings_model.__doc__,
-            type=(Literal[registration.cls.type_name], ...),
+    variants = []
+    for registration in registry:
+        type_field: dict[str, Any] = {"type": (Literal[registration.cls.type_name], ...)}
+        variants.append(
+            create_model(
+                f"{registration.cls.__name__}Settings",
+                __base__=registration.cls.settings_model,
+                __doc__=registration.cls.settings_model.__doc__,
+                **type_field,
+            )
         )
-        for registration in registry
-    ]
     if not variants:
         return base
     if len(variants) == 1:
@@ -36,13 +38,16 @@ def _variants(registry: Registry[Any], base: type[BaseModel]) -> Any:
 
 def config_model(plugins: Plugins) -> type[BaseModel]:
     """Return `GatewayConfig` with plugin blocks typed by the installed plugins' settings."""
+    sections: dict[str, Any] = {
+        section: (dict[Name, _variants(registry, base)], Field(default_factory=dict))  # type: ignore[misc]
+        for section, registry, base in (
+            ("channels", plugins.channels, ChannelSettings),
+            ("backends", plugins.backends, BackendSettings),
+            ("enrichers", plugins.enrichers, EnricherSettings),
+        )
+    }
     return create_model(
-        "GatewayConfig",
-        __base__=GatewayConfig,
-        __doc__=GatewayConfig.__doc__,
-        channels=(dict[Name, _variants(plugins.channels, ChannelSettings)], Field(default_factory=dict)),
-        backends=(dict[Name, _variants(plugins.backends, BackendSettings)], Field(default_factory=dict)),
-        enrichers=(dict[Name, _variants(plugins.enrichers, EnricherSettings)], Field(default_factory=dict)),
+        "GatewayConfig", __base__=GatewayConfig, __doc__=GatewayConfig.__doc__, **sections
     )
 
 

@@ -27,7 +27,7 @@ GATEWAY = web.AppKey("gateway", Gateway)
 _FORM = "application/x-www-form-urlencoded"
 
 
-class _Rejected(Exception):
+class _RejectedError(Exception):
     """A request answered with an error: the outcome label and the response."""
 
     def __init__(self, outcome: str, response: web.Response) -> None:
@@ -35,8 +35,8 @@ class _Rejected(Exception):
         self.response = response
 
 
-def _reject(outcome: str, status: int, message: str, **headers: str) -> _Rejected:
-    return _Rejected(outcome, error_response(status, outcome, message, headers or None))
+def _reject(outcome: str, status: int, message: str, **headers: str) -> _RejectedError:
+    return _RejectedError(outcome, error_response(status, outcome, message, headers or None))
 
 
 async def handle_webhook(request: web.Request) -> web.StreamResponse:
@@ -50,7 +50,7 @@ async def handle_webhook(request: web.Request) -> web.StreamResponse:
     started = time.perf_counter()
     try:
         outcome, response = await _ingest(gateway, channel, request)
-    except _Rejected as rejected:
+    except _RejectedError as rejected:
         outcome, response = rejected.outcome, rejected.response
     except Exception:
         # A plugin bug, not bad input: the provider retries, the log has the traceback.
@@ -72,7 +72,9 @@ async def _ingest(
     if (answer := channel.handshake(req)) is not None:
         return "handshake", _response(answer)
     if req.method != "POST":
-        raise _reject("method_not_allowed", 405, "this channel takes webhooks by POST", Allow="POST")
+        raise _reject(
+            "method_not_allowed", 405, "this channel takes webhooks by POST", Allow="POST"
+        )
     channel_id = channel.ctx.channel_id
     try:
         if not channel.settings.insecure:

@@ -26,10 +26,10 @@ from gateway.backend import (
     RetrySettings,
 )
 from gateway.channel import Channel, ChannelContext, ChannelSettings, payload_error
-from gateway.durations import Duration
 from gateway.enricher import Enricher, EnricherSettings
 from gateway.registry import BackendRegistry, ChannelRegistry, EnricherRegistry
 from gateway.request import WebhookRequest, WebhookResponse
+from gateway.settings_types import Duration, OneOrMany
 
 __all__ = [
     "Backend",
@@ -46,6 +46,7 @@ __all__ = [
     "Enricher",
     "EnricherRegistry",
     "EnricherSettings",
+    "OneOrMany",
     "Outcome",
     "Rejected",
     "Retry",

@@ -84,7 +84,8 @@ def load_plugins(
     try:
         manager.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginLoadError(f"{sources[exc.plugin_name]}: {exc}") from exc
+        culprit = manager.get_name(exc.plugin)
+        raise PluginLoadError(f"{sources[culprit] if culprit else exc.plugin}: {exc}") from exc
 
     def collect(registry: R, hook_name: str) -> R:
         caller: pluggy.HookCaller = getattr(manager.hook, hook_name)
@@ -118,9 +119,9 @@ def _import_entry_point(entry_point: EntryPoint) -> tuple[ModuleType, PluginSour
         module = entry_point.load()
     except Exception as exc:
         raise PluginLoadError(
-            f"plugin entry point '{entry_point.name}' ({entry_point.value}) from {source.distribution} "
-            f"{source.version} failed to import: {exc!r}; reinstall it, or skip it with "
-            f"{DISABLE_ENV}={entry_point.name}"
+            f"plugin entry point '{entry_point.name}' ({entry_point.value}) from "
+            f"{source.distribution} {source.version} failed to import: {exc!r}; "
+            f"reinstall it, or skip it with {DISABLE_ENV}={entry_point.name}"
         ) from exc
     if not isinstance(module, ModuleType):
         raise PluginLoadError(f"{source}: entry point must name a module, got {module!r}")

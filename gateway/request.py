@@ -8,11 +8,12 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from multidict import CIMultiDictProxy, MultiDictProxy
+from multidict import CIMultiDictProxy, MultiMapping
 
 from gateway.errors import PayloadError
 
 __all__ = ["WebhookRequest", "WebhookResponse"]
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WebhookRequest:
@@ -22,11 +23,11 @@ class WebhookRequest:
     url: str
     """The URL as the provider called it (X-Forwarded-Proto/Host applied if `trust_proxy`)."""
     headers: CIMultiDictProxy[str]
-    query: MultiDictProxy[str]
+    query: MultiMapping[str]
     body: bytes
     """The raw body bytes, never re-serialised: signatures are computed over these."""
     received_at: datetime
-    form: MultiDictProxy[str] | None = None
+    form: MultiMapping[str] | None = None
     """Every form field, repeated keys included, when the body is form-encoded."""
     remote: str | None = None
 
@@ -58,6 +59,8 @@ class WebhookResponse:
         return cls(status, orjson.dumps(payload), "application/json")
 
     @classmethod
-    def text(cls, text: str, status: int = 200, content_type: str = "text/plain") -> WebhookResponse:
+    def text(
+        cls, text: str, status: int = 200, content_type: str = "text/plain"
+    ) -> WebhookResponse:
         """Return a text response (plain text, XML, ...)."""
         return cls(status, text.encode(), content_type)

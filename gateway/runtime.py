@@ -73,8 +73,12 @@ class Gateway:
             async with aiohttp.ClientSession() as http:
                 for name, settings in self.config.backends.items():
                     context = BackendContext(name, http, log.getChild(f"backend.{name}"))
-                    self.backends[name] = self.plugins.backends[settings.type].cls(context, settings)
-                starters = [asyncio.create_task(self._start(n, b)) for n, b in self.backends.items()]
+                    self.backends[name] = self.plugins.backends[settings.type].cls(
+                        context, settings
+                    )
+                starters = [
+                    asyncio.create_task(self._start(n, b)) for n, b in self.backends.items()
+                ]
                 try:
                     yield self
                 finally:

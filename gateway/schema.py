@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, model_validator
 from ulid import ULID
@@ -41,7 +41,7 @@ ChannelKind = Literal[
     "sms", "mms", "whatsapp", "messenger", "instagram", "slack", "telegram",
     "email", "voice", "webchat", "other",
 ]  # fmt: skip
-CHANNEL_KINDS: Final[tuple[str, ...]] = ChannelKind.__args__
+CHANNEL_KINDS: Final[tuple[str, ...]] = get_args(ChannelKind)
 StatusState = Literal["queued", "sent", "delivered", "read", "failed"]
 
 _ULID = r"[0-9A-HJKMNP-TV-Z]{26}"

@@ -32,7 +32,8 @@ async def serve(gateway: Gateway) -> None:
         await web.TCPSite(public, config.server.host, config.server.port).start()
         log.info(
             "gateway ready: webhooks on %s, admin on %s",
-            _addresses(public), _addresses(admin),
+            _addresses(public),
+            _addresses(admin),
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -10,6 +10,7 @@ from tests.payloads import SECRET
 
 pytest_plugins = ["gateway.testing"]
 
+
 @pytest.fixture
 def config() -> dict[str, Any]:
     """Return a config with one signed generic channel and one log backend."""

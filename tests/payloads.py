@@ -13,6 +13,9 @@ def message(external_id: str = "m-1", text: str = "My order has not arrived") ->
     return {
         "external_id": external_id,
         "occurred_at": "2026-11-22T10:00:00Z",
-        "sender": {"display_name": "Jane Doe", "identities": [{"kind": "phone", "value": "+15551234567"}]},
+        "sender": {
+            "display_name": "Jane Doe",
+            "identities": [{"kind": "phone", "value": "+15551234567"}],
+        },
         "content": {"text": text},
     }

@@ -247,7 +247,10 @@ async def test_routes_decide_the_delivery_rows(gateway_factory: GatewayFactory) 
                 "sms": {"type": "generic", "secret": SECRET, "kind": "sms"},
             },
             "backends": {"crm": {"type": "log"}, "audit": {"type": "log"}},
-            "routes": [{"match": {"channel_kind": "sms"}, "to": ["crm", "audit"]}, {"to": ["audit"]}],
+            "routes": [
+                {"match": {"channel_kind": "sms"}, "to": ["crm", "audit"]},
+                {"to": ["audit"]},
+            ],
         }
     )
     sms = await (await gut.post_signed("sms", message(), SECRET)).json()

@@ -18,6 +18,7 @@ from gateway.plugin import (
     hookimpl,
 )
 from gateway.schema import ChannelKind, ChannelRef, Interaction
+from gateway.settings_types import OneOrMany
 from gateway.standard_webhooks import WebhookSecret
 
 ACCEPTED_FIELDS = frozenset(
@@ -32,7 +33,7 @@ ACCEPTED_FIELDS = frozenset(
 class GenericSettings(ChannelSettings):
     """Settings of the `generic` channel."""
 
-    secret: WebhookSecret | list[WebhookSecret] | None = None
+    secret: OneOrMany[WebhookSecret] = Field(default_factory=list)
     """Standard Webhooks secret (`whsec_...`); a list accepts any of them (secret rotation)."""
     kind: ChannelKind = "webchat"
     """The channel kind this channel reports."""
@@ -59,9 +60,11 @@ class GenericChannel(Channel[GenericSettings]):
 
     @cached_property
     def _keys(self) -> tuple[bytes, ...]:
-        secret = self.settings.secret
-        secrets = secret if isinstance(secret, list) else [secret] if secret else []
-        return tuple(standard_webhooks.decode_secret(s.get_secret_value()) for s in secrets)
+        return tuple(
+            standard_webhooks.decode_secret(secret.get_secret_value())
+            for secret in self.settings.secret
+            if secret.get_secret_value()
+        )
 
     def verify(self, req: WebhookRequest) -> None:
         """Check the Standard Webhooks signature and its 5-minute replay window."""
@@ -91,7 +94,8 @@ class GenericChannel(Channel[GenericSettings]):
             raise PayloadError("expected a JSON object", field=where or None, status=422)
         if unknown := item.keys() - ACCEPTED_FIELDS:
             raise PayloadError(
-                f"unknown or gateway-assigned field; accepted: {', '.join(sorted(ACCEPTED_FIELDS))}",
+                "unknown or gateway-assigned field; accepted: "
+                + ", ".join(sorted(ACCEPTED_FIELDS)),
                 field=f"{where}.{sorted(unknown)[0]}".lstrip("."),
                 status=422,
             )

@@ -1,15 +1,12 @@
-"""The embedded store: one SQLite file, one writer that group-commits concurrent requests.
+"""The embedded store: one SQLite file in WAL mode, one writer that group-commits.
 
-Writes: `commit` queues a request (its items and a future) and waits. One writer task takes the
-first queued request plus every other one already waiting (up to `max_batch`) and runs them all
-in ONE transaction on the writer thread, which owns the only write connection: durability costs
-one fsync per batch, not per request. Each request runs inside its own SAVEPOINT, so a request
-that fails (a constraint, a trigger) is rolled back alone and only its caller gets
-`StoreUnavailableError`; the rest of the batch commits. If the transaction itself fails (disk
-full, I/O error, database locked by another process), every request of the batch gets it.
-
-Reads use a second connection on their own thread, so they never queue behind writes (WAL lets
-readers run beside the writer).
+`commit` queues a request (its items and a future) and waits. One writer task takes the first
+queued request plus every other one already waiting (up to `max_batch`) and runs them all in ONE
+transaction on the writer thread, which owns the only write connection: one fsync per batch, not
+per request. Each request runs in its own SAVEPOINT, so a request that fails (a constraint, a
+trigger) is rolled back alone and only its caller gets `StoreUnavailableError`; if the transaction
+itself fails (disk full, I/O error, locked by another process), every request of the batch does.
+Reads use a second connection on their own thread, so they never queue behind writes.
 
 Timestamps are ISO-8601 UTC text with microseconds and a 'Z' (2024-05-01T12:00:00.000000Z):
 fixed width, so text order is time order.
@@ -116,14 +113,12 @@ class SqliteStore:
             return
         loop = asyncio.get_running_loop()
         try:
-            self._write_conn = await loop.run_in_executor(self._writer, self._open_writer)
-            self._read_conn = await loop.run_in_executor(self._reader, self._open_reader)
+            conn = await loop.run_in_executor(self._writer, self._open_writer)
+            await loop.run_in_executor(self._reader, self._open_reader)
         except (sqlite3.Error, OSError, StoreUnavailableError) as exc:
-            await self._close_connections()
+            await self.close()  # closes whichever connection did open
             raise StoreUnavailableError(f"cannot open {self._path}: {exc}") from exc
-        self._writer_task = asyncio.create_task(
-            self._write_loop(self._write_conn), name="sqlite-group-commit"
-        )
+        self._writer_task = asyncio.create_task(self._write_loop(conn), name="sqlite-group-commit")
 
     async def close(self) -> None:
         """Finish the commits already accepted, then release every resource."""
@@ -133,9 +128,11 @@ class SqliteStore:
         if self._writer_task is not None:
             self._queue.put_nowait(None)
             await self._writer_task
-        await self._close_connections()
-        self._writer.shutdown()
-        self._reader.shutdown()
+        for executor, conn in ((self._writer, self._write_conn), (self._reader, self._read_conn)):
+            if conn is not None:
+                await asyncio.wrap_future(executor.submit(conn.close))
+            executor.shutdown()
+        self._write_conn = self._read_conn = None
 
     async def commit(self, items: Sequence[CommitItem]) -> list[CommitResult]:
         """Store `items` atomically with their delivery rows; raise `StoreUnavailableError`."""
@@ -149,7 +146,7 @@ class SqliteStore:
 
     async def ping(self) -> None:
         """Raise `StoreUnavailableError` unless the store can be read right now."""
-        await self._read(_ping)
+        await self._read(lambda conn: conn.execute("SELECT 1 FROM interactions LIMIT 1").fetchall())
 
     async def get_interaction(self, interaction_id: str) -> Interaction | None:
         """Return a stored interaction, or None."""
@@ -165,20 +162,16 @@ class SqliteStore:
 
     def _open_writer(self) -> sqlite3.Connection:
         Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-        pragmas = ("journal_mode = WAL", f"synchronous = {self._synchronous}", "foreign_keys = ON")
-        return _connect(self._path, pragmas, prepare=migrate)
+        self._write_conn = conn = _connect(self._path)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        migrate(conn)
+        return conn
 
-    def _open_reader(self) -> sqlite3.Connection:
-        return _connect(self._path, ("query_only = ON",))
-
-    async def _close_connections(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._write_conn is not None:
-            await loop.run_in_executor(self._writer, self._write_conn.close)
-            self._write_conn = None
-        if self._read_conn is not None:
-            await loop.run_in_executor(self._reader, self._read_conn.close)
-            self._read_conn = None
+    def _open_reader(self) -> None:
+        self._read_conn = conn = _connect(self._path)
+        conn.execute("PRAGMA query_only = ON")
 
     async def _read(self, query: Callable[[sqlite3.Connection], _T]) -> _T:
         conn = self._read_conn
@@ -226,19 +219,8 @@ class SqliteStore:
                 _log.exception("SQLite store: the batch observer failed")
 
 
-def _connect(
-    path: str, pragmas: Sequence[str], prepare: Callable[[sqlite3.Connection], object] | None = None
-) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
-    try:
-        for pragma in pragmas:
-            conn.execute(f"PRAGMA {pragma}")
-        if prepare is not None:
-            prepare(conn)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+def _connect(path: str) -> sqlite3.Connection:
+    return sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
 
 
 def _write(conn: sqlite3.Connection, requests: list[Sequence[CommitItem]]) -> list[_Outcome]:
@@ -271,32 +253,16 @@ def _write_request(cursor: sqlite3.Cursor, items: Sequence[CommitItem], now: str
 
 
 def _write_item(cursor: sqlite3.Cursor, item: CommitItem, now: str) -> CommitResult:
-    interaction = item.interaction
-    channel_id, external_id = interaction.channel.id, interaction.external_id
-    cursor.execute(
-        _INSERT_INTERACTION,
-        (
-            interaction.id,
-            channel_id,
-            external_id,
-            interaction.type,
-            interaction.direction,
-            _utc_text(interaction.occurred_at),
-            _utc_text(interaction.received_at),
-            interaction.customer_id,
-            interaction.conversation_id,
-            interaction.model_dump_json(),
-        ),
-    )
+    i = item.interaction
+    key = (i.channel.id, i.external_id)
+    occurred, received = _utc_text(i.occurred_at), _utc_text(i.received_at)
+    row = (i.id, *key, i.type, i.direction, occurred, received, i.customer_id, i.conversation_id)
+    cursor.execute(_INSERT_INTERACTION, (*row, i.model_dump_json()))
     if cursor.rowcount == 0:
-        first_id = cursor.execute(_SELECT_FIRST_ID, (channel_id, external_id)).fetchone()[0]
-        return CommitResult(first_id, duplicate=True)
+        return CommitResult(cursor.execute(_SELECT_FIRST_ID, key).fetchone()[0], duplicate=True)
     if item.backends:
-        cursor.executemany(
-            _INSERT_DELIVERY,
-            [(interaction.id, backend, now, now, now) for backend in item.backends],
-        )
-    return CommitResult(interaction.id, duplicate=False)
+        cursor.executemany(_INSERT_DELIVERY, [(i.id, b, now, now, now) for b in item.backends])
+    return CommitResult(i.id, duplicate=False)
 
 
 def _utc_text(moment: datetime) -> str:
@@ -305,10 +271,6 @@ def _utc_text(moment: datetime) -> str:
 
 def _parse(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
-
-
-def _ping(conn: sqlite3.Connection) -> None:
-    conn.execute("SELECT 1 FROM interactions LIMIT 1").fetchall()
 
 
 def _get_interaction(conn: sqlite3.Connection, interaction_id: str) -> Interaction | None:

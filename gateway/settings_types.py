@@ -1,14 +1,14 @@
-"""Durations in configuration: `200ms`, `30s`, `5m`, `24h`, `7d`, or a plain number of seconds."""
+"""Field types shared by configuration models: durations and one-or-many lists."""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
-__all__ = ["Duration", "format_duration", "parse_duration"]
+__all__ = ["Duration", "OneOrMany", "format_duration", "one_or_many", "parse_duration"]
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
@@ -55,3 +55,13 @@ Duration = Annotated[
     ),
 ]
 """A pydantic field type for durations written the configuration's way."""
+
+
+def one_or_many(value: Any) -> Any:
+    """Let configuration write a single value where a list is accepted."""
+    return value if isinstance(value, list) else [value]
+
+
+T = TypeVar("T")
+OneOrMany = Annotated[list[T], BeforeValidator(one_or_many)]
+"""A list field that also accepts a single value: `to: audit` means `to: [audit]`."""

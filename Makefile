@@ -1,0 +1,31 @@
+# Channel Gateway: `make run` starts the gateway on the embedded default config, `make test` tests it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PLUGINS := $(wildcard plugins/*/pyproject.toml)
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint docs bench clean
+
+$(STAMP): pyproject.toml $(PLUGINS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]' $(foreach p,$(dir $(PLUGINS)),-e $(p))
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/gateway serve --config config/gateway.yaml
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+docs: $(STAMP)
+	$(BIN)/python -m gateway.config_reference > docs/configuration.md
+
+clean:
+	rm -rf $(VENV) .gateway .mypy_cache .ruff_cache .pytest_cache

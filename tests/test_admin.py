@@ -1,0 +1,72 @@
+"""The admin API: bearer-token auth, JSON errors, and the views this release has."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.testing import GatewayFactory
+from tests.payloads import SECRET, message
+
+TOKEN = "admin-t0ken"
+
+
+async def test_admin_requires_the_bearer_token(
+    gateway_factory: GatewayFactory, config: dict[str, Any]
+) -> None:
+    config["admin"] = {"token": TOKEN}
+    gut = await gateway_factory(config)
+
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+        response = await gut.admin.get("/admin/channels", headers=headers)
+        assert response.status == 401
+        assert (await response.json())["error"]["code"] == "unauthorized"
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert TOKEN not in await response.text()
+
+    response = await gut.admin.get("/admin/channels", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status == 200
+
+
+async def test_channels_and_backends(
+    gateway_factory: GatewayFactory, config: dict[str, Any]
+) -> None:
+    gut = await gateway_factory(config)
+    await gut.post_signed("web", message("a"), SECRET)
+    await gut.post_signed("web", message("b"), SECRET)
+
+    channels = await (await gut.admin.get("/admin/channels")).json()
+    assert channels == {
+        "channels": [
+            {
+                "id": "web",
+                "type": "generic",
+                "kind": "webchat",
+                "provider": "generic",
+                "path": "/webhooks/web",
+                "insecure": False,
+            }
+        ]
+    }
+    backends = await (await gut.admin.get("/admin/backends")).json()
+    assert backends == {
+        "backends": [
+            {
+                "name": "audit",
+                "type": "log",
+                "state": "ready",
+                "deliveries": {"pending": 2, "in_flight": 0, "delivered": 0, "dead": 0},
+            }
+        ]
+    }
+
+
+async def test_unknown_interaction_and_route_are_json_404(
+    gateway_factory: GatewayFactory, config: dict[str, Any]
+) -> None:
+    gut = await gateway_factory(config)
+    missing = await gut.admin.get("/admin/interactions/01JDQ4K6Z8W5N7T0M3F2V9X1AB")
+    assert missing.status == 404
+    assert (await missing.json())["error"]["code"] == "not_found"
+    nowhere = await gut.admin.get("/admin/nothing")
+    assert nowhere.status == 404
+    assert (await nowhere.json())["error"]["code"] == "not_found"

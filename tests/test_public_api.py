@@ -1,0 +1,39 @@
+"""The public modules plugin authors import, pinned: changing them is a deliberate act."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PUBLIC = {
+    "gateway.plugin": [
+        "Backend", "BackendContext", "BackendRegistry", "BackendSettings", "Channel",
+        "ChannelContext", "ChannelRegistry", "ChannelSettings", "Delivered", "Delivery",
+        "Duration", "Enricher", "EnricherRegistry", "EnricherSettings", "OneOrMany", "Outcome",
+        "Rejected", "Retry", "RetrySettings", "WebhookRequest", "WebhookResponse", "hookimpl",
+        "payload_error",
+    ],
+    "gateway.schema": [
+        "CHANNEL_KINDS", "SCHEMA_VERSION", "Attachment", "CallInfo", "ChannelKind", "ChannelRef",
+        "Content", "ConversationContext", "Direction", "Identity", "Interaction",
+        "InteractionType", "Party", "StatusInfo", "StatusState", "new_interaction_id",
+    ],
+    "gateway.errors": [
+        "AuthenticationError", "ConfigError", "DeliveryError", "GatewayError", "NotReadyError",
+        "PayloadError", "PermanentDeliveryError", "PluginLoadError", "SignatureError",
+        "StoreUnavailableError", "TransientDeliveryError",
+    ],
+    "gateway.testing": [
+        "GatewayUnderTest", "gateway_factory", "make_channel", "run_channel",
+        "standard_webhook_headers", "webhook_request",
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("module_name", sorted(PUBLIC))
+def test_public_module_exports(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    assert sorted(module.__all__) == sorted(PUBLIC[module_name])
+    for name in module.__all__:
+        assert hasattr(module, name), f"{module_name}.{name} is in __all__ but missing"
