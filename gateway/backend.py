@@ -55,6 +55,7 @@ class BackendSettings(BaseModel):
     timeout: Duration = timedelta(seconds=10)
     """Timeout of one delivery request."""
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    """How long the host retries a failing delivery (backends never retry themselves)."""
 
 
 SettingsT = TypeVar("SettingsT", bound=BackendSettings)

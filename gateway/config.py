@@ -146,9 +146,13 @@ class GatewayConfig(Section):
     """The whole configuration file."""
 
     server: ServerSettings = Field(default_factory=ServerSettings)
+    """The public webhook server."""
     admin: AdminSettings = Field(default_factory=AdminSettings)
+    """The admin API."""
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    """The store of interactions and delivery jobs."""
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    """Identity resolution and conversation threading."""
     channels: dict[Name, SerializeAsAny[ChannelSettings]] = Field(default_factory=dict)
     """Webhook sources by id; each is served at `/webhooks/{id}`."""
     backends: dict[Name, SerializeAsAny[BackendSettings]] = Field(default_factory=dict)

@@ -155,7 +155,7 @@ class Interaction(_Model):
     )
 
     schema_: Literal["interaction/v1"] = Field(default=SCHEMA_VERSION, alias="schema")
-    id: Annotated[str, Field(pattern=f"^{_ULID}$", default_factory=new_interaction_id)]
+    id: str = Field(default_factory=new_interaction_id, pattern=f"^{_ULID}$")
     """ULID assigned by the gateway; also the idempotency key towards every backend."""
     type: InteractionType
     direction: Direction

@@ -5,7 +5,7 @@ Migrations are the `NNNN_name.sql` files in `gateway/store/migrations/sqlite/`, 
 file runs in its own `BEGIN IMMEDIATE` transaction that also bumps the version, so a failed
 migration leaves the database at the previous version, and two processes opening the same file
 at once apply each migration exactly once. Downgrades are not supported: a database written by a
-newer gateway is refused.
+newer gateway is refused. Failures raise `StoreUnavailableError`.
 
 A statement may span lines but must end with `;` at the end of a line: the file is split with
 `sqlite3.complete_statement`, because `executescript` would commit the transaction it runs in.
@@ -53,11 +53,7 @@ def load_migrations(dialect: str = "sqlite") -> list[Migration]:
 
 
 def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] | None = None) -> list[int]:
-    """Bring the schema of `conn` (opened with isolation_level=None) to the latest version.
-
-    Return the versions applied; raise `StoreUnavailableError` if a migration fails or the
-    database is newer than the code.
-    """
+    """Bring `conn` (in autocommit mode) to the latest version; return the versions applied."""
     if migrations is None:
         migrations = load_migrations()
     latest = migrations[-1].version if migrations else 0

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import StoreUnavailableError
-from gateway.schema import ChannelRef, Content, Interaction, new_interaction_id
+from gateway.schema import ChannelRef, Content, Interaction
 from gateway.store import sqlite as sqlite_module
 from gateway.store.base import CommitItem, CommitResult
 from gateway.store.sqlite import SqliteStore, sqlite_path_from_url
@@ -19,7 +19,6 @@ from gateway.store.sqlite import SqliteStore, sqlite_path_from_url
 def make_interaction(external_id: str = "m1", channel_id: str = "web") -> Interaction:
     now = datetime.now(UTC)
     return Interaction(
-        id=new_interaction_id(),
         type="message",
         direction="inbound",
         channel=ChannelRef(id=channel_id, kind="webchat", provider="generic"),
@@ -200,6 +199,28 @@ async def test_failing_request_does_not_fail_its_batch(
     assert await store.get_interaction(good.id) == good
     assert await store.get_interaction(partner.id) is None  # a request is all or nothing
     assert await store.deliveries_of(partner.id) == []
+
+
+async def test_transaction_aborted_by_sqlite_fails_the_whole_batch(
+    store: SqliteStore, db_path: Path, batches: list[int]
+) -> None:
+    with raw_connection(db_path) as conn:
+        conn.execute(
+            "CREATE TRIGGER abort_all BEFORE INSERT ON interactions WHEN NEW.external_id = 'bad'"
+            " BEGIN SELECT RAISE(ROLLBACK, 'bad'); END"
+        )
+    good = make_interaction("good")
+
+    outcomes = await asyncio.gather(
+        store.commit([item(good, "crm")]),
+        store.commit([item(make_interaction("bad"), "crm")]),
+        return_exceptions=True,
+    )
+
+    assert batches == [2]
+    assert all(isinstance(o, StoreUnavailableError) for o in outcomes)
+    assert await store.get_interaction(good.id) is None
+    assert await store.commit([item(good, "crm")]) == [CommitResult(good.id, duplicate=False)]
 
 
 async def test_locked_database_fails_the_whole_batch(
