@@ -11,7 +11,15 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Final, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    model_validator,
+)
 from ulid import ULID
 
 __all__ = [
@@ -58,7 +66,7 @@ def _as_utc(value: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[
-    datetime,
+    AwareDatetime,
     Field(description="RFC 3339 timestamp with an offset; stored and sent in UTC."),
     AfterValidator(_as_utc),
 ]
