@@ -35,6 +35,8 @@ async def serve(gateway: Gateway) -> None:
             _addresses(public),
             _addresses(admin),
         )
+        if not (config.admin.token and config.admin.token.get_secret_value()):
+            log.warning("admin API has no token: any local process can use it; set admin.token")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -35,6 +35,7 @@ from gateway.runtime import Gateway
 from gateway.schema import Interaction
 
 __all__ = [
+    "GatewayFactory",
     "GatewayUnderTest",
     "gateway_factory",
     "make_channel",
@@ -125,6 +126,7 @@ class GatewayUnderTest:
 
 
 GatewayFactory = Callable[..., Awaitable[GatewayUnderTest]]
+"""What `gateway_factory` returns: `await factory(config, env=..., **Gateway options)`."""
 
 
 @pytest.fixture

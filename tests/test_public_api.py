@@ -25,7 +25,7 @@ PUBLIC = {
         "StoreUnavailableError", "TransientDeliveryError",
     ],
     "gateway.testing": [
-        "GatewayUnderTest", "gateway_factory", "make_channel", "run_channel",
+        "GatewayFactory", "GatewayUnderTest", "gateway_factory", "make_channel", "run_channel",
         "standard_webhook_headers", "webhook_request",
     ],
 }  # fmt: skip
