@@ -58,13 +58,15 @@ class PayloadError(GatewayError):
     """The webhook verified but its payload cannot be turned into interactions.
 
     `status` is 400 for a body that cannot be decoded at all and 422 for a well-formed body whose
-    content is invalid; `field` names the offending field when there is one.
+    content is invalid; `field` names the offending field when there is one, and `reason` is the
+    message without it.
     """
 
     def __init__(self, message: str, *, field: str | None = None, status: int = 400) -> None:
         if status not in (400, 422):
             raise ValueError("PayloadError status must be 400 or 422")
         self.field = field
+        self.reason = message
         self.status = status
         super().__init__(f"{field}: {message}" if field else message)
 

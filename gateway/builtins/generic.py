@@ -106,11 +106,8 @@ class GenericChannel(Channel[GenericSettings]):
         try:
             return self.interaction(req, raw=item, **fields)
         except PayloadError as exc:
-            raise PayloadError(
-                str(exc).partition(": ")[2] if exc.field else str(exc),
-                field=f"{where}.{exc.field}".lstrip(".") if exc.field else where or None,
-                status=exc.status,
-            ) from None
+            field = f"{where}.{exc.field}".lstrip(".") if exc.field else where
+            raise PayloadError(exc.reason, field=field or None, status=exc.status) from None
 
     def acknowledge(self, req: WebhookRequest, stored: list[Interaction]) -> WebhookResponse:
         """Answer with the ids the interactions are stored under."""
