@@ -14,12 +14,13 @@ from gateway.errors import StoreUnavailableError
 from gateway.http_errors import error_response
 from gateway.ingest import GATEWAY
 from gateway.runtime import Gateway
-from gateway.store.base import StoredDelivery
+from gateway.store.base import DELIVERY_STATES, Store, StoredDelivery
 
 __all__ = ["create_admin_app"]
 
 log = logging.getLogger("gateway.admin")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_MAX_LIMIT = 1000
 
 
 def _json(payload: Any, status: int = 200) -> web.Response:
@@ -55,6 +56,9 @@ def create_admin_app(gateway: Gateway) -> web.Application:
     app.router.add_get("/admin/channels", list_channels)
     app.router.add_get("/admin/backends", list_backends)
     app.router.add_get("/admin/interactions/{id}", show_interaction)
+    app.router.add_get("/admin/deliveries", list_deliveries)
+    app.router.add_post("/admin/deliveries/{id}/replay", replay_delivery)
+    app.router.add_post("/admin/dead-letters/replay", replay_dead_letters)
     return app
 
 
@@ -82,14 +86,17 @@ async def list_backends(request: web.Request) -> web.Response:
     """List the configured backends with their state and deliveries per state."""
     gateway = request.app[GATEWAY]
     counts = await gateway.store.delivery_counts()
+    queues = await gateway.store.queue_stats(gateway.clock())
     return _json(
         {
             "backends": [
                 {
                     "name": name,
                     "type": settings.type,
-                    "state": gateway.backend_states.get(name, "starting"),
+                    "state": gateway.delivery.state(name),
+                    "circuit": gateway.delivery.circuit(name),
                     "deliveries": counts.get(name, {}),
+                    "lag_s": queues[name].oldest_due_s if name in queues else 0.0,
                 }
                 for name, settings in gateway.config.backends.items()
             ]
@@ -98,22 +105,99 @@ async def list_backends(request: web.Request) -> web.Response:
 
 
 async def show_interaction(request: web.Request) -> web.Response:
-    """Return one stored interaction with its deliveries."""
-    store = request.app[GATEWAY].store
+    """Return one stored interaction with its deliveries and their attempt logs."""
     interaction_id = request.match_info["id"]
+    document = await interaction_document(request.app[GATEWAY].store, interaction_id)
+    if document is None:
+        return error_response(404, "not_found", f"no interaction {interaction_id}")
+    return _json(document)
+
+
+async def interaction_document(store: Store, interaction_id: str) -> dict[str, Any] | None:
+    """Return an interaction with its deliveries and attempt logs, or None."""
     interaction = await store.get_interaction(interaction_id)
     if interaction is None:
-        return error_response(404, "not_found", f"no interaction {interaction_id}")
+        return None
     deliveries = await store.deliveries_of(interaction_id)
+    log_by_delivery: dict[int, list[dict[str, Any]]] = {}
+    for attempt in await store.attempts_of(interaction_id):
+        log_by_delivery.setdefault(attempt.delivery_id, []).append(
+            {
+                "number": attempt.number,
+                "started_at": attempt.started_at,
+                "finished_at": attempt.finished_at,
+                "outcome": attempt.outcome,
+                "error": attempt.error,
+            }
+        )
+    return {
+        "interaction": interaction.model_dump(mode="json"),
+        "deliveries": [
+            {**delivery_document(d), "attempt_log": log_by_delivery.get(d.id, [])}
+            for d in deliveries
+        ],
+    }
+
+
+async def list_deliveries(request: web.Request) -> web.Response:
+    """List deliveries, filtered by `state` and `backend`, paged by `limit` and `cursor`."""
+    query = request.query
+    state = query.get("state")
+    if state is not None and state not in DELIVERY_STATES:
+        return error_response(
+            400, "bad_request", f"state must be one of {', '.join(DELIVERY_STATES)}"
+        )
+    try:
+        limit = int(query.get("limit", "100"))
+        cursor = int(query["cursor"]) if "cursor" in query else None
+    except ValueError:
+        return error_response(400, "bad_request", "limit and cursor must be integers")
+    if not 1 <= limit <= _MAX_LIMIT:
+        return error_response(400, "bad_request", f"limit must be from 1 to {_MAX_LIMIT}")
+    deliveries = await request.app[GATEWAY].store.list_deliveries(
+        state=state,
+        backend=query.get("backend"),
+        limit=limit,
+        after_id=cursor,
+    )
+    next_cursor = deliveries[-1].id if len(deliveries) == limit else None
     return _json(
-        {
-            "interaction": interaction.model_dump(mode="json"),
-            "deliveries": [_delivery(d) for d in deliveries],
-        }
+        {"deliveries": [delivery_document(d) for d in deliveries], "next_cursor": next_cursor}
     )
 
 
-def _delivery(delivery: StoredDelivery) -> dict[str, Any]:
+async def replay_delivery(request: web.Request) -> web.Response:
+    """Make one dead delivery pending again, with a fresh retry budget."""
+    gateway = request.app[GATEWAY]
+    try:
+        delivery_id = int(request.match_info["id"])
+    except ValueError:
+        return error_response(404, "not_found", "delivery ids are integers")
+    delivery = await gateway.store.get_delivery(delivery_id)
+    if delivery is None:
+        return error_response(404, "not_found", f"no delivery {delivery_id}")
+    if delivery.state != "dead":
+        return error_response(
+            409, "not_dead", f"delivery {delivery_id} is {delivery.state}; only dead ones replay"
+        )
+    replayed = await gateway.store.replay(now=gateway.clock(), delivery_ids=[delivery_id])
+    gateway.delivery.notify([delivery.backend])
+    return _json({"replayed": replayed})
+
+
+async def replay_dead_letters(request: web.Request) -> web.Response:
+    """Make every dead delivery of `backend` (or of every backend) pending again."""
+    gateway = request.app[GATEWAY]
+    backend = request.query.get("backend")
+    if backend is not None and backend not in gateway.config.backends:
+        return error_response(404, "not_found", f"no backend '{backend}' is configured")
+    replayed = await gateway.store.replay(now=gateway.clock(), backend=backend)
+    gateway.delivery.notify([backend] if backend else gateway.config.backends)
+    return _json({"replayed": replayed})
+
+
+def delivery_document(delivery: StoredDelivery) -> dict[str, Any]:
+    """Return a delivery in the admin API's JSON shape."""
     return {
         "id": delivery.id,
         "interaction_id": delivery.interaction_id,

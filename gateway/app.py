@@ -43,8 +43,8 @@ async def readyz(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     problems = [
         f"backend {name}: {state}"
-        for name, state in gateway.backend_states.items()
-        if state != "ready"
+        for name in gateway.config.backends
+        if (state := gateway.delivery.state(name)) != "ready"
     ]
     try:
         await gateway.store.ping()

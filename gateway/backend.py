@@ -12,6 +12,7 @@ from typing import Annotated, ClassVar, Generic, TypeVar
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
+from gateway.circuit import CircuitSettings
 from gateway.schema import Interaction
 from gateway.settings_types import Duration
 
@@ -56,6 +57,10 @@ class BackendSettings(BaseModel):
     """Timeout of one delivery request."""
     retry: RetrySettings = Field(default_factory=RetrySettings)
     """How long the host retries a failing delivery (backends never retry themselves)."""
+    circuit: CircuitSettings = Field(default_factory=CircuitSettings)
+    """When to stop calling a remote that keeps failing, and when to probe it again."""
+    concurrency: Annotated[int, Field(ge=1, le=64)] = 4
+    """Deliveries (or batches) in flight at once; one customer's still go one at a time."""
 
 
 SettingsT = TypeVar("SettingsT", bound=BackendSettings)
@@ -89,10 +94,15 @@ class Delivered:
 
 @dataclass(frozen=True, slots=True)
 class Retry:
-    """Try again later; `after_s` is the remote's hint (e.g. Retry-After), if any."""
+    """Try again later; `after_s` is the remote's hint (e.g. Retry-After), if any.
+
+    `attempted=False` says the backend did not send this delivery at all (it stopped a batch
+    because the remote is down): the try does not count against the retry budget.
+    """
 
     reason: str
     after_s: float | None = None
+    attempted: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +127,10 @@ class Backend(ABC, Generic[SettingsT]):
     def __init__(self, ctx: BackendContext, settings: SettingsT) -> None:
         self.ctx = ctx
         self.settings = settings
+
+    def batch_limit(self) -> int:
+        """Return how many deliveries one `deliver` call takes."""
+        return self.max_batch
 
     async def start(self) -> None:
         """Prepare to deliver; raise `NotReadyError` to be retried or `AuthenticationError`."""

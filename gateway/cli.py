@@ -9,11 +9,10 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from gateway import __version__
-from gateway.config import GatewayConfig
-from gateway.config_loader import default_config_path, load_config
+from gateway.cli_config import add_config_option, load_from_args
+from gateway.cli_deliveries import add_delivery_commands
 from gateway.config_schema import config_json_schema
 from gateway.errors import ConfigError, PluginLoadError
 from gateway.plugins import Plugins, load_plugins
@@ -40,32 +39,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
 
-    def config_option(verb: argparse.ArgumentParser) -> None:
-        verb.add_argument(
-            "--config",
-            type=Path,
-            default=None,
-            help="configuration file (default: $GATEWAY_CONFIG, config/gateway.yaml, "
-            "or the embedded default)",
-        )
-
     serve = verbs.add_parser("serve", help="run the gateway")
-    config_option(serve)
+    add_config_option(serve)
     serve.set_defaults(run=_serve)
     check = verbs.add_parser("check", help="validate the configuration; exit 0 if valid")
-    config_option(check)
+    add_config_option(check)
     check.set_defaults(run=_check)
     plugins = verbs.add_parser("plugins", help="list channel and backend types and their source")
     plugins.set_defaults(run=_plugins)
     schema = verbs.add_parser("schema", help="print a JSON Schema")
     schema.add_argument("what", choices=["interaction", "config"])
     schema.set_defaults(run=_schema)
+    add_delivery_commands(verbs)
     return parser
-
-
-def _load(args: argparse.Namespace, plugins: Plugins) -> tuple[Path, GatewayConfig]:
-    path = args.config or default_config_path()
-    return path, load_config(path, plugins)
 
 
 def _serve(args: argparse.Namespace, plugins: Plugins) -> int:
@@ -76,14 +62,14 @@ def _serve(args: argparse.Namespace, plugins: Plugins) -> int:
         level=os.environ.get("GATEWAY_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    path, config = _load(args, plugins)
+    path, config = load_from_args(args, plugins)
     logging.getLogger("gateway").info("configuration: %s", path)
     asyncio.run(serve(Gateway(config, plugins)))
     return 0
 
 
 def _check(args: argparse.Namespace, plugins: Plugins) -> int:
-    path, config = _load(args, plugins)
+    path, config = load_from_args(args, plugins)
     print(
         f"{path}: ok ({len(config.channels)} channels, {len(config.backends)} backends, "
         f"{len(config.routes)} routes)"

@@ -100,6 +100,8 @@ class StorageSettings(Section):
     """`sqlite:///relative.db` or `sqlite:////absolute/path.db`."""
     synchronous: Literal["full", "normal", "off"] = "full"
     """SQLite durability: `full` fsyncs every group commit (nothing acknowledged is lost)."""
+    retention: Duration = timedelta(days=30)
+    """Interactions delivered everywhere are deleted this long after they arrived."""
 
     @field_validator("url")
     @classmethod

@@ -85,11 +85,15 @@ async def _ingest(
         raise _reject("bad_signature", 401, str(exc)) from None
     except PayloadError as exc:
         raise _reject("bad_payload", exc.status, str(exc)) from None
+    items = gateway.pipeline.prepare(interactions)
     try:
-        results = await gateway.store.commit(gateway.pipeline.prepare(interactions))
+        results = await gateway.store.commit(items)
     except StoreUnavailableError as exc:
         log.error("channel %s: %s", channel_id, exc)
         raise _reject("store_unavailable", 503, "cannot store right now; retry later") from None
+    for item, result in zip(items, results, strict=True):
+        if not result.duplicate:
+            gateway.delivery.notify(item.backends)
     duplicates = sum(result.duplicate for result in results)
     if duplicates:
         gateway.metrics.duplicates.labels(channel_id).inc(duplicates)

@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 
 __all__ = ["Metrics"]
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+_DELIVERY_BUCKETS = (
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+    60,
+    300,
+    900,
+    3600,
+    21600,
+)
 
 
 class Metrics:
@@ -50,5 +68,61 @@ class Metrics:
             "Time from a webhook's arrival to its answer, by channel.",
             ["channel"],
             buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.deliveries = Counter(
+            "gateway_deliveries",
+            "Delivery outcomes by backend: delivered, retried (rescheduled) or dead.",
+            ["backend", "outcome"],
+            registry=self.registry,
+        )
+        self.delivery_attempts = Counter(
+            "gateway_delivery_attempts",
+            "Calls made to deliver one delivery (each in-process retry counts).",
+            ["backend"],
+            registry=self.registry,
+        )
+        self.delivery_retries = Counter(
+            "gateway_delivery_retries",
+            "Retries by kind: immediate (in-process, for blips) or rescheduled (in the store).",
+            ["backend", "kind"],
+            registry=self.registry,
+        )
+        self.dead_letters = Counter(
+            "gateway_dead_letters",
+            "Deliveries moved to the dead-letter queue.",
+            ["backend"],
+            registry=self.registry,
+        )
+        self.dead_letter_queue = Gauge(
+            "gateway_dead_letter_queue",
+            "Deliveries in the dead-letter queue now.",
+            ["backend"],
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "gateway_delivery_queue_depth",
+            "Deliveries pending or in flight.",
+            ["backend"],
+            registry=self.registry,
+        )
+        self.delivery_lag = Gauge(
+            "gateway_delivery_lag_seconds",
+            "How long the most overdue pending delivery has been due.",
+            ["backend"],
+            registry=self.registry,
+        )
+        self.delivery_latency = Histogram(
+            "gateway_delivery_latency_seconds",
+            "Time from receiving an interaction to its delivery, by backend.",
+            ["backend"],
+            buckets=_DELIVERY_BUCKETS,
+            registry=self.registry,
+        )
+        self.circuit_state = Enum(
+            "gateway_circuit_state",
+            "Circuit breaker state per backend.",
+            ["backend"],
+            states=["closed", "open", "half_open"],
             registry=self.registry,
         )

@@ -10,7 +10,7 @@ from gateway.routing import Router
 from gateway.schema import Interaction
 from gateway.store.base import CommitItem
 
-__all__ = ["Pipeline"]
+__all__ = ["Pipeline", "order_key"]
 
 
 class Pipeline:
@@ -26,5 +26,21 @@ class Pipeline:
         for interaction in interactions:
             for enricher in self._enrichers:
                 interaction = enricher.enrich(interaction)
-            items.append(CommitItem(interaction, self._router.backends_for(interaction)))
+            backends = self._router.backends_for(interaction)
+            items.append(CommitItem(interaction, backends, order_key(interaction)))
         return items
+
+
+def order_key(interaction: Interaction) -> str | None:
+    """Return the key that keeps one customer's deliveries in order (None: no customer known).
+
+    The customer id once identity resolution knows it, else the customer's first identity:
+    the sender of inbound traffic, the recipient of outbound.
+    """
+    if interaction.customer_id:
+        return interaction.customer_id
+    party = interaction.sender if interaction.direction == "inbound" else interaction.recipient
+    if party.identities:
+        first = party.identities[0]
+        return f"{first.kind}:{first.value}"
+    return None

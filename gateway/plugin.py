@@ -25,6 +25,7 @@ from gateway.backend import (
     Retry,
     RetrySettings,
 )
+from gateway.backend_http import parse_retry_after, raise_for_delivery_status
 from gateway.channel import Channel, ChannelContext, ChannelSettings, payload_error
 from gateway.enricher import Enricher, EnricherSettings
 from gateway.registry import BackendRegistry, ChannelRegistry, EnricherRegistry
@@ -54,7 +55,9 @@ __all__ = [
     "WebhookRequest",
     "WebhookResponse",
     "hookimpl",
+    "parse_retry_after",
     "payload_error",
+    "raise_for_delivery_status",
 ]
 
 hookimpl = pluggy.HookimplMarker("gateway")

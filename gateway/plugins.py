@@ -31,6 +31,7 @@ CORE_DISTRIBUTION = "channel-gateway"
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("generic", "gateway.builtins.generic"),
     ("log", "gateway.builtins.log"),
+    ("webhook", "gateway.builtins.webhook"),
 )
 """The core's own plugins (name, module), registered through the same hooks as everyone's."""
 

@@ -1,4 +1,4 @@
-"""The running gateway: configured channels, backends and enrichers around one store."""
+"""The running gateway: configured channels, enrichers and delivery engine around one store."""
 
 from __future__ import annotations
 
@@ -7,27 +7,34 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
 
-from gateway.backend import Backend, BackendContext
 from gateway.channel import Channel, ChannelContext, utc_now
 from gateway.config import GatewayConfig
+from gateway.delivery import DeliveryEngine
 from gateway.enricher import Enricher
-from gateway.errors import AuthenticationError, NotReadyError
 from gateway.metrics import Metrics
 from gateway.pipeline import Pipeline
 from gateway.plugins import Plugins
+from gateway.retention import prune_forever
 from gateway.routing import Router
 from gateway.store.base import Store
 from gateway.store.sqlite import SqliteStore, sqlite_path_from_url
 
-__all__ = ["BackendState", "Gateway"]
+__all__ = ["Gateway", "open_store"]
 
 log = logging.getLogger("gateway")
-BackendState = Literal["starting", "ready", "auth_failed"]
-_START_RETRY_MAX_S = 60.0
+
+
+def open_store(config: GatewayConfig, metrics: Metrics | None = None) -> Store:
+    """Return the (unopened) store the configuration names."""
+    return SqliteStore(
+        sqlite_path_from_url(config.storage.url),
+        synchronous=config.storage.synchronous,
+        observe_batch=metrics.commit_batch_size.observe if metrics else None,
+    )
 
 
 class Gateway:
@@ -46,11 +53,7 @@ class Gateway:
         self.plugins = plugins
         self.metrics = metrics or Metrics()
         self.clock = clock
-        self.store: Store = store or SqliteStore(
-            sqlite_path_from_url(config.storage.url),
-            synchronous=config.storage.synchronous,
-            observe_batch=self.metrics.commit_batch_size.observe,
-        )
+        self.store = store or open_store(config, self.metrics)
         self.channels: dict[str, Channel[Any]] = {
             channel_id: plugins.channels[settings.type].cls(
                 ChannelContext(channel_id, clock, log.getChild(f"channel.{channel_id}")), settings
@@ -61,54 +64,35 @@ class Gateway:
             plugins.enrichers[settings.type].cls(name, settings)
             for name, settings in config.enrichers.items()
         ]
-        self.pipeline = Pipeline(enrichers, Router(config.routes, list(config.backends)))
-        self.backends: dict[str, Backend[Any]] = {}
-        self.backend_states: dict[str, BackendState] = {}
+        self.router = Router(config.routes, list(config.backends))
+        self.pipeline = Pipeline(enrichers, self.router)
+        self.delivery = DeliveryEngine(
+            self.store,
+            {
+                name: (plugins.backends[settings.type].cls, settings)
+                for name, settings in config.backends.items()
+            },
+            self.metrics,
+            clock,
+        )
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Gateway]:
-        """Open the store and start the backends; close everything on exit."""
+        """Open the store, start delivering and pruning; stop and close everything on exit."""
         await self.store.open()
         try:
+            if recovered := await self.store.recover():
+                log.info("%d deliveries in flight at the last stop are due again", recovered)
             async with aiohttp.ClientSession() as http:
-                for name, settings in self.config.backends.items():
-                    context = BackendContext(name, http, log.getChild(f"backend.{name}"))
-                    self.backends[name] = self.plugins.backends[settings.type].cls(
-                        context, settings
-                    )
-                starters = [
-                    asyncio.create_task(self._start(n, b)) for n, b in self.backends.items()
-                ]
+                await self.delivery.start(http)
+                pruning = asyncio.create_task(
+                    prune_forever(self.store, self.config.storage.retention, self.clock)
+                )
                 try:
                     yield self
                 finally:
-                    for task in starters:
-                        task.cancel()
-                    await asyncio.gather(*starters, return_exceptions=True)
-                    for name, backend in self.backends.items():
-                        try:
-                            await backend.close()
-                        except Exception:
-                            log.exception("backend %s failed to close", name)
+                    pruning.cancel()
+                    await asyncio.gather(pruning, return_exceptions=True)
+                    await self.delivery.stop(self.config.server.shutdown_timeout.total_seconds())
         finally:
             await self.store.close()
-
-    async def _start(self, name: str, backend: Backend[Any]) -> None:
-        delay = 1.0
-        self.backend_states[name] = "starting"
-        while True:
-            try:
-                await backend.start()
-            except NotReadyError as exc:
-                log.warning("backend %s not ready (%s); retrying in %.0fs", name, exc, delay)
-            except AuthenticationError as exc:
-                self.backend_states[name] = "auth_failed"
-                log.error("backend %s: credentials rejected (%s); fix them and restart", name, exc)
-                return
-            except Exception:
-                log.exception("backend %s failed to start; retrying in %.0fs", name, delay)
-            else:
-                self.backend_states[name] = "ready"
-                return
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _START_RETRY_MAX_S)

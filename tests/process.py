@@ -38,14 +38,15 @@ class GatewayProcess:
     process: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def configure(cls, tmp_path: Path) -> GatewayProcess:
+    def configure(cls, tmp_path: Path, backends: dict[str, Any] | None = None) -> GatewayProcess:
+        """Write a config with a signed `web` channel and `backends` (default: a log backend)."""
         port, admin_port = free_port(), free_port()
         config = {
             "server": {"host": "127.0.0.1", "port": port, "shutdown_timeout": "5s"},
             "admin": {"host": "127.0.0.1", "port": admin_port},
             "storage": {"url": f"sqlite:///{tmp_path}/gateway.db"},
             "channels": {"web": {"type": "generic", "secret": SECRET}},
-            "backends": {"audit": {"type": "log"}},
+            "backends": backends or {"audit": {"type": "log"}},
         }
         config_path = tmp_path / "gateway.yaml"
         config_path.write_text(yaml.safe_dump(config))

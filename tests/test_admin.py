@@ -6,6 +6,7 @@ from typing import Any
 
 from gateway.testing import GatewayFactory
 from tests.payloads import SECRET, message
+from tests.waiting import eventually
 
 TOKEN = "admin-t0ken"
 
@@ -34,6 +35,11 @@ async def test_channels_and_backends(
     await gut.post_signed("web", message("a"), SECRET)
     await gut.post_signed("web", message("b"), SECRET)
 
+    async def delivered_both() -> bool:
+        backends = await (await gut.admin.get("/admin/backends")).json()
+        return bool(backends["backends"][0]["deliveries"]["delivered"] == 2)
+
+    await eventually(delivered_both)  # the log backend delivers them
     channels = await (await gut.admin.get("/admin/channels")).json()
     assert channels == {
         "channels": [
@@ -54,7 +60,9 @@ async def test_channels_and_backends(
                 "name": "audit",
                 "type": "log",
                 "state": "ready",
-                "deliveries": {"pending": 2, "in_flight": 0, "delivered": 0, "dead": 0},
+                "circuit": "closed",
+                "deliveries": {"pending": 0, "in_flight": 0, "delivered": 2, "dead": 0},
+                "lag_s": 0.0,
             }
         ]
     }

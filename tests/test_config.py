@@ -118,14 +118,14 @@ def test_unknown_channel_type_suggests(plugins: Plugins) -> None:
 
 def test_unknown_backend_type_suggests(plugins: Plugins) -> None:
     assert problems(plugins, "backends:\n  crm: {type: logs}\n") == [
-        "gw.yaml:2:15: backends.crm.type: unknown backend type 'logs'; installed: log. "
+        "gw.yaml:2:15: backends.crm.type: unknown backend type 'logs'; installed: log, webhook. "
         "Did you mean 'log'?"
     ]
 
 
 def test_missing_type(plugins: Plugins) -> None:
     assert problems(plugins, "backends:\n  crm: {format: json}\n") == [
-        "gw.yaml:2:8: backends.crm: missing 'type'; installed: log"
+        "gw.yaml:2:8: backends.crm: missing 'type'; installed: log, webhook"
     ]
 
 

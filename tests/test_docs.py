@@ -23,7 +23,7 @@ def test_every_interaction_field_is_documented() -> None:
 def test_every_metric_is_documented() -> None:
     from gateway.metrics import Metrics
 
-    text = (DOCS / "http-api.md").read_text()
+    text = (DOCS / "operations.md").read_text()
     for metric in Metrics().registry.collect():
         name = metric.name + ("_total" if metric.type == "counter" else "")
-        assert f"`{name}`" in text, f"{name} is missing from docs/http-api.md"
+        assert f"`{name}`" in text, f"{name} is missing from docs/operations.md"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -265,7 +266,7 @@ async def test_routes_decide_the_delivery_rows(gateway_factory: GatewayFactory) 
 
 
 async def test_trust_proxy_verifies_against_the_forwarded_url(
-    gateway_factory: GatewayFactory,
+    gateway_factory: GatewayFactory, tmp_path: Path
 ) -> None:
     seen: list[str] = []
     from gateway.builtins.generic import GenericChannel
@@ -279,6 +280,7 @@ async def test_trust_proxy_verifies_against_the_forwarded_url(
         gut = await gateway_factory(
             {
                 "server": {"trust_proxy": trust},
+                "storage": {"url": f"sqlite:///{tmp_path}/trust-{trust}.db"},
                 "channels": {"web": {"type": "generic", "secret": SECRET}},
             }
         )

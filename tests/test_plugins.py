@@ -50,7 +50,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_builtins_register_through_the_hooks() -> None:
     plugins = load_plugins(disabled=())
     assert plugins.channels.type_names() == ["generic"]
-    assert plugins.backends.type_names() == ["log"]
+    assert plugins.backends.type_names() == ["log", "webhook"]
     assert plugins.channels["generic"].source.distribution == "channel-gateway"
 
 
@@ -79,7 +79,7 @@ def test_plugin_that_fails_to_import_names_entry_point_distribution_and_version(
 
 def test_disable_plugins_from_environment(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     install_distribution(site, "gateway-broken", "0.9.1", {"gateway_broken": "import nope\n"})
-    monkeypatch.setenv("GATEWAY_DISABLE_PLUGINS", "gateway_broken, log")
+    monkeypatch.setenv("GATEWAY_DISABLE_PLUGINS", "gateway_broken, log,webhook")
     plugins = load_plugins()
     assert plugins.backends.type_names() == []
     assert plugins.channels.type_names() == ["generic"]

@@ -36,7 +36,7 @@ def test_committed_interactions_survive_sigkill_and_restart(gateway: GatewayProc
         status, body = gateway.get(gateway.admin_port, f"/admin/interactions/{interaction_id}")
         assert status == 200, body
         assert body["interaction"]["external_id"] == external_id
-        assert [d["state"] for d in body["deliveries"]] == ["pending"]
+        assert [d["backend"] for d in body["deliveries"]] == ["audit"]
     # The dedupe keys survived too: a provider retry after the restart is not stored again.
     status, body = gateway.post_message(message("m-3", text="message 3"))
     assert (status, body["ids"]) == (200, [acknowledged["m-3"]])

@@ -12,7 +12,7 @@ PUBLIC = {
         "ChannelContext", "ChannelRegistry", "ChannelSettings", "Delivered", "Delivery",
         "Duration", "Enricher", "EnricherRegistry", "EnricherSettings", "OneOrMany", "Outcome",
         "Rejected", "Retry", "RetrySettings", "WebhookRequest", "WebhookResponse", "hookimpl",
-        "payload_error",
+        "parse_retry_after", "payload_error", "raise_for_delivery_status",
     ],
     "gateway.schema": [
         "CHANNEL_KINDS", "SCHEMA_VERSION", "Attachment", "CallInfo", "ChannelKind", "ChannelRef",

@@ -4,14 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal, Protocol
+from datetime import datetime, timedelta
+from typing import Literal, Protocol, get_args
 
 from gateway.schema import Interaction
 
-__all__ = ["CommitItem", "CommitResult", "DeliveryState", "Store", "StoredDelivery"]
+__all__ = [
+    "DELIVERY_STATES",
+    "AttemptOutcome",
+    "AttemptRecord",
+    "ClaimedDelivery",
+    "CommitItem",
+    "CommitResult",
+    "DeliveryState",
+    "DeliveryUpdate",
+    "QueueStats",
+    "Store",
+    "StoredAttempt",
+    "StoredDelivery",
+]
 
 DeliveryState = Literal["pending", "in_flight", "delivered", "dead"]
+DELIVERY_STATES: tuple[DeliveryState, ...] = get_args(DeliveryState)
+AttemptOutcome = Literal["delivered", "retry", "dead"]
 
 BatchObserver = Callable[[int], None]
 """Called with the number of commit requests each group-commit transaction carried."""
@@ -23,6 +38,8 @@ class CommitItem:
 
     interaction: Interaction
     backends: tuple[str, ...]
+    order_key: str | None = None
+    """Deliveries sharing (backend, order_key) go out one at a time, in commit order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +63,65 @@ class StoredDelivery:
     attempts: int
     last_error: str | None
     next_attempt_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    """A delivery leased to one worker, with its interaction."""
+
+    id: int
+    interaction: Interaction
+    attempts: int
+    """Attempts recorded before this claim."""
+    created_at: datetime
+    """When the delivery job was created (its age decides `retry.max_age`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One call of a backend's `deliver` for one delivery, for the attempt log."""
+
+    started_at: datetime
+    finished_at: datetime
+    outcome: AttemptOutcome
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryUpdate:
+    """What became of a claimed delivery: delivered, due again later, or dead."""
+
+    delivery_id: int
+    state: Literal["delivered", "pending", "dead"]
+    attempts: tuple[AttemptRecord, ...]
+    """The attempts of this claim (more than one after in-process retries)."""
+    next_attempt_at: datetime | None = None
+    """When a `pending` delivery is due again."""
+    error: str | None = None
+    """The last error, kept as the delivery's `last_error`."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAttempt:
+    """One logged attempt of a delivery."""
+
+    delivery_id: int
+    number: int
+    started_at: datetime
+    finished_at: datetime
+    outcome: AttemptOutcome
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """The delivery queue of one backend."""
+
+    pending: int
+    """Deliveries pending or in flight."""
+    dead: int
+    oldest_due_s: float
+    """How long the most overdue pending delivery has been due (0 when none is)."""
 
 
 class Store(Protocol):
@@ -75,3 +151,70 @@ class Store(Protocol):
 
     async def delivery_counts(self) -> dict[str, dict[DeliveryState, int]]:
         """Return how many deliveries each backend has in each state."""
+
+    async def recover(self) -> int:
+        """Claim this store for the serving gateway and release leases a crash left behind.
+
+        Returns how many in-flight deliveries became due again. Raises `StoreUnavailableError`
+        if another gateway already serves the store.
+        """
+
+    async def claim(
+        self, backend: str, limit: int, *, now: datetime, lease: timedelta
+    ) -> list[ClaimedDelivery]:
+        """Lease up to `limit` due deliveries of `backend`, oldest due first.
+
+        Due: `pending` with `next_attempt_at <= now`, or `in_flight` with an expired lease. Never
+        one whose predecessor with the same (backend, order_key) is pending, in flight or leased.
+        """
+
+    async def record(self, updates: Sequence[DeliveryUpdate]) -> None:
+        """Record the outcome of claimed deliveries and their attempts, in one transaction."""
+
+    async def release(self, delivery_ids: Sequence[int]) -> None:
+        """Return leased deliveries to `pending` untouched (a graceful shutdown)."""
+
+    async def get_delivery(self, delivery_id: int) -> StoredDelivery | None:
+        """Return one delivery, or None."""
+
+    async def list_deliveries(
+        self,
+        *,
+        state: DeliveryState | None = None,
+        backend: str | None = None,
+        limit: int = 100,
+        after_id: int | None = None,
+    ) -> list[StoredDelivery]:
+        """Return deliveries by ascending id, after `after_id` (the cursor)."""
+
+    async def attempts_of(self, interaction_id: str) -> list[StoredAttempt]:
+        """Return the attempt log of every delivery of one interaction."""
+
+    async def replay(
+        self,
+        *,
+        now: datetime,
+        delivery_ids: Sequence[int] | None = None,
+        backend: str | None = None,
+    ) -> int:
+        """Make dead deliveries (these ids, a backend's, or all) pending with a fresh budget."""
+
+    async def backfill(
+        self,
+        backend: str,
+        *,
+        since: datetime,
+        now: datetime,
+        plan: Callable[[Interaction], tuple[bool, str | None]],
+    ) -> int:
+        """Queue stored interactions received since `since` for `backend`; return how many.
+
+        `plan(interaction)` says whether routing sends it to `backend` and its order key.
+        Interactions that already have a delivery for `backend` are skipped.
+        """
+
+    async def queue_stats(self, now: datetime) -> dict[str, QueueStats]:
+        """Return the queue of every backend that has deliveries."""
+
+    async def prune(self, before: datetime) -> int:
+        """Delete interactions received before `before` whose deliveries are all delivered."""

@@ -6,7 +6,12 @@ transaction on the writer thread, which owns the only write connection: one fsyn
 per request. Each request runs in its own SAVEPOINT, so a request that fails (a constraint, a
 trigger) is rolled back alone and only its caller gets `StoreUnavailableError`; if the transaction
 itself fails (disk full, I/O error, locked by another process), every request of the batch does.
-Reads use a second connection on their own thread, so they never queue behind writes.
+Reads use a second connection on their own thread, so they never queue behind writes. The
+delivery queue's writes (claim, record, replay ...) run on the writer thread too, each in its own
+transaction between commit batches; their SQL lives in `sqlite_deliveries`.
+
+Only one process may serve a store: `recover` takes an exclusive lock on `<path>.lock`, held
+until `close`, so releasing the leases a crash left behind can never steal a live server's.
 
 Timestamps are ISO-8601 UTC text with microseconds and a 'Z' (2024-05-01T12:00:00.000000Z):
 fixed width, so text order is time order.
@@ -15,26 +20,32 @@ fixed width, so text order is time order.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import IO, Literal, TypeVar
 
 from gateway.errors import StoreUnavailableError
 from gateway.schema import Interaction
+from gateway.store import sqlite_deliveries as deliveries
 from gateway.store.base import (
     BatchObserver,
+    ClaimedDelivery,
     CommitItem,
     CommitResult,
     DeliveryState,
+    DeliveryUpdate,
+    QueueStats,
+    StoredAttempt,
     StoredDelivery,
 )
 from gateway.store.migrate import migrate
+from gateway.store.sqlite_deliveries import INSERT_DELIVERY, transaction, utc_text
 
 __all__ = ["SqliteStore", "Synchronous", "sqlite_path_from_url"]
 
@@ -49,7 +60,7 @@ _log = logging.getLogger(__name__)
 _URL_PREFIX = "sqlite:///"
 _BUSY_TIMEOUT_S = 5.0
 _SYNCHRONOUS: tuple[Synchronous, ...] = ("full", "normal", "off")
-_STATES: tuple[DeliveryState, ...] = ("pending", "in_flight", "delivered", "dead")
+_CHUNK = 500  # rows per backfill or prune transaction: bounded memory, short write locks
 _COMMIT_FAILED = "the store could not commit; nothing of this request was stored"
 
 _INSERT_INTERACTION = (
@@ -58,11 +69,6 @@ _INSERT_INTERACTION = (
     " ON CONFLICT (channel_id, external_id) DO NOTHING"
 )
 _SELECT_FIRST_ID = "SELECT id FROM interactions WHERE channel_id = ? AND external_id = ?"
-# DO NOTHING: a backend listed twice in one item still gets one job.
-_INSERT_DELIVERY = (
-    "INSERT INTO deliveries (interaction_id, backend, next_attempt_at, created_at, updated_at)"
-    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (interaction_id, backend) DO NOTHING"
-)
 
 
 def sqlite_path_from_url(url: str) -> str:
@@ -104,6 +110,7 @@ class SqliteStore:
         self._read_conn: sqlite3.Connection | None = None
         self._writer_task: asyncio.Task[None] | None = None
         self._closed = False
+        self._lock: IO[bytes] | None = None
 
     async def open(self) -> None:
         """Create or migrate the schema and start accepting commits."""
@@ -133,6 +140,9 @@ class SqliteStore:
                 await asyncio.wrap_future(executor.submit(conn.close))
             executor.shutdown()
         self._write_conn = self._read_conn = None
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
 
     async def commit(self, items: Sequence[CommitItem]) -> list[CommitResult]:
         """Store `items` atomically with their delivery rows; raise `StoreUnavailableError`."""
@@ -154,11 +164,108 @@ class SqliteStore:
 
     async def deliveries_of(self, interaction_id: str) -> list[StoredDelivery]:
         """Return the delivery jobs of one interaction, oldest first."""
-        return await self._read(partial(_deliveries_of, interaction_id=interaction_id))
+        return await self._read(partial(deliveries.deliveries_of, interaction_id=interaction_id))
 
     async def delivery_counts(self) -> dict[str, dict[DeliveryState, int]]:
         """Return how many deliveries each backend has in each state."""
-        return await self._read(_delivery_counts)
+        return await self._read(deliveries.delivery_counts)
+
+    async def recover(self) -> int:
+        """Lock the store for this process and return crashed leases to pending; count them."""
+        return await self._write(self._recover)
+
+    async def claim(
+        self, backend: str, limit: int, *, now: datetime, lease: timedelta
+    ) -> list[ClaimedDelivery]:
+        """Lease up to `limit` due deliveries of `backend`, oldest due first."""
+        return await self._write(
+            partial(deliveries.claim, backend=backend, limit=limit, now=now, lease=lease)
+        )
+
+    async def record(self, updates: Sequence[DeliveryUpdate]) -> None:
+        """Record the outcome of claimed deliveries and their attempts, in one transaction."""
+        await self._write(partial(deliveries.record, updates=updates, now=datetime.now(UTC)))
+
+    async def release(self, delivery_ids: Sequence[int]) -> None:
+        """Return leased deliveries to `pending` untouched (a graceful shutdown)."""
+        await self._write(
+            partial(deliveries.release, delivery_ids=delivery_ids, now=datetime.now(UTC))
+        )
+
+    async def get_delivery(self, delivery_id: int) -> StoredDelivery | None:
+        """Return one delivery, or None."""
+        return await self._read(partial(deliveries.get_delivery, delivery_id=delivery_id))
+
+    async def list_deliveries(
+        self,
+        *,
+        state: DeliveryState | None = None,
+        backend: str | None = None,
+        limit: int = 100,
+        after_id: int | None = None,
+    ) -> list[StoredDelivery]:
+        """Return deliveries by ascending id, after `after_id` (the cursor)."""
+        query = partial(
+            deliveries.list_deliveries, state=state, backend=backend, limit=limit, after_id=after_id
+        )
+        return await self._read(query)
+
+    async def attempts_of(self, interaction_id: str) -> list[StoredAttempt]:
+        """Return the attempt log of every delivery of one interaction."""
+        return await self._read(partial(deliveries.attempts_of, interaction_id=interaction_id))
+
+    async def replay(
+        self,
+        *,
+        now: datetime,
+        delivery_ids: Sequence[int] | None = None,
+        backend: str | None = None,
+    ) -> int:
+        """Make dead deliveries (these ids, a backend's, or all) pending with a fresh budget."""
+        work = partial(deliveries.replay, now=now, delivery_ids=delivery_ids, backend=backend)
+        return await self._write(work)
+
+    async def backfill(
+        self,
+        backend: str,
+        *,
+        since: datetime,
+        now: datetime,
+        plan: Callable[[Interaction], tuple[bool, str | None]],
+    ) -> int:
+        """Queue stored interactions received since `since` for `backend`; return how many.
+
+        Chunks are read on the reader thread and planned on the event loop, where routing lives;
+        each chunk's inserts are one transaction, and a commit that queued one meanwhile wins.
+        """
+        queued, after = 0, (utc_text(since), 0)
+        while True:
+            read = partial(deliveries.unrouted, backend=backend, after=after, size=_CHUNK)
+            interactions, after = await self._read(read)
+            jobs = []
+            for interaction in interactions:
+                send, key = plan(interaction)
+                if send:
+                    jobs.append((interaction.id, key))
+            if jobs:
+                insert = partial(deliveries.queue_deliveries, backend=backend, jobs=jobs, now=now)
+                queued += await self._write(insert)
+            if len(interactions) < _CHUNK:
+                return queued
+
+    async def queue_stats(self, now: datetime) -> dict[str, QueueStats]:
+        """Return the queue of every backend that has deliveries."""
+        return await self._read(partial(deliveries.queue_stats, now=now))
+
+    async def prune(self, before: datetime) -> int:
+        """Delete interactions received before `before` whose deliveries are all delivered."""
+        pruned = 0
+        after: deliveries.Cursor | None = deliveries.FIRST_ROW
+        while after is not None:
+            work = partial(deliveries.prune_chunk, before=before, after=after, size=_CHUNK)
+            deleted, after = await self._write(work)
+            pruned += deleted
+        return pruned
 
     def _open_writer(self) -> sqlite3.Connection:
         Path(self._path).parent.mkdir(parents=True, exist_ok=True)
@@ -182,6 +289,22 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreUnavailableError("the store could not be read") from exc
 
+    async def _write(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run `work` in its own transaction on the writer thread, between commit batches."""
+        conn = self._write_conn
+        if self._writer_task is None or self._closed or conn is None:
+            raise StoreUnavailableError("the store is not open")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._writer, transaction, conn, work)
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError("the store could not be written") from exc
+
+    def _recover(self, conn: sqlite3.Connection) -> int:
+        if self._lock is None:
+            self._lock = _lock_exclusively(self._path + ".lock")
+        return deliveries.release_all(conn, datetime.now(UTC))
+
     async def _write_loop(self, conn: sqlite3.Connection) -> None:
         queue = self._queue
         while (request := await queue.get()) is not None:
@@ -199,7 +322,7 @@ class SqliteStore:
         requests = [items for items, _ in batch]
         outcomes: list[_Outcome]
         try:
-            outcomes = await loop.run_in_executor(self._writer, _write, conn, requests)
+            outcomes = await loop.run_in_executor(self._writer, _commit, conn, requests)
         except Exception as exc:
             _log.error("SQLite store: a batch of %d commits failed", len(batch), exc_info=exc)
             outcomes = [exc] * len(batch)
@@ -223,19 +346,25 @@ def _connect(path: str) -> sqlite3.Connection:
     return sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
 
 
-def _write(conn: sqlite3.Connection, requests: list[Sequence[CommitItem]]) -> list[_Outcome]:
-    now = _utc_text(datetime.now(UTC))
-    cursor = conn.cursor()
-    cursor.execute("BEGIN IMMEDIATE")
+def _lock_exclusively(path: str) -> IO[bytes]:
     try:
-        outcomes = [_write_request(cursor, items, now) for items in requests]
-        cursor.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            with suppress(sqlite3.Error):
-                cursor.execute("ROLLBACK")
-        raise
-    return outcomes
+        lock = open(path, "ab")  # noqa: SIM115 - held until close()
+    except OSError as exc:
+        raise StoreUnavailableError(f"cannot create the lock file {path}: {exc}") from exc
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        lock.close()
+        raise StoreUnavailableError(
+            f"another gateway is serving {path.removesuffix('.lock')}; stop it first"
+        ) from exc
+    return lock
+
+
+def _commit(conn: sqlite3.Connection, requests: list[Sequence[CommitItem]]) -> list[_Outcome]:
+    now = utc_text(datetime.now(UTC))
+    cursor = conn.cursor()
+    return transaction(conn, lambda _: [_write_request(cursor, items, now) for items in requests])
 
 
 def _write_request(cursor: sqlite3.Cursor, items: Sequence[CommitItem], now: str) -> _Outcome:
@@ -255,44 +384,17 @@ def _write_request(cursor: sqlite3.Cursor, items: Sequence[CommitItem], now: str
 def _write_item(cursor: sqlite3.Cursor, item: CommitItem, now: str) -> CommitResult:
     i = item.interaction
     key = (i.channel.id, i.external_id)
-    occurred, received = _utc_text(i.occurred_at), _utc_text(i.received_at)
+    occurred, received = utc_text(i.occurred_at), utc_text(i.received_at)
     row = (i.id, *key, i.type, i.direction, occurred, received, i.customer_id, i.conversation_id)
     cursor.execute(_INSERT_INTERACTION, (*row, i.model_dump_json()))
     if cursor.rowcount == 0:
         return CommitResult(cursor.execute(_SELECT_FIRST_ID, key).fetchone()[0], duplicate=True)
     if item.backends:
-        cursor.executemany(_INSERT_DELIVERY, [(i.id, b, now, now, now) for b in item.backends])
+        jobs = [(i.id, backend, item.order_key, now, now, now) for backend in item.backends]
+        cursor.executemany(INSERT_DELIVERY, jobs)
     return CommitResult(i.id, duplicate=False)
-
-
-def _utc_text(moment: datetime) -> str:
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-
-
-def _parse(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
 
 
 def _get_interaction(conn: sqlite3.Connection, interaction_id: str) -> Interaction | None:
     row = conn.execute("SELECT body FROM interactions WHERE id = ?", (interaction_id,)).fetchone()
     return None if row is None else Interaction.model_validate_json(row[0])
-
-
-def _deliveries_of(conn: sqlite3.Connection, interaction_id: str) -> list[StoredDelivery]:
-    rows = conn.execute(
-        "SELECT id, backend, state, attempts, last_error, next_attempt_at FROM deliveries"
-        " WHERE interaction_id = ? ORDER BY created_at, id",
-        (interaction_id,),
-    )
-    return [
-        StoredDelivery(row_id, interaction_id, backend, state, attempts, error, _parse(next_at))
-        for row_id, backend, state, attempts, error, next_at in rows
-    ]
-
-
-def _delivery_counts(conn: sqlite3.Connection) -> dict[str, dict[DeliveryState, int]]:
-    counts: dict[str, dict[DeliveryState, int]] = {}
-    rows = conn.execute("SELECT backend, state, count(*) FROM deliveries GROUP BY backend, state")
-    for backend, state, count in rows:
-        counts.setdefault(backend, dict.fromkeys(_STATES, 0))[state] = count
-    return counts

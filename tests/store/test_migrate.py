@@ -3,6 +3,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,10 @@ import pytest
 from gateway.errors import StoreUnavailableError
 from gateway.store.migrate import Migration, load_migrations, migrate
 from gateway.store.sqlite import SqliteStore
+from tests.store.factories import make_interaction
 
 LATEST = len(load_migrations())
+STAMP = "2024-05-01T12:00:00.000000Z"
 
 
 @pytest.fixture
@@ -113,3 +116,31 @@ async def test_store_refuses_a_newer_database(db_path: Path) -> None:
     assert f"schema version {LATEST + 5}" in str(caught.value)
     assert str(db_path) in str(caught.value)
     await store.close()
+
+
+async def test_queue_migration_keeps_existing_deliveries(
+    conn: sqlite3.Connection, db_path: Path
+) -> None:
+    migrate(conn, load_migrations()[:1])
+    conn.execute(
+        "INSERT INTO interactions VALUES ('i1', 'web', 'm1', 'message', 'inbound', ?, ?, NULL,"
+        " NULL, ?)",
+        (STAMP, STAMP, make_interaction().model_dump_json()),
+    )
+    conn.execute(
+        "INSERT INTO deliveries (interaction_id, backend, next_attempt_at, created_at, updated_at)"
+        " VALUES ('i1', 'crm', ?, ?, ?)",
+        (STAMP, STAMP, STAMP),
+    )
+
+    assert migrate(conn) == list(range(2, LATEST + 1))
+
+    row = conn.execute("SELECT order_key, waiting, delivered_at FROM deliveries").fetchone()
+    assert row == (None, 0, None)
+    store = SqliteStore(str(db_path))
+    await store.open()
+    try:
+        claimed = await store.claim("crm", 10, now=datetime.now(UTC), lease=timedelta(minutes=1))
+        assert len(claimed) == 1
+    finally:
+        await store.close()

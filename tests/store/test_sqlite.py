@@ -1,61 +1,16 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from collections.abc import AsyncIterator, Iterator
-from contextlib import closing, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 
 import pytest
 
 from gateway.errors import StoreUnavailableError
-from gateway.schema import ChannelRef, Content, Interaction
 from gateway.store import sqlite as sqlite_module
-from gateway.store.base import CommitItem, CommitResult
+from gateway.store.base import CommitResult
 from gateway.store.sqlite import SqliteStore, sqlite_path_from_url
-
-
-def make_interaction(external_id: str = "m1", channel_id: str = "web") -> Interaction:
-    now = datetime.now(UTC)
-    return Interaction(
-        type="message",
-        direction="inbound",
-        channel=ChannelRef(id=channel_id, kind="webchat", provider="generic"),
-        external_id=external_id,
-        occurred_at=now,
-        received_at=now,
-        content=Content(text=f"hi from {external_id}"),
-    )
-
-
-def item(interaction: Interaction, *backends: str) -> CommitItem:
-    return CommitItem(interaction, backends)
-
-
-@contextmanager
-def raw_connection(path: Path) -> Iterator[sqlite3.Connection]:
-    """Open the store's file behind its back, as another process would."""
-    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
-        yield conn
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "gateway.db"
-
-
-@pytest.fixture
-def batches() -> list[int]:
-    return []
-
-
-@pytest.fixture
-async def store(db_path: Path, batches: list[int]) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(str(db_path), observe_batch=batches.append)
-    await store.open()
-    yield store
-    await store.close()
+from tests.store.factories import item, make_interaction, raw_connection
 
 
 async def test_commit_and_read_back(store: SqliteStore, db_path: Path) -> None:

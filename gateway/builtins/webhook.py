@@ -1,0 +1,174 @@
+"""The `webhook` backend: interactions as CloudEvents over HTTP, Standard Webhooks signed."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Annotated, Any, ClassVar
+
+import aiohttp
+import orjson
+from pydantic import Field, HttpUrl, SecretStr, field_validator
+
+from gateway import standard_webhooks
+from gateway.config import is_loopback
+from gateway.errors import PermanentDeliveryError, TransientDeliveryError
+from gateway.plugin import (
+    Backend,
+    BackendRegistry,
+    BackendSettings,
+    Delivered,
+    Delivery,
+    Outcome,
+    Rejected,
+    Retry,
+    hookimpl,
+    raise_for_delivery_status,
+)
+from gateway.schema import Interaction
+from gateway.settings_types import OneOrMany
+from gateway.standard_webhooks import WebhookSecret
+
+EVENT_TYPE = "com.channel-gateway.interaction.v1"
+EVENT_CONTENT_TYPE = "application/cloudevents+json"
+BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
+RECEIVER_DOWN = frozenset({429, 502, 503, 504})
+"""Statuses that speak for the whole receiver rather than one event, like a refused connection."""
+
+
+class WebhookSettings(BackendSettings):
+    """Settings of the `webhook` backend; `base_url` is ignored, `url` names the receiver."""
+
+    url: HttpUrl
+    """The receiver's `http` or `https` URL. Events are POSTed to it; redirects are not followed."""
+    secret: OneOrMany[WebhookSecret]
+    """Standard Webhooks secret (`whsec_...`) signing every request; a list adds one signature
+    per secret (secret rotation). At least one must be non-empty."""
+    batch_size: Annotated[int, Field(ge=1, le=100)] = 1
+    """Events per request: 1 sends each event alone; more sends a JSON array of up to this many
+    (`application/cloudevents-batch+json`)."""
+
+    @field_validator("secret")
+    @classmethod
+    def _require_a_secret(cls, secrets: list[SecretStr]) -> list[SecretStr]:
+        if not any(secret.get_secret_value() for secret in secrets):
+            raise ValueError("a non-empty secret (whsec_...) is required to sign requests")
+        return secrets
+
+
+def cloud_event(interaction: Interaction) -> dict[str, Any]:
+    """Return `interaction` as a CloudEvents 1.0 structured JSON event."""
+    data = interaction.model_dump(mode="json")
+    event: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": interaction.id,
+        "source": f"/channels/{interaction.channel.id}",
+        "type": EVENT_TYPE,
+        "time": data["occurred_at"],
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+    if interaction.customer_id:
+        event["subject"] = interaction.customer_id
+    return event
+
+
+def batch_id(interaction_ids: Sequence[str]) -> str:
+    """Return a `webhook-id` for a batch that stays the same when the batch is sent again."""
+    digest = hashlib.sha256("\n".join(sorted(interaction_ids)).encode()).hexdigest()
+    return "batch_" + digest[:26]
+
+
+class WebhookBackend(Backend[WebhookSettings]):
+    """POSTs each interaction to `url` as a CloudEvent, signed the Standard Webhooks way.
+
+    `webhook-id` is the interaction id (stable across retries, so receivers can deduplicate).
+    With `batch_size` above 1, a request carries a JSON array of events and its outcome applies
+    to all of them. `base_url` is ignored: `url` names the receiver.
+    """
+
+    type_name = "webhook"
+    settings_model = WebhookSettings
+    max_batch: ClassVar[int] = 100
+
+    @cached_property
+    def _keys(self) -> tuple[bytes, ...]:
+        return tuple(
+            standard_webhooks.decode_secret(secret.get_secret_value())
+            for secret in self.settings.secret
+            if secret.get_secret_value()
+        )
+
+    def batch_limit(self) -> int:
+        """Return `batch_size`: one `deliver` call sends at most one request's worth."""
+        return self.settings.batch_size
+
+    async def start(self) -> None:
+        """Warn when events would cross the network unencrypted; no network call."""
+        url = self.settings.url
+        if url.scheme == "http" and not is_loopback((url.host or "").strip("[]")):
+            self.ctx.logger.warning(
+                "backend %r posts to %s over plain http: events travel unencrypted; use https",
+                self.ctx.name,
+                url.host,
+            )
+
+    async def deliver(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
+        """Send `batch` in requests of `batch_size` events, in order; one outcome per delivery.
+
+        Once the receiver as a whole fails (no connection, timeout, 429, 502, 503, 504), the
+        rest of `batch` is not sent and is retried with the same reason and `after_s`.
+        """
+        size = self.settings.batch_size
+        outcomes: list[Outcome] = []
+        for start in range(0, len(batch), size):
+            group = batch[start : start + size]
+            outcome, receiver_down = await self._send(group)
+            outcomes += [outcome] * len(group)
+            if receiver_down and isinstance(outcome, Retry):
+                rest = Retry(
+                    f"not attempted: {outcome.reason}", after_s=outcome.after_s, attempted=False
+                )
+                outcomes += [rest] * (len(batch) - len(outcomes))
+                break
+        return outcomes
+
+    async def _send(self, group: Sequence[Delivery]) -> tuple[Outcome, bool]:
+        """POST one request; return its outcome and whether the whole receiver is failing."""
+        events = [cloud_event(delivery.interaction) for delivery in group]
+        if self.settings.batch_size == 1:
+            [event] = events
+            body, msg_id, content_type = orjson.dumps(event), event["id"], EVENT_CONTENT_TYPE
+        else:
+            ids = [event["id"] for event in events]
+            body, msg_id, content_type = orjson.dumps(events), batch_id(ids), BATCH_CONTENT_TYPE
+        headers = standard_webhooks.signature_headers(self._keys, msg_id, int(time.time()), body)
+        timeout_s = self.settings.timeout.total_seconds()
+        receiver_down = False
+        try:
+            async with self.ctx.http.post(
+                str(self.settings.url),
+                data=body,
+                headers={**headers, "Content-Type": content_type},
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+            ) as response:
+                receiver_down = response.status in RECEIVER_DOWN
+                await raise_for_delivery_status(response)
+        except TransientDeliveryError as exc:
+            return Retry(str(exc), after_s=exc.retry_after), receiver_down
+        except PermanentDeliveryError as exc:
+            return Rejected(str(exc)), False
+        except TimeoutError:  # before ClientError: aiohttp's timeouts are both
+            return Retry(f"timeout: no answer within {timeout_s:g}s"), True
+        except aiohttp.ClientError as exc:
+            return Retry(f"{type(exc).__name__}: {exc}"), True
+        return Delivered(), False
+
+
+@hookimpl
+def gateway_register_backends(registry: BackendRegistry) -> None:
+    """Register the `webhook` backend."""
+    registry.add(WebhookBackend)

@@ -1,0 +1,392 @@
+"""The delivery engine: at-least-once forwarding of stored interactions to every backend.
+
+Per backend, `concurrency` workers loop: claim due deliveries (leases, so a crash strands
+nothing), call the backend's `deliver`, record every outcome in one transaction. A short
+in-process retry absorbs blips; anything longer is rescheduled in the store with exponential
+backoff and full jitter (never an in-memory sleep of minutes). Per-customer order comes from the
+store, which only leases the head of each (backend, order_key) queue. A circuit breaker per
+backend stops calls to a remote that keeps failing. Tenacity lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import aiohttp
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from gateway.backend import (
+    Backend,
+    BackendContext,
+    BackendSettings,
+    Delivered,
+    Delivery,
+    Outcome,
+    Rejected,
+    Retry,
+)
+from gateway.channel import utc_now
+from gateway.circuit import CircuitBreaker, CircuitState
+from gateway.errors import (
+    AuthenticationError,
+    NotReadyError,
+    PermanentDeliveryError,
+    StoreUnavailableError,
+    TransientDeliveryError,
+)
+from gateway.metrics import Metrics
+from gateway.store.base import (
+    AttemptOutcome,
+    AttemptRecord,
+    ClaimedDelivery,
+    DeliveryUpdate,
+    Store,
+)
+
+__all__ = ["BackendState", "DeliveryEngine"]
+
+log = logging.getLogger("gateway.delivery")
+BackendState = Literal["starting", "ready", "auth_failed", "stopped"]
+
+QUICK_TRIES = 3
+"""Calls of `deliver` per claim when a call fails with a blip (connection error, timeout)."""
+_QUICK_WAIT_MAX_S = 0.5
+_IDLE_MAX_S = 1.0
+_IDLE_MIN_S = 0.02
+_LEASE_MARGIN_S = 30.0
+_DEADLINE_MARGIN_S = 5.0
+"""Headroom over the backend's own request timeout, so its timeout (a clean outcome) wins."""
+_STATS_INTERVAL_S = 5.0
+_START_RETRY_MAX_S = 60.0
+
+
+def _is_blip(exc: BaseException) -> bool:
+    """A failure worth an immediate retry: the remote may answer a second later."""
+    if isinstance(exc, TransientDeliveryError):
+        return exc.retry_after is None
+    return isinstance(exc, aiohttp.ClientConnectionError | TimeoutError)
+
+
+def _as_outcome(exc: BaseException) -> Retry | Rejected:
+    """Classify a `deliver` call that raised: the outcome of every delivery in it."""
+    if isinstance(exc, PermanentDeliveryError):
+        return Rejected(str(exc))
+    if isinstance(exc, TransientDeliveryError):
+        return Retry(str(exc), after_s=exc.retry_after)
+    if isinstance(exc, TimeoutError):
+        return Retry("timed out")
+    return Retry(f"{type(exc).__name__}: {exc}")
+
+
+@dataclass(slots=True)
+class _Call:
+    """One call of `deliver`: when, and the error it raised if it raised."""
+
+    started_at: datetime
+    finished_at: datetime
+    error: BaseException | None = None
+
+
+@dataclass(slots=True)
+class _Lane:
+    """One backend and everything its workers share."""
+
+    name: str
+    cls: type[Backend[Any]]
+    settings: BackendSettings
+    breaker: CircuitBreaker
+    backend: Backend[Any] | None = None
+    state: BackendState = "starting"
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    in_flight: set[int] = field(default_factory=set)
+
+    @property
+    def idle_s(self) -> float:
+        """How long an idle worker waits before looking for due deliveries again."""
+        backoff = self.settings.retry.initial_backoff.total_seconds()
+        return min(_IDLE_MAX_S, max(_IDLE_MIN_S, backoff))
+
+
+class DeliveryEngine:
+    """Runs every backend's workers; `notify` wakes them when new deliveries are committed."""
+
+    def __init__(
+        self,
+        store: Store,
+        backends: Mapping[str, tuple[type[Backend[Any]], BackendSettings]],
+        metrics: Metrics,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._clock = clock
+        self._lanes = {
+            name: _Lane(name, cls, settings, CircuitBreaker(settings.circuit))
+            for name, (cls, settings) in backends.items()
+        }
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stats: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def state(self, backend: str) -> BackendState:
+        """Return whether a backend has started."""
+        return self._lanes[backend].state
+
+    def circuit(self, backend: str) -> CircuitState:
+        """Return a backend's circuit state."""
+        return self._lanes[backend].breaker.state
+
+    def notify(self, backends: Iterable[str]) -> None:
+        """Wake the workers of `backends`: they have new deliveries."""
+        for name in backends:
+            if lane := self._lanes.get(name):
+                lane.wake.set()
+
+    async def start(self, http: aiohttp.ClientSession) -> None:
+        """Start every backend (in the background) and its workers."""
+        for lane in self._lanes.values():
+            context = BackendContext(lane.name, http, log.getChild(lane.name))
+            lane.backend = lane.cls(context, lane.settings)
+            self._tasks.append(asyncio.create_task(self._run(lane), name=f"backend-{lane.name}"))
+        self._stats = asyncio.create_task(self._refresh_stats(), name="delivery-stats")
+
+    async def stop(self, grace_s: float) -> None:
+        """Stop claiming, let calls in flight finish within `grace_s`, release the rest."""
+        self._stopping = True
+        if self._stats is not None:
+            self._stats.cancel()
+            await asyncio.gather(self._stats, return_exceptions=True)
+        for lane in self._lanes.values():
+            lane.wake.set()
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=grace_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for lane in self._lanes.values():
+            if lane.in_flight:
+                with contextlib.suppress(StoreUnavailableError):
+                    await self._store.release(sorted(lane.in_flight))
+                log.info(
+                    "backend %s: released %d unfinished deliveries", lane.name, len(lane.in_flight)
+                )
+                lane.in_flight.clear()
+            if lane.backend is not None:
+                try:
+                    await lane.backend.close()
+                except Exception:
+                    log.exception("backend %s failed to close", lane.name)
+            lane.state = "stopped"
+
+    async def _run(self, lane: _Lane) -> None:
+        if await self._start_backend(lane):
+            await asyncio.gather(*(self._work(lane) for _ in range(lane.settings.concurrency)))
+
+    async def _start_backend(self, lane: _Lane) -> bool:
+        assert lane.backend is not None
+        delay = 1.0
+        while not self._stopping:
+            try:
+                await lane.backend.start()
+            except NotReadyError as exc:
+                log.warning("backend %s not ready (%s); retrying in %.0fs", lane.name, exc, delay)
+            except AuthenticationError as exc:
+                lane.state = "auth_failed"
+                log.error(
+                    "backend %s: credentials rejected (%s); fix them, restart", lane.name, exc
+                )
+                return False
+            except Exception:
+                log.exception("backend %s failed to start; retrying in %.0fs", lane.name, delay)
+            else:
+                lane.state = "ready"
+                return True
+            await self._idle(lane, delay)
+            delay = min(delay * 2, _START_RETRY_MAX_S)
+        return False
+
+    async def _idle(self, lane: _Lane, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(lane.wake.wait(), timeout=seconds)
+        lane.wake.clear()
+
+    async def _work(self, lane: _Lane) -> None:
+        assert lane.backend is not None
+        while not self._stopping:
+            if not lane.breaker.acquire():
+                await self._idle(lane, lane.breaker.seconds_until_probe() or lane.idle_s)
+                continue
+            probe = lane.breaker.probing
+            limit = 1 if probe else lane.backend.batch_limit()
+            try:
+                claimed = await self._store.claim(
+                    lane.name, limit, now=self._clock(), lease=self._lease(lane, limit)
+                )
+            except StoreUnavailableError as exc:
+                log.error("backend %s: cannot claim deliveries: %s", lane.name, exc)
+                claimed = []
+            if not claimed:
+                if probe:
+                    lane.breaker.abandon_probe()
+                await self._idle(lane, lane.idle_s)
+                continue
+            await self._deliver(lane, claimed)
+
+    def _lease(self, lane: _Lane, batch: int) -> timedelta:
+        per_call = self._deadline(lane, batch) + _QUICK_WAIT_MAX_S
+        return timedelta(seconds=per_call * QUICK_TRIES + _LEASE_MARGIN_S)
+
+    @staticmethod
+    def _deadline(lane: _Lane, batch: int) -> float:
+        return lane.settings.timeout.total_seconds() * batch + _DEADLINE_MARGIN_S
+
+    async def _deliver(self, lane: _Lane, claimed: list[ClaimedDelivery]) -> None:
+        lane.in_flight.update(c.id for c in claimed)
+        calls, outcomes = await self._call(lane, claimed)
+        now = self._clock()
+        updates = [
+            self._decide(lane, delivery, outcome, calls, now)
+            for delivery, outcome in zip(claimed, outcomes, strict=True)
+        ]
+        answered = any(not isinstance(outcome, Retry) for outcome in outcomes)
+        if answered:
+            lane.breaker.succeeded()
+        else:
+            lane.breaker.failed()
+        self._metrics.circuit_state.labels(lane.name).state(lane.breaker.state)
+        try:
+            await self._store.record(updates)
+        except StoreUnavailableError as exc:
+            # The leases expire and the deliveries go again: at-least-once, never lost.
+            log.error("backend %s: cannot record %d outcomes: %s", lane.name, len(updates), exc)
+        lane.in_flight.difference_update(c.id for c in claimed)
+
+    async def _call(
+        self, lane: _Lane, claimed: list[ClaimedDelivery]
+    ) -> tuple[list[_Call], Sequence[Outcome]]:
+        """Call `deliver`, retrying blips in process; return the calls and the outcomes."""
+        assert lane.backend is not None
+        batch = [Delivery(c.id, c.interaction, c.attempts + 1) for c in claimed]
+        deadline = self._deadline(lane, len(batch))
+        calls: list[_Call] = []
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(QUICK_TRIES),
+            wait=wait_random_exponential(multiplier=0.05, max=_QUICK_WAIT_MAX_S),
+            retry=retry_if_exception(_is_blip),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    call = _Call(self._clock(), self._clock())
+                    calls.append(call)
+                    try:
+                        outcomes = await asyncio.wait_for(lane.backend.deliver(batch), deadline)
+                    except Exception as exc:
+                        call.error = exc
+                        raise
+                    finally:
+                        call.finished_at = self._clock()
+        except Exception as exc:
+            if not isinstance(exc, TransientDeliveryError | PermanentDeliveryError | TimeoutError):
+                log.warning("backend %s: deliver raised", lane.name, exc_info=exc)
+            return calls, [_as_outcome(exc)] * len(batch)
+        if len(outcomes) != len(batch):
+            problem = f"backend returned {len(outcomes)} outcomes for {len(batch)} deliveries"
+            log.error("backend %s: %s", lane.name, problem)
+            return calls, [Retry(problem)] * len(batch)
+        self._metrics.delivery_retries.labels(lane.name, "immediate").inc(
+            (len(calls) - 1) * len(batch)
+        )
+        return calls, outcomes
+
+    def _decide(
+        self,
+        lane: _Lane,
+        delivery: ClaimedDelivery,
+        outcome: Outcome,
+        calls: list[_Call],
+        now: datetime,
+    ) -> DeliveryUpdate:
+        """Turn one delivery's outcome into its next state, within the backend's retry budget."""
+        metrics, name, retry = self._metrics, lane.name, lane.settings.retry
+        # Calls before the last raised (blips); the last one sent it unless it says otherwise.
+        sent = not (isinstance(outcome, Retry) and not outcome.attempted)
+        attempts = delivery.attempts + len(calls) - (0 if sent else 1)
+        metrics.delivery_attempts.labels(name).inc(len(calls) - (0 if sent else 1))
+        log_rows = [
+            AttemptRecord(c.started_at, c.finished_at, "retry", _describe(c.error))
+            for c in calls[:-1]
+        ]
+        last = calls[-1]
+
+        def with_last(outcome_name: AttemptOutcome, error: str | None) -> tuple[AttemptRecord, ...]:
+            if sent:
+                log_rows.append(
+                    AttemptRecord(last.started_at, last.finished_at, outcome_name, error)
+                )
+            return tuple(log_rows)
+
+        if isinstance(outcome, Delivered):
+            metrics.deliveries.labels(name, "delivered").inc()
+            received = delivery.interaction.received_at
+            metrics.delivery_latency.labels(name).observe((now - received).total_seconds())
+            return DeliveryUpdate(delivery.id, "delivered", with_last("delivered", None))
+        if isinstance(outcome, Retry):
+            age = now - delivery.created_at
+            if attempts < retry.max_attempts and age < retry.max_age:
+                after = min(outcome.after_s or 0.0, retry.max_age.total_seconds())
+                delay = max(after, self._backoff(lane, max(attempts, 1)))
+                metrics.deliveries.labels(name, "retried").inc()
+                metrics.delivery_retries.labels(name, "rescheduled").inc()
+                return DeliveryUpdate(
+                    delivery.id,
+                    "pending",
+                    with_last("retry", outcome.reason),
+                    next_attempt_at=now + timedelta(seconds=delay),
+                    error=outcome.reason,
+                )
+            reason = f"gave up after {attempts} attempts: {outcome.reason}"
+        else:
+            reason = outcome.reason
+        metrics.deliveries.labels(name, "dead").inc()
+        metrics.dead_letters.labels(name).inc()
+        log.warning("backend %s: delivery %d dead-lettered: %s", name, delivery.id, reason)
+        return DeliveryUpdate(delivery.id, "dead", with_last("dead", reason), error=reason)
+
+    @staticmethod
+    def _backoff(lane: _Lane, attempts: int) -> float:
+        """Return exponential backoff with full jitter for the `attempts`-th failure."""
+        retry = lane.settings.retry
+        ceiling = min(
+            retry.max_backoff.total_seconds(),
+            retry.initial_backoff.total_seconds() * 2 ** (attempts - 1),
+        )
+        return random.uniform(0, ceiling)
+
+    async def _refresh_stats(self) -> None:
+        metrics = self._metrics
+        while not self._stopping:
+            try:
+                stats = await self._store.queue_stats(self._clock())
+            except StoreUnavailableError as exc:
+                log.warning("cannot read delivery queue stats: %s", exc)
+                stats = {}
+            for name, lane in self._lanes.items():
+                queue = stats.get(name)
+                metrics.queue_depth.labels(name).set(queue.pending if queue else 0)
+                metrics.dead_letter_queue.labels(name).set(queue.dead if queue else 0)
+                metrics.delivery_lag.labels(name).set(queue.oldest_due_s if queue else 0.0)
+                metrics.circuit_state.labels(name).state(lane.breaker.state)
+            await asyncio.sleep(_STATS_INTERVAL_S)
+
+
+def _describe(error: BaseException | None) -> str | None:
+    return None if error is None else _as_outcome(error).reason

@@ -1,0 +1,346 @@
+"""The SQLite delivery queue: claims, outcomes, the attempt log, replay, backfill and pruning.
+
+Module-level functions on a `sqlite3.Connection` in autocommit mode; `SqliteStore` runs the
+writing ones inside `transaction` on its writer thread and the reading ones on its reader.
+The schema keeps `deliveries.waiting` (migration 0002): 1 for every pending or in-flight row
+queued behind the head of its (backend, order_key), so a claim only reads claimable rows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from gateway.schema import Interaction
+from gateway.store.base import (
+    ClaimedDelivery,
+    DeliveryState,
+    DeliveryUpdate,
+    QueueStats,
+    StoredAttempt,
+    StoredDelivery,
+)
+
+__all__ = [
+    "FIRST_ROW",
+    "INSERT_DELIVERY",
+    "Cursor",
+    "attempts_of",
+    "claim",
+    "deliveries_of",
+    "delivery_counts",
+    "get_delivery",
+    "list_deliveries",
+    "parse_utc",
+    "prune_chunk",
+    "queue_deliveries",
+    "queue_stats",
+    "record",
+    "release",
+    "release_all",
+    "replay",
+    "transaction",
+    "unrouted",
+    "utc_text",
+]
+
+_T = TypeVar("_T")
+
+Cursor = tuple[str, int]
+"""A position in arrival order: (received_at, rowid) of the last interaction seen."""
+FIRST_ROW: Cursor = ("", 0)
+
+_STATES: tuple[DeliveryState, ...] = ("pending", "in_flight", "delivered", "dead")
+
+# DO NOTHING: a backend listed twice in one item, or a backfill racing a commit, gets one job.
+INSERT_DELIVERY = (
+    "INSERT INTO deliveries (interaction_id, backend, order_key, next_attempt_at, created_at,"
+    " updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (interaction_id, backend) DO NOTHING"
+)
+_DELIVERY_COLUMNS = (
+    "id, interaction_id, backend, state, attempts, last_error, next_attempt_at FROM deliveries"
+)
+# Each arm reads the claimable rows of one state in (next_attempt_at, id) order from
+# deliveries_due, so the merge stops after `limit` rows.
+_CLAIMABLE = """
+    WITH due AS (
+        SELECT id, next_attempt_at FROM deliveries
+        WHERE backend = :backend AND state = 'pending' AND waiting = 0
+            AND next_attempt_at <= :now
+        UNION ALL
+        SELECT id, next_attempt_at FROM deliveries
+        WHERE backend = :backend AND state = 'in_flight' AND waiting = 0 AND lease_until <= :now
+        ORDER BY 2, 1 LIMIT :limit
+    )
+    SELECT d.id, d.attempts, d.created_at, i.body
+    FROM due JOIN deliveries AS d ON d.id = due.id JOIN interactions AS i ON i.id = d.interaction_id
+    ORDER BY due.next_attempt_at, due.id
+"""
+_LEASE = "UPDATE deliveries SET state = 'in_flight', lease_until = ?, updated_at = ? WHERE id = ?"
+_RECORD = (
+    "UPDATE deliveries SET state = ?, attempts = attempts + ?, last_error = ?,"
+    " next_attempt_at = ?, lease_until = NULL, delivered_at = ?, updated_at = ?"
+    " WHERE id = ? AND state = 'in_flight'"
+)
+_INSERT_ATTEMPT = (
+    "INSERT INTO delivery_attempts (delivery_id, number, started_at, finished_at, outcome, error)"
+    " SELECT :id, coalesce(max(number), 0) + 1, :started, :finished, :outcome, :error"
+    " FROM delivery_attempts WHERE delivery_id = :id"
+)
+_RELEASE = (
+    "UPDATE deliveries SET state = 'pending', lease_until = NULL, updated_at = ?"
+    " WHERE state = 'in_flight'"
+)
+_REPLAY = (
+    "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = :now,"
+    " created_at = :now, lease_until = NULL, updated_at = :now WHERE state = 'dead'"
+)
+# The redundant `received_at >= :after` bounds the index range; the OR skips rows already seen.
+_AFTER_CURSOR = (
+    " i.received_at >= :after AND (i.received_at > :after OR i.rowid > :after_rowid)"
+    " ORDER BY i.received_at, i.rowid LIMIT :size"
+)
+_UNROUTED = (
+    "SELECT i.received_at, i.rowid, i.body FROM interactions AS i WHERE NOT EXISTS ("
+    " SELECT 1 FROM deliveries AS d WHERE d.interaction_id = i.id AND d.backend = :backend)"
+    " AND" + _AFTER_CURSOR
+)
+_PRUNABLE = (
+    "SELECT i.received_at, i.rowid, NOT EXISTS ("
+    " SELECT 1 FROM deliveries AS d WHERE d.interaction_id = i.id"
+    " AND d.state IN ('pending', 'in_flight', 'dead'))"
+    " FROM interactions AS i WHERE i.received_at < :before AND" + _AFTER_CURSOR
+)
+# Distinct backends by a skip-scan of deliveries_due, then index look-ups per backend: the cost
+# follows the live queue, not the delivered history.
+_QUEUE_STATS = """
+    WITH RECURSIVE backends (name) AS (
+        SELECT min(backend) FROM deliveries
+        UNION ALL
+        SELECT (SELECT min(backend) FROM deliveries WHERE backend > name)
+        FROM backends WHERE name IS NOT NULL
+    )
+    SELECT name,
+        (SELECT count(*) FROM deliveries
+            WHERE backend = name AND state IN ('pending', 'in_flight')),
+        (SELECT count(*) FROM deliveries WHERE backend = name AND state = 'dead'),
+        (SELECT min(next_attempt_at) FROM deliveries
+            WHERE backend = name AND state = 'pending' AND waiting = 0)
+    FROM backends WHERE name IS NOT NULL
+"""
+
+
+def transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], _T]) -> _T:
+    """Run `work` in one `BEGIN IMMEDIATE` transaction; roll it back if `work` raises."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
+    return result
+
+
+def utc_text(moment: datetime) -> str:
+    """Return `moment` as fixed-width ISO-8601 UTC text: text order is time order."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def parse_utc(text: str) -> datetime:
+    """Return the aware datetime of a `utc_text` timestamp."""
+    return datetime.fromisoformat(text)
+
+
+def claim(
+    conn: sqlite3.Connection, backend: str, limit: int, now: datetime, lease: timedelta
+) -> list[ClaimedDelivery]:
+    """Lease up to `limit` claimable deliveries of `backend`, oldest due first."""
+    params = {"backend": backend, "now": utc_text(now), "limit": limit}
+    rows = conn.execute(_CLAIMABLE, params).fetchall()
+    lease_until, updated = utc_text(now + lease), utc_text(now)
+    conn.executemany(_LEASE, [(lease_until, updated, row[0]) for row in rows])
+    return [
+        ClaimedDelivery(row_id, Interaction.model_validate_json(body), attempts, parse_utc(created))
+        for row_id, attempts, created, body in rows
+    ]
+
+
+def record(conn: sqlite3.Connection, updates: Sequence[DeliveryUpdate], now: datetime) -> None:
+    """Apply outcomes to deliveries still in flight and log their attempts.
+
+    A pending update without `next_attempt_at` is due at once.
+    """
+    for update in updates:
+        if not conn.execute(_RECORD, _record_params(update, now)).rowcount:
+            continue  # released or replayed since its claim: that newer decision stands
+        conn.executemany(
+            _INSERT_ATTEMPT,
+            [
+                {
+                    "id": update.delivery_id,
+                    "started": utc_text(attempt.started_at),
+                    "finished": utc_text(attempt.finished_at),
+                    "outcome": attempt.outcome,
+                    "error": attempt.error,
+                }
+                for attempt in update.attempts
+            ],
+        )
+
+
+def _record_params(update: DeliveryUpdate, now: datetime) -> tuple[object, ...]:
+    last = update.attempts[-1].finished_at if update.attempts else now
+    delivered_at = utc_text(last) if update.state == "delivered" else None
+    next_attempt_at = None
+    if update.state == "pending":
+        next_attempt_at = utc_text(update.next_attempt_at or now)
+    return (
+        update.state,
+        len(update.attempts),
+        update.error,
+        next_attempt_at,
+        delivered_at,
+        utc_text(now),
+        update.delivery_id,
+    )
+
+
+def release(conn: sqlite3.Connection, delivery_ids: Sequence[int], now: datetime) -> None:
+    """Return these in-flight deliveries to pending, keeping their attempts and due time."""
+    conn.executemany(_RELEASE + " AND id = ?", [(utc_text(now), i) for i in delivery_ids])
+
+
+def release_all(conn: sqlite3.Connection, now: datetime) -> int:
+    """Return every in-flight delivery to pending; return how many."""
+    return conn.execute(_RELEASE, (utc_text(now),)).rowcount
+
+
+def replay(
+    conn: sqlite3.Connection,
+    now: datetime,
+    delivery_ids: Sequence[int] | None,
+    backend: str | None,
+) -> int:
+    """Make dead deliveries pending and due now with a fresh budget; return how many."""
+    sql, params = _REPLAY, {"now": utc_text(now), "backend": backend}
+    if backend is not None:
+        sql += " AND backend = :backend"
+    if delivery_ids is None:
+        return conn.execute(sql, params).rowcount
+    # executemany sums the rows each id changed.
+    return conn.executemany(
+        sql + " AND id = :id", [{**params, "id": i} for i in delivery_ids]
+    ).rowcount
+
+
+def unrouted(
+    conn: sqlite3.Connection, backend: str, after: Cursor, size: int
+) -> tuple[list[Interaction], Cursor]:
+    """Return up to `size` interactions after `after` with no delivery for `backend`."""
+    params = {"backend": backend, "after": after[0], "after_rowid": after[1], "size": size}
+    rows = conn.execute(_UNROUTED, params).fetchall()
+    interactions = [Interaction.model_validate_json(body) for _, _, body in rows]
+    return interactions, (rows[-1][0], rows[-1][1]) if rows else after
+
+
+def queue_deliveries(
+    conn: sqlite3.Connection,
+    backend: str,
+    jobs: Iterable[tuple[str, str | None]],
+    now: datetime,
+) -> int:
+    """Insert a pending delivery for each (interaction id, order key); return how many were new."""
+    at = utc_text(now)
+    rows = [(interaction_id, backend, key, at, at, at) for interaction_id, key in jobs]
+    return conn.executemany(INSERT_DELIVERY, rows).rowcount
+
+
+def prune_chunk(
+    conn: sqlite3.Connection, before: datetime, after: Cursor, size: int
+) -> tuple[int, Cursor | None]:
+    """Delete prunable interactions among the next `size` received before `before`.
+
+    Returns how many were deleted and where to go on from (None: nothing left to look at).
+    """
+    params = {"before": utc_text(before), "after": after[0], "after_rowid": after[1], "size": size}
+    rows = conn.execute(_PRUNABLE, params).fetchall()
+    doomed = [(rowid,) for _, rowid, prunable in rows if prunable]
+    deleted = conn.executemany("DELETE FROM interactions WHERE rowid = ?", doomed).rowcount
+    return deleted, (rows[-1][0], rows[-1][1]) if len(rows) == size else None
+
+
+def queue_stats(conn: sqlite3.Connection, now: datetime) -> dict[str, QueueStats]:
+    """Return the live queue of every backend that has deliveries."""
+    stats = {}
+    for backend, pending, dead, oldest in conn.execute(_QUEUE_STATS):
+        overdue = 0.0 if oldest is None else (now - parse_utc(oldest)).total_seconds()
+        stats[backend] = QueueStats(pending, dead, max(0.0, overdue))
+    return stats
+
+
+def get_delivery(conn: sqlite3.Connection, delivery_id: int) -> StoredDelivery | None:
+    """Return one delivery, or None."""
+    row = conn.execute(f"SELECT {_DELIVERY_COLUMNS} WHERE id = ?", (delivery_id,)).fetchone()
+    return None if row is None else _stored_delivery(row)
+
+
+def deliveries_of(conn: sqlite3.Connection, interaction_id: str) -> list[StoredDelivery]:
+    """Return the deliveries of one interaction, oldest first."""
+    rows = conn.execute(
+        f"SELECT {_DELIVERY_COLUMNS} WHERE interaction_id = ? ORDER BY id", (interaction_id,)
+    )
+    return [_stored_delivery(row) for row in rows]
+
+
+def list_deliveries(
+    conn: sqlite3.Connection,
+    state: DeliveryState | None,
+    backend: str | None,
+    limit: int,
+    after_id: int | None,
+) -> list[StoredDelivery]:
+    """Return deliveries by ascending id after `after_id`, optionally of one state and backend."""
+    sql = f"SELECT {_DELIVERY_COLUMNS} WHERE id > :after"
+    if state is not None:
+        sql += " AND state = :state"
+    if backend is not None:
+        sql += " AND backend = :backend"
+    params = {"after": after_id or 0, "state": state, "backend": backend, "limit": limit}
+    return [
+        _stored_delivery(row) for row in conn.execute(sql + " ORDER BY id LIMIT :limit", params)
+    ]
+
+
+def delivery_counts(conn: sqlite3.Connection) -> dict[str, dict[DeliveryState, int]]:
+    """Return how many deliveries each backend has in each state."""
+    counts: dict[str, dict[DeliveryState, int]] = {}
+    rows = conn.execute("SELECT backend, state, count(*) FROM deliveries GROUP BY backend, state")
+    for backend, state, count in rows:
+        counts.setdefault(backend, dict.fromkeys(_STATES, 0))[state] = count
+    return counts
+
+
+def attempts_of(conn: sqlite3.Connection, interaction_id: str) -> list[StoredAttempt]:
+    """Return the attempt log of every delivery of one interaction, by delivery then number."""
+    rows = conn.execute(
+        "SELECT a.delivery_id, a.number, a.started_at, a.finished_at, a.outcome, a.error"
+        " FROM deliveries AS d JOIN delivery_attempts AS a ON a.delivery_id = d.id"
+        " WHERE d.interaction_id = ? ORDER BY a.delivery_id, a.number",
+        (interaction_id,),
+    )
+    return [
+        StoredAttempt(delivery_id, number, parse_utc(started), parse_utc(finished), outcome, error)
+        for delivery_id, number, started, finished, outcome, error in rows
+    ]
+
+
+def _stored_delivery(row: Any) -> StoredDelivery:
+    row_id, interaction_id, backend, state, attempts, error, next_at = row
+    next_attempt_at = None if next_at is None else parse_utc(next_at)
+    return StoredDelivery(row_id, interaction_id, backend, state, attempts, error, next_attempt_at)

@@ -1,0 +1,96 @@
+"""A webhook consumer on 127.0.0.1 for delivery tests.
+
+It verifies every request the way a real consumer would — the Standard Webhooks signature with
+the reference `standardwebhooks` library, the CloudEvents 1.0 envelope — records what arrived, and
+answers as the test scripts it. A request that is wrong in any way is recorded in `problems`
+(and answered 400): tests assert `problems == []`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from gateway.schema import Interaction
+
+EVENT_TYPE = "com.channel-gateway.interaction.v1"
+
+Behaviour = Callable[[Interaction, int], Awaitable[web.Response]]
+"""Decides the answer to one event: given the interaction and how often it arrived so far."""
+
+
+async def accept(interaction: Interaction, arrival: int) -> web.Response:
+    """Answer 200: the healthy receiver."""
+    return web.json_response({"ok": True})
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """One event as it arrived."""
+
+    interaction: Interaction
+    webhook_id: str
+    at: float
+
+
+@dataclass
+class Receiver:
+    """The fake consumer; `behaviour` can be swapped at any time."""
+
+    secret: str
+    url: str = ""
+    """Where it listens, once started."""
+    behaviour: Behaviour = accept
+    arrivals: list[Arrival] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def app(self) -> web.Application:
+        """Return the aiohttp app serving `POST /events`."""
+        app = web.Application()
+        app.router.add_post("/events", self._handle)
+        return app
+
+    @property
+    def delivered_ids(self) -> list[str]:
+        """Return interaction ids in arrival order (repeats included)."""
+        return [arrival.interaction.id for arrival in self.arrivals]
+
+    def external_ids(self) -> list[str]:
+        """Return external ids in arrival order (repeats included)."""
+        return [arrival.interaction.external_id for arrival in self.arrivals]
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            Webhook(self.secret).verify(body, dict(request.headers))
+        except WebhookVerificationError as exc:
+            return self._problem(f"signature: {exc}")
+        if request.content_type != "application/cloudevents+json":
+            return self._problem(f"content type {request.content_type}")
+        event: dict[str, Any] = orjson.loads(body)
+        interaction = Interaction.model_validate(event.get("data"))
+        expected = {
+            "specversion": "1.0",
+            "id": interaction.id,
+            "source": f"/channels/{interaction.channel.id}",
+            "type": EVENT_TYPE,
+        }
+        if wrong := {k: event.get(k) for k, v in expected.items() if event.get(k) != v}:
+            return self._problem(f"envelope: {wrong}")
+        if request.headers["webhook-id"] != interaction.id:
+            return self._problem("webhook-id is not the interaction id")
+        arrival = self.counts.get(interaction.id, 0) + 1
+        self.counts[interaction.id] = arrival
+        self.arrivals.append(Arrival(interaction, request.headers["webhook-id"], time.monotonic()))
+        return await self.behaviour(interaction, arrival)
+
+    def _problem(self, problem: str) -> web.Response:
+        self.problems.append(problem)
+        return web.json_response({"problem": problem}, status=400)

@@ -1,0 +1,92 @@
+"""Backends classify HTTP answers the same way: delivered, transient or permanent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import aiohttp
+import pytest
+from aiohttp import web
+from pytest_aiohttp import AiohttpServer
+
+from gateway.errors import PermanentDeliveryError, TransientDeliveryError
+from gateway.plugin import parse_retry_after, raise_for_delivery_status
+
+NOW = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (None, None),
+        ("", None),
+        ("7", 7.0),
+        (" 120 ", 120.0),
+        ("-5", None),
+        ("1.5", None),
+        ("soon", None),
+        ("Sun, 22 Nov 2026 10:02:00 GMT", 120.0),
+        ("Sun, 22 Nov 2026 10:02:00 -0000", 120.0),
+        ("Sunday, 22-Nov-26 10:00:30 GMT", 30.0),
+        ("Sun, 22 Nov 2026 09:00:00 GMT", 0.0),
+        ("Sun, 99 Nov 2026 10:02:00 GMT", None),
+    ],
+)
+def test_parse_retry_after(value: str | None, seconds: float | None) -> None:
+    assert parse_retry_after(value, NOW) == seconds
+
+
+async def classify(aiohttp_server: AiohttpServer, response: web.Response) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return response
+
+    app = web.Application()
+    app.router.add_post("/", handler)
+    server = await aiohttp_server(app)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(server.make_url("/"), allow_redirects=False) as sent,
+    ):
+        await raise_for_delivery_status(sent)
+
+
+@pytest.mark.parametrize("status", [200, 201, 202, 204, 299])
+async def test_2xx_is_delivered(aiohttp_server: AiohttpServer, status: int) -> None:
+    await classify(aiohttp_server, web.Response(status=status))
+
+
+@pytest.mark.parametrize("status", [408, 425, 429, 500, 502, 503, 504, 599])
+async def test_transient_statuses(aiohttp_server: AiohttpServer, status: int) -> None:
+    response = web.Response(status=status, text="slow down", headers={"Retry-After": "3"})
+    with pytest.raises(TransientDeliveryError) as caught:
+        await classify(aiohttp_server, response)
+    assert str(caught.value) == f"HTTP {status}: slow down"
+    assert caught.value.retry_after == 3.0
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 410, 413, 422])
+async def test_other_4xx_are_permanent(aiohttp_server: AiohttpServer, status: int) -> None:
+    response = web.json_response({"message": "email is invalid"}, status=status)
+    with pytest.raises(PermanentDeliveryError) as caught:
+        await classify(aiohttp_server, response)
+    assert str(caught.value) == f'HTTP {status}: {{"message": "email is invalid"}}'
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+async def test_redirects_are_permanent(aiohttp_server: AiohttpServer, status: int) -> None:
+    response = web.Response(status=status, headers={"Location": "https://new.example.com/in"})
+    with pytest.raises(PermanentDeliveryError, match="update the backend's URL") as caught:
+        await classify(aiohttp_server, response)
+    assert str(caught.value).startswith(
+        f"HTTP {status}: redirect to https://new.example.com/in not followed"
+    )
+
+
+async def test_long_bodies_are_cut_to_one_short_line(aiohttp_server: AiohttpServer) -> None:
+    with pytest.raises(PermanentDeliveryError) as caught:
+        await classify(aiohttp_server, web.Response(status=400, text="bad\n" * 1000))
+    reason = str(caught.value)
+    assert reason.startswith("HTTP 400: bad bad")
+    assert "\n" not in reason
+    assert len(reason) == len("HTTP 400: ") + 500
+    assert reason.endswith("…")
