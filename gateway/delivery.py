@@ -215,7 +215,8 @@ class DeliveryEngine:
     async def _idle(self, lane: _Lane, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(lane.wake.wait(), timeout=seconds)
-        lane.wake.clear()
+        if not self._stopping:  # once stopping, the event stays set so no worker waits again
+            lane.wake.clear()
 
     async def _work(self, lane: _Lane) -> None:
         assert lane.backend is not None

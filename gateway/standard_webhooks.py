@@ -24,6 +24,7 @@ __all__ = [
     "TOLERANCE_S",
     "WebhookSecret",
     "decode_secret",
+    "decode_secrets",
     "sign",
     "signature_headers",
     "verify",
@@ -44,6 +45,13 @@ def decode_secret(secret: str) -> bytes:
     if len(key) < 16:
         raise ValueError("must hold a key of at least 16 bytes (24 base64 characters)")
     return key
+
+
+def decode_secrets(secrets: Sequence[SecretStr]) -> tuple[bytes, ...]:
+    """Return the HMAC keys of the configured (non-empty) secrets."""
+    return tuple(
+        decode_secret(secret.get_secret_value()) for secret in secrets if secret.get_secret_value()
+    )
 
 
 def _check_secret(secret: SecretStr) -> SecretStr:

@@ -60,11 +60,7 @@ class GenericChannel(Channel[GenericSettings]):
 
     @cached_property
     def _keys(self) -> tuple[bytes, ...]:
-        return tuple(
-            standard_webhooks.decode_secret(secret.get_secret_value())
-            for secret in self.settings.secret
-            if secret.get_secret_value()
-        )
+        return standard_webhooks.decode_secrets(self.settings.secret)
 
     def verify(self, req: WebhookRequest) -> None:
         """Check the Standard Webhooks signature and its 5-minute replay window."""

@@ -95,11 +95,7 @@ class WebhookBackend(Backend[WebhookSettings]):
 
     @cached_property
     def _keys(self) -> tuple[bytes, ...]:
-        return tuple(
-            standard_webhooks.decode_secret(secret.get_secret_value())
-            for secret in self.settings.secret
-            if secret.get_secret_value()
-        )
+        return standard_webhooks.decode_secrets(self.settings.secret)
 
     def batch_limit(self) -> int:
         """Return `batch_size`: one `deliver` call sends at most one request's worth."""
