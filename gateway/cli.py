@@ -8,7 +8,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from gateway import __version__
 from gateway.cli_config import add_config_option, load_from_args
@@ -64,8 +65,19 @@ def _serve(args: argparse.Namespace, plugins: Plugins) -> int:
     )
     path, config = load_from_args(args, plugins)
     logging.getLogger("gateway").info("configuration: %s", path)
-    asyncio.run(serve(Gateway(config, plugins)))
+    run_event_loop(serve(Gateway(config, plugins)))
     return 0
+
+
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run `main` on uvloop when it is installed (faster networking), else on asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        logging.getLogger("gateway").info("event loop: asyncio (install uvloop for speed)")
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
 def _check(args: argparse.Namespace, plugins: Plugins) -> int:

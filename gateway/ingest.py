@@ -57,9 +57,9 @@ async def handle_webhook(request: web.Request) -> web.StreamResponse:
         log.exception("channel %s failed on a webhook", channel_id)
         outcome = "internal_error"
         response = error_response(500, outcome, "internal error; the gateway's log has details")
-    metrics = gateway.metrics
-    metrics.webhook_requests.labels(channel_id, outcome).inc()
-    metrics.ingest_latency.labels(channel_id).observe(time.perf_counter() - started)
+    metrics = gateway.metrics.channel(channel_id)
+    metrics.request(outcome)
+    metrics.latency.observe(time.perf_counter() - started)
     return response
 
 
@@ -81,7 +81,7 @@ async def _ingest(
             channel.verify(req)
         interactions = channel.parse(req)
     except SignatureError as exc:
-        gateway.metrics.signature_failures.labels(channel_id).inc()
+        gateway.metrics.channel(channel_id).signature_failures.inc()
         raise _reject("bad_signature", 401, str(exc)) from None
     except PayloadError as exc:
         raise _reject("bad_payload", exc.status, str(exc)) from None
@@ -96,9 +96,9 @@ async def _ingest(
             gateway.delivery.notify(item.backends)
     duplicates = sum(result.duplicate for result in results)
     if duplicates:
-        gateway.metrics.duplicates.labels(channel_id).inc(duplicates)
+        gateway.metrics.channel(channel_id).duplicates.inc(duplicates)
     if stored := len(results) - duplicates:
-        gateway.metrics.interactions_stored.labels(channel_id).inc(stored)
+        gateway.metrics.channel(channel_id).stored.inc(stored)
     held = [
         interaction.model_copy(update={"id": result.interaction_id})
         if result.duplicate

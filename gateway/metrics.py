@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 
-__all__ = ["Metrics"]
+__all__ = ["ChannelMetrics", "Metrics"]
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -26,6 +26,26 @@ _DELIVERY_BUCKETS = (
     3600,
     21600,
 )
+
+
+class ChannelMetrics:
+    """One channel's ingest metrics, resolved once: `labels()` costs a lock per call."""
+
+    def __init__(self, metrics: Metrics, channel_id: str) -> None:
+        self._requests = metrics.webhook_requests
+        self._outcomes: dict[str, Counter] = {}
+        self.channel_id = channel_id
+        self.signature_failures = metrics.signature_failures.labels(channel_id)
+        self.duplicates = metrics.duplicates.labels(channel_id)
+        self.stored = metrics.interactions_stored.labels(channel_id)
+        self.latency = metrics.ingest_latency.labels(channel_id)
+
+    def request(self, outcome: str) -> None:
+        """Count one webhook request with its outcome."""
+        counter = self._outcomes.get(outcome)
+        if counter is None:
+            counter = self._outcomes[outcome] = self._requests.labels(self.channel_id, outcome)
+        counter.inc()
 
 
 class Metrics:
@@ -126,3 +146,11 @@ class Metrics:
             states=["closed", "open", "half_open"],
             registry=self.registry,
         )
+        self._channels: dict[str, ChannelMetrics] = {}
+
+    def channel(self, channel_id: str) -> ChannelMetrics:
+        """Return the ingest metrics of a configured channel."""
+        found = self._channels.get(channel_id)
+        if found is None:
+            found = self._channels[channel_id] = ChannelMetrics(self, channel_id)
+        return found

@@ -364,6 +364,15 @@ def _lock_exclusively(path: str) -> IO[bytes]:
 def _commit(conn: sqlite3.Connection, requests: list[Sequence[CommitItem]]) -> list[_Outcome]:
     now = utc_text(datetime.now(UTC))
     cursor = conn.cursor()
+    try:
+        # Nearly every batch commits whole: no per-request savepoints on the fast path.
+        return transaction(
+            conn,
+            lambda _: [[_write_item(cursor, item, now) for item in items] for items in requests],
+        )
+    except Exception:
+        _log.info("SQLite store: a batch of %d commits failed; retrying one by one", len(requests))
+    # Something failed: again, with a savepoint per request, so only the culprit fails.
     return transaction(conn, lambda _: [_write_request(cursor, items, now) for items in requests])
 
 
@@ -390,7 +399,7 @@ def _write_item(cursor: sqlite3.Cursor, item: CommitItem, now: str) -> CommitRes
     if cursor.rowcount == 0:
         return CommitResult(cursor.execute(_SELECT_FIRST_ID, key).fetchone()[0], duplicate=True)
     if item.backends:
-        jobs = [(i.id, backend, item.order_key, now, now, now) for backend in item.backends]
+        jobs = [(i.id, backend, item.order_key, now) for backend in item.backends]
         cursor.executemany(INSERT_DELIVERY, jobs)
     return CommitResult(i.id, duplicate=False)
 

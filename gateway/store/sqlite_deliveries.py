@@ -58,8 +58,13 @@ _STATES: tuple[DeliveryState, ...] = ("pending", "in_flight", "delivered", "dead
 # DO NOTHING: a backend listed twice in one item, or a backfill racing a commit, gets one job.
 INSERT_DELIVERY = (
     "INSERT INTO deliveries (interaction_id, backend, order_key, next_attempt_at, created_at,"
-    " updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (interaction_id, backend) DO NOTHING"
+    " updated_at, waiting) VALUES (?1, ?2, ?3, ?4, ?4, ?4, ?3 IS NOT NULL AND EXISTS ("
+    "  SELECT 1 FROM deliveries WHERE backend = ?2 AND order_key = ?3"
+    "  AND state IN ('pending', 'in_flight')))"
+    " ON CONFLICT (interaction_id, backend) DO NOTHING"
 )
+"""Queue a delivery: (interaction id, backend, order key, now). It waits if its customer's queue
+at that backend is not empty; computed here rather than by a trigger, so the row is written once."""
 _DELIVERY_COLUMNS = (
     "id, interaction_id, backend, state, attempts, last_error, next_attempt_at FROM deliveries"
 )
@@ -257,7 +262,7 @@ def queue_deliveries(
 ) -> int:
     """Insert a pending delivery for each (interaction id, order key); return how many were new."""
     at = utc_text(now)
-    rows = [(interaction_id, backend, key, at, at, at) for interaction_id, key in jobs]
+    rows = [(interaction_id, backend, key, at) for interaction_id, key in jobs]
     return conn.executemany(INSERT_DELIVERY, rows).rowcount
 
 
