@@ -61,6 +61,8 @@ _URL_PREFIX = "sqlite:///"
 _BUSY_TIMEOUT_S = 5.0
 _SYNCHRONOUS: tuple[Synchronous, ...] = ("full", "normal", "off")
 _CHUNK = 500  # rows per backfill or prune transaction: bounded memory, short write locks
+_RECENT_MAX = 2048
+"""Interactions kept in memory after their commit for their first delivery (a few MiB)."""
 _COMMIT_FAILED = "the store could not commit; nothing of this request was stored"
 
 _INSERT_INTERACTION = (
@@ -103,6 +105,8 @@ class SqliteStore:
         self._synchronous = synchronous
         self._max_batch = max_batch
         self._observe_batch = observe_batch
+        # Written and read on the writer thread only (commit and claim both run there).
+        self._recent: dict[str, Interaction] = {}
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="sqlite-reader")
         self._queue: asyncio.Queue[_Request | None] = asyncio.Queue()
@@ -179,7 +183,14 @@ class SqliteStore:
     ) -> list[ClaimedDelivery]:
         """Lease up to `limit` due deliveries of `backend`, oldest due first."""
         return await self._write(
-            partial(deliveries.claim, backend=backend, limit=limit, now=now, lease=lease)
+            partial(
+                deliveries.claim,
+                backend=backend,
+                limit=limit,
+                now=now,
+                lease=lease,
+                recent=self._recent,
+            )
         )
 
     async def record(self, updates: Sequence[DeliveryUpdate]) -> None:
@@ -322,7 +333,9 @@ class SqliteStore:
         requests = [items for items, _ in batch]
         outcomes: list[_Outcome]
         try:
-            outcomes = await loop.run_in_executor(self._writer, _commit, conn, requests)
+            outcomes = await loop.run_in_executor(
+                self._writer, _commit, conn, requests, self._recent
+            )
         except Exception as exc:
             _log.error("SQLite store: a batch of %d commits failed", len(batch), exc_info=exc)
             outcomes = [exc] * len(batch)
@@ -361,19 +374,43 @@ def _lock_exclusively(path: str) -> IO[bytes]:
     return lock
 
 
-def _commit(conn: sqlite3.Connection, requests: list[Sequence[CommitItem]]) -> list[_Outcome]:
+def _commit(
+    conn: sqlite3.Connection,
+    requests: list[Sequence[CommitItem]],
+    recent: dict[str, Interaction],
+) -> list[_Outcome]:
     now = utc_text(datetime.now(UTC))
     cursor = conn.cursor()
+    outcomes: list[_Outcome]
     try:
         # Nearly every batch commits whole: no per-request savepoints on the fast path.
-        return transaction(
+        outcomes = transaction(
             conn,
             lambda _: [[_write_item(cursor, item, now) for item in items] for items in requests],
         )
     except Exception:
         _log.info("SQLite store: a batch of %d commits failed; retrying one by one", len(requests))
-    # Something failed: again, with a savepoint per request, so only the culprit fails.
-    return transaction(conn, lambda _: [_write_request(cursor, items, now) for items in requests])
+        # Again, with a savepoint per request, so only the culprit fails.
+        outcomes = transaction(
+            conn, lambda _: [_write_request(cursor, items, now) for items in requests]
+        )
+    _remember(recent, requests, outcomes)
+    return outcomes
+
+
+def _remember(
+    recent: dict[str, Interaction],
+    requests: list[Sequence[CommitItem]],
+    outcomes: list[_Outcome],
+) -> None:
+    """Keep what was just committed, so its deliveries are claimed without parsing it again."""
+    for items, outcome in zip(requests, outcomes, strict=True):
+        if not isinstance(outcome, Exception):
+            for item, result in zip(items, outcome, strict=True):
+                if not result.duplicate and item.backends:
+                    recent[item.interaction.id] = item.interaction
+    while len(recent) > _RECENT_MAX:
+        del recent[next(iter(recent))]  # dicts keep insertion order: this is the oldest
 
 
 def _write_request(cursor: sqlite3.Cursor, items: Sequence[CommitItem], now: str) -> _Outcome:

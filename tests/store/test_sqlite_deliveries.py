@@ -538,3 +538,24 @@ async def test_queue_stats_lag_ignores_deliveries_waiting_behind_their_head(
 
     assert (stats.pending, stats.oldest_due_s) == (2, 0.0)  # the successor is not due: it waits
     assert await state_of(store, successor) == "pending"
+
+
+async def test_claim_reuses_what_was_just_committed_and_parses_after_a_restart(
+    store: SqliteStore, db_path: Path
+) -> None:
+    committed = interaction()
+    await store.commit([CommitItem(committed, ("crm",), None)])
+
+    [fresh] = await store.claim("crm", 10, now=now(), lease=LEASE)
+    assert fresh.interaction is committed  # no JSON parsed again on the hot path
+    await store.release([fresh.id])
+    await store.close()
+
+    reopened = SqliteStore(str(db_path))
+    await reopened.open()
+    try:
+        [parsed] = await reopened.claim("crm", 10, now=now(), lease=LEASE)
+    finally:
+        await reopened.close()
+    assert parsed.interaction is not committed
+    assert parsed.interaction == committed
