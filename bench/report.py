@@ -1,0 +1,344 @@
+"""Render bench/run.py results as the Markdown report (also pasted into docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["TARGETS", "evaluate", "render", "summarize_stacks"]
+
+
+def _num(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def _get(data: dict[str, Any], *path: str) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+Target = tuple[str, Callable[[dict[str, Any]], float | None], str, float, str]
+"""(what, how to read it from the results, comparison, threshold, unit)."""
+
+TARGETS: list[Target] = [
+    (
+        "Durable ingest throughput vs bare aiohttp",
+        lambda r: _ratio(r),
+        ">=",
+        0.50,
+        "x",
+    ),
+    (
+        "Ingest p99 at half the gateway's peak rate",
+        lambda r: _get(r, "gateway", "batch100", "paced", "wrk", "latency_ms", "p99"),
+        "<",
+        25.0,
+        "ms",
+    ),
+    (
+        "Delivery throughput with batching (batch_size 100, backlog drain)",
+        lambda r: _get(r, "gateway", "batch100", "backlog", "drain_per_s"),
+        ">=",
+        3000.0,
+        "/s",
+    ),
+    (
+        "Receipt-to-delivered p99, healthy receiver, half-peak ingest",
+        lambda r: _get(r, "gateway", "batch100", "paced", "delivery", "latency_ms", "p99"),
+        "<",
+        100.0,
+        "ms",
+    ),
+    (
+        "Peak RSS under load (VmHWM)",
+        lambda r: _get(r, "gateway", "batch100", "peak_rss_mib"),
+        "<=",
+        120.0,
+        "MiB",
+    ),
+    (
+        "Start-up to /readyz (median)",
+        lambda r: _get(r, "startup", "median_s"),
+        "<=",
+        1.5,
+        "s",
+    ),
+    (
+        "Ingest at 1M stored interactions vs empty store",
+        lambda r: _scaling_ratio(r, "prefill1000000"),
+        ">=",
+        0.85,
+        "x",
+    ),
+]
+
+
+def _ratio(results: dict[str, Any]) -> float | None:
+    gateway = _get(results, "gateway", "batch100", "peak", "wrk", "rate")
+    bare = _get(results, "bare", "peak", "rate")
+    return gateway / bare if gateway and bare else None
+
+
+def _scaling_ratio(results: dict[str, Any], run: str) -> float | None:
+    filled = _get(results, "gateway", run, "peak", "wrk", "rate")
+    empty = _get(results, "gateway", "prefill0", "peak", "wrk", "rate")
+    return filled / empty if filled and empty else None
+
+
+def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return each target with the measured value, whether it is met and by how much."""
+    rows = []
+    for what, read, op, threshold, unit in TARGETS:
+        value = read(results)
+        met = None
+        margin = None
+        if value is not None:
+            met = (
+                value >= threshold
+                if op == ">="
+                else value <= threshold
+                if op == "<="
+                else (value < threshold)
+            )
+            margin = (value - threshold) / threshold * 100
+        rows.append(
+            {
+                "target": what,
+                "threshold": f"{op} {threshold:g}{'' if unit in ('x', '/s') else ' '}{unit}",
+                "value": value,
+                "unit": unit,
+                "met": met,
+                "margin_pct": round(margin, 1) if margin is not None else None,
+            }
+        )
+    return rows
+
+
+def _value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "not measured"
+    if unit == "x":
+        return f"{value:.2f}x"
+    if unit == "/s":
+        return f"{value:,.0f}/s"
+    return f"{value:,.2f} {unit}" if value < 10 else f"{value:,.1f} {unit}"
+
+
+def summarize_stacks(collapsed: str, samples_per_thread: float, top: int = 12) -> dict[str, Any]:
+    """Return, per thread, how busy it was and the functions holding its samples.
+
+    `collapsed` is `py-spy record --threads --format raw` output; `samples_per_thread` is how
+    many samples a thread busy all the time gets (rate x duration). Busy means not idle by
+    py-spy's heuristic: a thread blocked in a system call such as fsync still counts.
+    """
+    own: dict[str, Counter[str]] = {}
+    total: dict[str, Counter[str]] = {}
+    for line in collapsed.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [re.sub(r":\d+\)$", ")", frame) for frame in stack.split(";")]
+        thread = re.sub(r"^thread \(\d+\): ", "", frames[0])
+        thread = re.sub(r"_\d+$", "", thread)  # ThreadPoolExecutor numbers its threads
+        own.setdefault(thread, Counter())
+        total.setdefault(thread, Counter())
+        if len(frames) > 1:
+            own[thread][frames[-1]] += count
+            for frame in set(frames[1:]):
+                total[thread][frame] += count
+        else:
+            own[thread]["(no Python frame)"] += count
+
+    def share(counter: Counter[str]) -> list[tuple[str, float]]:
+        return [
+            (name, round(100 * n / samples_per_thread, 1)) for name, n in counter.most_common(top)
+        ]
+
+    for counter in total.values():
+        # A thread's entry points (the frames under most of its samples) say nothing.
+        most = max(counter.values(), default=0)
+        for frame in [f for f, n in counter.items() if n >= 0.9 * most]:
+            del counter[frame]
+    busiest = sorted(own, key=lambda t: -sum(own[t].values()))
+    return {
+        "samples_per_thread": samples_per_thread,
+        "threads": [
+            {
+                "name": thread,
+                "busy_pct": round(100 * sum(own[thread].values()) / samples_per_thread, 1),
+                "self": share(own[thread]),
+                "total": share(total[thread]),
+            }
+            for thread in busiest
+        ],
+    }
+
+
+def render(results: dict[str, Any]) -> str:
+    """Return the Markdown report."""
+    machine, plan = results["machine"], results["plan"]
+    bare, runs = results["bare"], results["gateway"]
+    main = runs["batch100"]
+    lines = [
+        f"# Channel Gateway benchmark ({'quick' if plan['quick'] else 'full'} run,"
+        f" {results.get('finished_at', '?')})",
+        "",
+        f"Machine: {machine['nproc']} CPUs, {machine['cpu_model']}, {machine['memory_gib']} GiB,"
+        f" {machine['os']}, Linux {machine['kernel']}; Python {machine['python']}, aiohttp"
+        f" {machine['aiohttp']}, orjson {machine['orjson']}, pydantic {machine['pydantic']},"
+        f" SQLite {machine['sqlite']}, uvloop {machine['uvloop'] or 'not installed'};"
+        f" {machine['wrk']}. Gateway commit {machine['gateway_commit']}.",
+        "",
+        f"Load: `{plan['wrk']}` with bench/signed.lua (pre-signed unique requests, ~410-byte"
+        f" bodies, 1,000 senders). Server under test alone on CPU {plan['server_cpu']}; wrk, the"
+        f" receiver and the orchestrator on CPU {plan['load_cpu']}. Event loop of the gateway and"
+        f" of the bare app: {results['event_loop']}. Measured phases of {plan['peak_s']} s after"
+        f" a {plan['warmup_s']} s warm-up; backlog phases of {plan['backlog_s']} s. CPUs"
+        f" {results.get('busy_before_pct', '?')}% busy in the 2 s before the start. Total run"
+        f" time {results.get('total_s', 0) / 60:.1f} min.",
+        "",
+        "## Ingest: gateway vs bare aiohttp",
+        "",
+        "| | bare aiohttp | gateway | gateway / bare |",
+        "|---|---:|---:|---:|",
+    ]
+    gpeak, gpaced = main["peak"]["wrk"], main["paced"]["wrk"]
+    gpaused = main["backlog"]["wrk"]
+    gpaused_paced = main["backlog"].get("paced_wrk")
+    bpeak, bhalf = bare["peak"], bare["half"]
+
+    def pair(wrk: dict[str, Any]) -> str:
+        return f"{_ms(wrk['latency_ms']['p50'])} / {_ms(wrk['latency_ms']['p99'])}"
+
+    lines += [
+        f"| peak throughput (req/s), receiver healthy | {_num(bpeak['rate'])} |"
+        f" {_num(gpeak['rate'])} | **{gpeak['rate'] / bpeak['rate']:.2f}** |",
+        f"| latency p50 / p99 at peak (ms) | {pair(bpeak)} | {pair(gpeak)} | |",
+        f"| paced at half peak: achieved (req/s) | {_num(bhalf['rate'])} |"
+        f" {_num(gpaced['rate'])} | |",
+        f"| latency p50 / p99 at half peak (ms) | {pair(bhalf)} | {pair(gpaced)} | |",
+        "| *receiver paused (no delivery work in the gateway):* | | | |",
+        f"| peak throughput (req/s) | | {_num(gpaused['rate'])} |"
+        f" {gpaused['rate'] / bpeak['rate']:.2f} |",
+        f"| latency p50 / p99 at half peak (ms) | | {pair(gpaused_paced)} | |"
+        if gpaused_paced
+        else "| latency at half peak | | not measured | |",
+        f"| peak RSS, VmHWM (MiB) | {_num(bare['peak_rss_mib'], 1)} |"
+        f" {_num(main['peak_rss_mib'], 1)} | |",
+        "",
+        "Receiver healthy: the gateway also delivers everything it ingests, at the same time and"
+        " on the same CPU (the sustainable rate). Receiver paused: deliveries wait in the store,"
+        " so only the ingest path runs.",
+        "",
+        f"Gateway start-up, spawn to `/readyz` 200: median **{results['startup']['median_s']:.2f}"
+        f" s** of {len(results['startup']['runs_s'])} starts"
+        f" ({', '.join(f'{t:.2f}' for t in results['startup']['runs_s'])} s). Group commit at"
+        f" peak: {_num(main['peak']['group_commit_mean'], 1)} requests per SQLite transaction"
+        " (one fsync each).",
+        "",
+        "## Delivery to the local receiver (webhook backend; the receiver accepts everything)",
+        "",
+        "Backlog drain: the receiver holds its requests while the gateway ingests, then the"
+        " backlog is delivered with nothing else running. Moderate ingest: half the batch_size"
+        " 100 peak, for both sizes; a batch_size whose drain rate is below it falls behind, and"
+        " its latency grows with the length of the phase.",
+        "",
+        "| batch_size | backlog drain (deliveries/s) | during peak ingest: delivered (/s),"
+        " receipt→delivered p50 / p99 (ms) | moderate ingest (req/s) | receipt→delivered"
+        " p50 / p99 at moderate ingest (ms) |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for key in ("batch100", "batch1"):
+        run = runs.get(key)
+        if not run:
+            continue
+        backlog = run["backlog"]
+        peak = _get(run, "peak", "delivery")
+        during = "-"
+        if peak:
+            latency = peak["latency_ms"] or {}
+            during = (
+                f"{_num(peak['during_ingest_per_s'])}, {_ms(latency.get('p50'))} /"
+                f" {_ms(latency.get('p99'))}"
+            )
+        paced = _get(run, "paced", "delivery", "latency_ms") or {}
+        lines.append(
+            f"| {run['batch_size']} | {_num(backlog['drain_per_s'])}"
+            f" ({_num(backlog['backlog'])} queued) | {during} |"
+            f" {_num(_get(run, 'paced', 'wrk', 'rate'))} |"
+            f" {_ms(paced.get('p50'))} / {_ms(paced.get('p99'))} |"
+        )
+    lines += [
+        "",
+        "## Scaling with the size of the store (batch_size 100)",
+        "",
+        "A fresh gateway per row, on a store pre-filled by bench/preload.py with delivered"
+        " interactions; same phases as above (warm-up, peak with the receiver healthy, backlog"
+        " drain). Peak RSS covers the whole row.",
+        "",
+        "| stored interactions | ingest (req/s) | vs empty | p99 at peak (ms) | peak RSS (MiB) |"
+        " start-up (s) | backlog drain (/s) | store on disk (MiB) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    empty_rate = _get(runs, "prefill0", "peak", "wrk", "rate") or gpeak["rate"]
+    for key, run in runs.items():
+        if not key.startswith("prefill"):
+            continue
+        wrk = run["peak"]["wrk"]
+        lines.append(
+            f"| {_num(run['prefill'])} | {_num(wrk['rate'])} |"
+            f" {wrk['rate'] / empty_rate:.2f}x | {_ms(wrk['latency_ms']['p99'])} |"
+            f" {_num(run['peak_rss_mib'], 1)} | {run['startup_s']:.2f} |"
+            f" {_num(run['backlog']['drain_per_s'])} | {_num(run.get('store_mib'))} |"
+        )
+    if profile := results.get("profile"):
+        threads = profile["threads"]
+        lines += [
+            "",
+            "## Where the gateway spends its time (py-spy during the peak phase)",
+            "",
+            "Busy share of wall-clock time per thread: "
+            + ", ".join(f"{t['name']} {t['busy_pct']}%" for t in threads)
+            + ". Percentages below are of wall-clock time; the run was slowed by the sampling."
+            " Stacks: bench/results/profile-peak.txt (collapsed format, opens in speedscope.app).",
+        ]
+        for thread in threads[:2]:
+            lines += [
+                "",
+                f"| {thread['name']}: self | % | including callees | % |",
+                "|---|---:|---|---:|",
+            ]
+            for (own, own_pct), (total, total_pct) in zip(
+                thread["self"], thread["total"], strict=False
+            ):
+                lines.append(f"| `{own}` | {own_pct} | `{total}` | {total_pct} |")
+    lines += [
+        "",
+        "## Targets (issue 4)",
+        "",
+        "| target | threshold | measured | met | margin |",
+        "|---|---|---:|:---:|---:|",
+    ]
+    for row in evaluate(results):
+        met = {True: "yes", False: "**no**", None: "-"}[row["met"]]
+        margin = f"{row['margin_pct']:+.0f}%" if row["margin_pct"] is not None else "-"
+        lines.append(
+            f"| {row['target']} | {row['threshold']} | {_value(row['value'], row['unit'])} |"
+            f" {met} | {margin} |"
+        )
+    lines.append("")
+    return "\n".join(lines)

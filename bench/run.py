@@ -1,0 +1,648 @@
+"""Benchmark the gateway against bare aiohttp in one run; print and save a Markdown report.
+
+    make bench                      # = .venv/bin/python bench/run.py
+    .venv/bin/python bench/run.py --quick
+
+Phases (docs/benchmarks.md explains each): machine facts; gateway start-up time (median of 5);
+bare aiohttp at peak and at half its peak; the gateway (webhook backend, batch_size 100) at peak,
+draining its backlog, then at half its peak; the same with batch_size 1; the gateway on stores
+pre-filled with 1k, 100k and 1M delivered interactions. The server under test runs alone on one
+CPU (taskset), wrk, the receiver and this script share the other. Every process it starts is
+stopped and every temporary file deleted at the end, on errors and on Ctrl-C too.
+
+Writes bench/results/latest.json and bench/results/latest.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import yaml
+from harness import (
+    BENCH,
+    BenchError,
+    Child,
+    Supervisor,
+    WrkResult,
+    cpu_busy_pct,
+    ensure_wrk,
+    free_port,
+    http_json,
+    machine_facts,
+    maps_mention,
+    proc_status_kib,
+    run_wrk,
+)
+from preload import preload
+from report import render, summarize_stacks
+from workload import Workload, new_secret
+
+CHANNEL = "generic"
+BACKEND = "receiver"
+FIRST_RATE_GUESS = 20_000.0
+"""Requests per second to pre-sign for before any peak is known (more than bare aiohttp does)."""
+DRAIN_TIMEOUT_S = 300.0
+PROFILE_RATE = 250
+"""py-spy samples per second and thread."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long and how hard each phase runs."""
+
+    quick: bool
+    connections: int
+    peak_s: int
+    paced_s: int
+    backlog_s: int
+    warmup_s: int
+    startups: int
+    scaling: tuple[int, ...]
+    server_cpu: int | None
+    load_cpu: int | None
+    profile: bool
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Plan:
+        """Return the plan for the command line."""
+        cpus = sorted(os.sched_getaffinity(0))
+        pinned = len(cpus) >= 2
+        quick = bool(args.quick)
+        peak = args.duration or (5 if quick else 15)
+        return cls(
+            quick=quick,
+            connections=args.connections,
+            peak_s=peak,
+            paced_s=peak,
+            backlog_s=max(3, peak // 3),
+            warmup_s=1 if quick else 2,
+            startups=3 if quick else 5,
+            scaling=(0, 1_000, 100_000) if quick else (0, 1_000, 100_000, 1_000_000),
+            server_cpu=cpus[0] if pinned else None,
+            load_cpu=cpus[1] if pinned else None,
+            profile=bool(args.profile),
+        )
+
+
+@dataclass
+class GatewayMetrics:
+    """The gateway counters the bench checks and reports, from GET /metrics."""
+
+    stored: float
+    duplicates: float
+    outcomes: dict[str, float]
+    commit_sum: float
+    commit_count: float
+
+    @classmethod
+    def parse(cls, text: str) -> GatewayMetrics:
+        """Read the counters out of Prometheus text."""
+
+        def value(pattern: str) -> float:
+            match = re.search(rf"^{pattern} (\S+)$", text, flags=re.MULTILINE)
+            return float(match[1]) if match else 0.0
+
+        label = f'channel="{CHANNEL}"'
+        outcomes = {
+            m[1]: float(m[2])
+            for m in re.finditer(
+                r'^gateway_webhook_requests_total\{[^}]*outcome="([^"]+)"[^}]*\} (\S+)$',
+                text,
+                flags=re.MULTILINE,
+            )
+        }
+        return cls(
+            stored=value(rf"gateway_interactions_stored_total\{{{label}\}}"),
+            duplicates=value(rf"gateway_duplicate_interactions_total\{{{label}\}}"),
+            outcomes=outcomes,
+            commit_sum=value("gateway_commit_batch_size_sum"),
+            commit_count=value("gateway_commit_batch_size_count"),
+        )
+
+
+@dataclass
+class Gateway:
+    """A running gateway under test."""
+
+    child: Child
+    port: int
+    ready_s: float
+
+    @property
+    def url(self) -> str:
+        """Return the webhook URL of the bench channel."""
+        return f"http://127.0.0.1:{self.port}/webhooks/{CHANNEL}"
+
+    def metrics(self) -> GatewayMetrics:
+        """Return the current counters."""
+        status, text = http_json(f"http://127.0.0.1:{self.port}/metrics", timeout=10.0)
+        if status != 200:
+            raise BenchError(f"GET /metrics answered {status}")
+        return GatewayMetrics.parse(str(text))
+
+
+class Bench:
+    """One benchmark run: its processes, temporary files, pre-signed load and results."""
+
+    def __init__(self, plan: Plan, tmp: Path, wrk: str) -> None:
+        self.plan = plan
+        self.tmp = tmp
+        self.wrk = wrk
+        self.supervisor = Supervisor(tmp)
+        self.secret, key = new_secret()
+        self.hook_secret, _ = new_secret()
+        self.workload = Workload(key)
+        self.rate_ceiling = FIRST_RATE_GUESS
+        """Most requests per second any server may take: how much to sign for unpaced phases."""
+        self.gateway_rates: list[float] = []
+        self.started = time.monotonic()
+        self.receiver_port = 0
+        self.loop = "asyncio"
+        self.results: dict[str, Any] = {}
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def log(self, message: str) -> None:
+        """Print progress to stderr (stdout gets the report)."""
+        print(f"[{time.monotonic() - self.started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    def signed(self, rate: float, duration_s: int, name: str = "signed") -> Path:
+        """Return a file of requests signed now, enough for `rate` over `duration_s`."""
+        count = int(rate * duration_s * 1.3) + 20 * self.plan.connections
+        path = self.tmp / f"{name}.txt"
+        self.workload.write_signed(path, count)
+        return path
+
+    def gateway_ceiling(self) -> float:
+        """Return how many requests per second to sign for an unpaced gateway phase.
+
+        Signing for the bare app's rate would waste seconds per phase: 2.5x the fastest gateway
+        phase so far is plenty (a run that exhausts its file fails loudly, it never reuses ids).
+        """
+        if not self.gateway_rates:
+            return self.rate_ceiling
+        return min(self.rate_ceiling, 2.5 * max(self.gateway_rates))
+
+    def load(
+        self, url: str, duration_s: int, rate: float | None = None, data: Path | None = None
+    ) -> WrkResult:
+        """Run wrk against `url` for `duration_s`, paced at `rate` if given."""
+        if data is None:
+            data = self.signed(rate * 1.05 if rate else self.rate_ceiling, duration_s)
+        return run_wrk(
+            url,
+            data,
+            duration_s=duration_s,
+            connections=self.plan.connections,
+            cpu=self.plan.load_cpu,
+            rate=rate,
+        )
+
+    def receiver(self, query: str = "") -> dict[str, Any]:
+        """Return the receiver's GET /stats?query."""
+        status, body = http_json(f"http://127.0.0.1:{self.receiver_port}/stats?{query}")
+        if status != 200 or not isinstance(body, dict):
+            raise BenchError(f"receiver /stats answered {status}")
+        return body
+
+    def tell_receiver(self, action: str) -> None:
+        """POST /reset, /pause or /resume to the receiver."""
+        url = f"http://127.0.0.1:{self.receiver_port}/{action}"
+        if (status := http_json(url, method="POST")[0]) != 200:
+            raise BenchError(f"receiver /{action} answered {status}")
+
+    def python(self, script: str, *args: str) -> list[str]:
+        """Return the argv running a bench script with this interpreter."""
+        return [sys.executable, str(BENCH / script), *args]
+
+    def gateway_argv(self, config: Path) -> list[str]:
+        """Return the argv of `gateway serve` from this virtualenv."""
+        script = Path(sys.executable).with_name("gateway")
+        if script.exists():
+            return [str(script), "serve", "--config", str(config)]
+        return [sys.executable, "-m", "gateway", "serve", "--config", str(config)]
+
+    def write_config(self, name: str, db: Path, batch_size: int) -> tuple[Path, int]:
+        """Write a bench config: FULL-sync SQLite, the signed channel, the webhook backend."""
+        port = free_port()
+        config = {
+            "server": {"host": "127.0.0.1", "port": port, "shutdown_timeout": "5s"},
+            "admin": {"host": "127.0.0.1", "port": 0},
+            "storage": {"url": f"sqlite:///{db}", "synchronous": "full"},
+            "channels": {CHANNEL: {"type": "generic", "secret": self.secret, "kind": "sms"}},
+            "backends": {
+                BACKEND: {
+                    "type": "webhook",
+                    "url": f"http://127.0.0.1:{self.receiver_port}/events",
+                    "secret": self.hook_secret,
+                    "batch_size": batch_size,
+                    "timeout": "60s",  # longer than the receiver's pause in the backlog phase
+                }
+            },
+        }
+        path = self.tmp / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return path, port
+
+    def start_gateway(self, name: str, config: Path, port: int) -> Gateway:
+        """Start the gateway pinned to the server CPU and wait for /readyz."""
+        child = self.supervisor.start(name, self.gateway_argv(config), self.plan.server_cpu)
+        ready = child.wait_ready(f"http://127.0.0.1:{port}/readyz", timeout=120.0)
+        return Gateway(child, port, ready)
+
+    def stop(self, child: Child) -> None:
+        """Stop a child and fail if it did not exit cleanly."""
+        status = self.supervisor.stop(child)
+        if status not in (0, -signal.SIGTERM):
+            raise BenchError(f"{child.name} exited with {status}:\n{child.tail()}")
+
+    # -- phases -------------------------------------------------------------------------------
+
+    def start_receiver(self) -> None:
+        """Start the receiver on the load CPU (it shares it with wrk during ingest)."""
+        self.receiver_port = free_port()
+        loop = "uvloop" if _has_uvloop() else "asyncio"
+        child = self.supervisor.start(
+            "receiver",
+            self.python("receiver.py", "--port", str(self.receiver_port), "--loop", loop),
+            self.plan.load_cpu,
+        )
+        child.wait_ready(f"http://127.0.0.1:{self.receiver_port}/readyz")
+        self.results["receiver_loop"] = loop
+
+    def startup(self) -> None:
+        """Time spawn-to-ready of `gateway serve` several times; find which event loop it runs."""
+        db = self.tmp / "startup" / "gateway.db"
+        config, port = self.write_config("startup", db, batch_size=100)
+        times = []
+        for n in range(self.plan.startups):
+            gateway = self.start_gateway(f"startup-{n}", config, port)
+            times.append(gateway.ready_s)
+            if n == 0:
+                self.loop = "uvloop" if maps_mention(gateway.child.pid, "uvloop") else "asyncio"
+            self.stop(gateway.child)
+        self.results["startup"] = {
+            "median_s": round(statistics.median(times), 3),
+            "runs_s": [round(t, 3) for t in times],
+            "note": "first run creates the store; the others open it",
+        }
+        self.results["event_loop"] = self.loop
+        self.log(
+            f"start-up to /readyz: median {statistics.median(times):.2f}s of"
+            f" {', '.join(f'{t:.2f}' for t in times)}; gateway event loop: {self.loop}"
+        )
+
+    def bare(self) -> None:
+        """Bare aiohttp at peak, then paced at half its peak."""
+        port = free_port()
+        child = self.supervisor.start(
+            "bare",
+            self.python("bare_app.py", "--port", str(port), "--secret", self.secret,
+                        "--loop", self.loop),
+            self.plan.server_cpu,
+        )  # fmt: skip
+        child.wait_ready(f"http://127.0.0.1:{port}/readyz")
+        url = f"http://127.0.0.1:{port}/webhooks/{CHANNEL}"
+        self.load(url, self.plan.warmup_s)
+        peak = self.load(url, self.plan.peak_s)
+        self.rate_ceiling = peak.rate * 1.5
+        self.log(f"bare peak: {peak.rate:,.0f} req/s, p99 {peak.latency_ms['p99']} ms")
+        half = self.load(url, self.plan.paced_s, rate=peak.rate / 2)
+        self.log(f"bare at half peak: {half.rate:,.0f} req/s, p99 {half.latency_ms['p99']} ms")
+        rss = proc_status_kib(child.pid, "VmHWM")
+        self.stop(child)
+        self.results["bare"] = {
+            "peak": peak.as_dict(),
+            "half": half.as_dict(),
+            "peak_rss_mib": round(rss / 1024, 1) if rss else None,
+        }
+
+    def check(self, before: GatewayMetrics, after: GatewayMetrics) -> None:
+        """Fail if a request was a duplicate (replayed signing) or answered with an error."""
+        if after.duplicates != before.duplicates:
+            raise BenchError(
+                f"{after.duplicates - before.duplicates:.0f} requests were duplicates:"
+                " the pre-signed external ids were reused"
+            )
+        if bad := {k: v for k, v in after.outcomes.items() if k != "stored" and v}:
+            raise BenchError(f"the gateway answered some webhooks with errors: {bad}")
+
+    def ingest(
+        self,
+        gateway: Gateway,
+        duration_s: int,
+        rate: float | None = None,
+        *,
+        profile: bool = False,
+    ) -> dict[str, Any]:
+        """Load the gateway (receiver healthy), then wait until every interaction arrived."""
+        self.tell_receiver("reset")
+        data = self.signed(rate * 1.05 if rate else self.gateway_ceiling(), duration_s)
+        profiler = self.start_profiler(gateway, duration_s) if profile else None
+        before = gateway.metrics()
+        result = self.load(gateway.url, duration_s, rate, data=data)
+        stopped = time.monotonic()
+        self.gateway_rates.append(result.rate)
+        if profiler is not None:
+            self.results["profile"] = self.finish_profiler(profiler, duration_s)
+        at_stop = self.receiver()
+        stored_at_stop = gateway.metrics().stored - before.stored
+        delivered = self.await_delivery(gateway, before)
+        after = gateway.metrics()
+        self.check(before, after)
+        window = self.receiver(f"since={stopped}&latency=1")
+        drained = window["since"]
+        drain_s = (window["last_at"] - stopped) if drained else 0.0
+        # A drain shorter than a second, or of a handful of events, measures nothing.
+        drain_rate = drained / drain_s if drained >= 1000 and drain_s >= 1.0 else None
+        commits = after.commit_count - before.commit_count
+        return {
+            "wrk": result.as_dict(),
+            "stored": int(after.stored - before.stored),
+            "group_commit_mean": round((after.commit_sum - before.commit_sum) / commits, 1)
+            if commits
+            else None,
+            "delivery": {
+                "delivered": delivered,
+                "duplicates_at_receiver": window["events"] - window["unique"],
+                "during_ingest_per_s": round(at_stop["unique"] / result.duration_s, 1),
+                "backlog_at_stop": int(stored_at_stop - at_stop["unique"]),
+                "drain_per_s": round(drain_rate, 1) if drain_rate else None,
+                "latency_ms": window["latency_ms"],
+            },
+        }
+
+    def start_profiler(self, gateway: Gateway, duration_s: int) -> Child:
+        """Sample the gateway with py-spy (from the load CPU) for `duration_s`."""
+        py_spy = Path(sys.executable).with_name("py-spy")
+        if not py_spy.exists():
+            raise BenchError("--profile needs py-spy in the virtualenv: pip install py-spy")
+        out = self.tmp / "profile.txt"
+        argv = [
+            str(py_spy), "record", "--pid", str(gateway.child.pid), "--duration",
+            str(duration_s), "--rate", str(PROFILE_RATE), "--nonblocking", "--threads", "--format",
+            "raw", "-o", str(out),
+        ]  # fmt: skip
+        return self.supervisor.start("py-spy", argv, self.plan.load_cpu)
+
+    def finish_profiler(self, profiler: Child, duration_s: int) -> dict[str, Any]:
+        """Wait for py-spy; keep its collapsed stacks and return the top functions."""
+        try:
+            profiler.process.wait(60)
+        except subprocess.TimeoutExpired:
+            raise BenchError(f"py-spy did not finish:\n{profiler.tail()}") from None
+        self.supervisor.stop(profiler)
+        source = self.tmp / "profile.txt"
+        if not source.exists():
+            raise BenchError(f"py-spy wrote no profile:\n{profiler.tail()}")
+        out = BENCH / "results"
+        out.mkdir(exist_ok=True)
+        shutil.copy(source, out / "profile-peak.txt")
+        return summarize_stacks(source.read_text(), PROFILE_RATE * duration_s)
+
+    def backlog(
+        self, gateway: Gateway, duration_s: int, paced_rate: float | None = None
+    ) -> dict[str, Any]:
+        """Pause the receiver, ingest (paced, then at full speed), resume it, time the drain.
+
+        The paused receiver holds the requests in flight unanswered (the bench backend's timeout
+        is 60 s), so nothing fails, retries or opens the circuit: the gateway only queues. This
+        gives the ingest latency and throughput without concurrent delivery work, and the
+        delivery throughput without concurrent ingest.
+        """
+        self.tell_receiver("reset")
+        paced_data = (
+            self.signed(paced_rate * 1.05, self.plan.paced_s, "paced") if paced_rate else None
+        )
+        data = self.signed(self.gateway_ceiling(), duration_s)
+        before = gateway.metrics()
+        run: dict[str, Any] = {}
+        self.tell_receiver("pause")
+        try:
+            if paced_rate:
+                result = self.load(gateway.url, self.plan.paced_s, paced_rate, data=paced_data)
+                run["paced_wrk"] = result.as_dict()
+            result = self.load(gateway.url, duration_s, data=data)
+            self.gateway_rates.append(result.rate)
+            run["wrk"] = result.as_dict()
+        finally:
+            resumed = time.monotonic()
+            self.tell_receiver("resume")
+        run["backlog"] = int(gateway.metrics().stored - before.stored)
+        run["delivered"] = delivered = self.await_delivery(gateway, before)
+        self.check(before, gateway.metrics())
+        window = self.receiver(f"since={resumed}")
+        drain_s = window["last_at"] - resumed if window["since"] else 0.0
+        run["drain_s"] = round(drain_s, 3)
+        run["drain_per_s"] = round(delivered / drain_s, 1) if drain_s > 0 else None
+        return run
+
+    def await_delivery(self, gateway: Gateway, before: GatewayMetrics) -> int:
+        """Wait until the receiver holds every interaction stored since `before`."""
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        last_stored = -1.0
+        while time.monotonic() < deadline:
+            stored = gateway.metrics().stored - before.stored
+            unique = self.receiver()["unique"]
+            if unique >= stored and stored == last_stored:
+                return int(unique)
+            last_stored = stored
+            time.sleep(0.05)
+        raise BenchError(
+            f"delivery did not finish within {DRAIN_TIMEOUT_S:.0f}s:"
+            f" {self.receiver()['unique']} of {last_stored:.0f} interactions arrived"
+        )
+
+    def gateway_run(
+        self,
+        name: str,
+        batch_size: int,
+        *,
+        prefill: int = 0,
+        peak: bool = True,
+        paced: bool = True,
+        paced_rate: float | None = None,
+    ) -> dict[str, Any]:
+        """Start a gateway on a fresh (optionally pre-filled) store and measure it.
+
+        Phases: warm-up; `peak` (unpaced, receiver healthy); if `paced`, paced at `paced_rate`
+        (default: half this run's peak); backlog drain. RSS is read at the end.
+        """
+        db = self.tmp / name / "gateway.db"
+        db.parent.mkdir(parents=True)
+        run: dict[str, Any] = {"batch_size": batch_size, "prefill": prefill}
+        run["store_mib"] = 0.0
+        if prefill:
+            started = time.monotonic()
+            preload(str(db), prefill, backend=BACKEND, channel=CHANNEL, kind="sms")
+            run["preload_s"] = round(time.monotonic() - started, 1)
+            run["store_mib"] = round(_store_bytes(db) / 2**20, 1)
+            self.log(f"{name}: preloaded {prefill:,} interactions in {run['preload_s']}s")
+        config, port = self.write_config(name, db, batch_size)
+        gateway = self.start_gateway(name, config, port)
+        run["startup_s"] = round(gateway.ready_s, 3)
+        if self.loop == "asyncio" and maps_mention(gateway.child.pid, "uvloop"):
+            raise BenchError("the gateway switched to uvloop during the run; run again")
+        self.ingest(gateway, self.plan.warmup_s)
+        if peak:
+            profile = self.plan.profile and name == "gateway-batch100"
+            run["peak"] = result = self.ingest(gateway, self.plan.peak_s, profile=profile)
+            wrk, delivery = result["wrk"], result["delivery"]
+            paced_rate = paced_rate or wrk["rate"] / 2
+            self.log(
+                f"{name}: peak {wrk['rate']:,.0f} req/s, p50/p99 {wrk['latency_ms']['p50']}/"
+                f"{wrk['latency_ms']['p99']} ms, group commit {result['group_commit_mean']};"
+                f" delivered during ingest {delivery['during_ingest_per_s']:,.0f}/s, backlog"
+                f" {delivery['backlog_at_stop']:,}"
+            )
+        if paced and paced_rate:
+            run["paced"] = result = self.ingest(gateway, self.plan.paced_s, rate=paced_rate)
+            wrk, latency = result["wrk"], result["delivery"]["latency_ms"] or {}
+            self.log(
+                f"{name}: paced {wrk['rate']:,.0f} req/s, p50/p99 {wrk['latency_ms']['p50']}/"
+                f"{wrk['latency_ms']['p99']} ms; receipt-to-delivered p50/p99"
+                f" {latency.get('p50')}/{latency.get('p99')} ms"
+            )
+        paused_rate = paced_rate if paced and batch_size > 1 else None
+        run["backlog"] = result = self.backlog(gateway, self.plan.backlog_s, paused_rate)
+        if paced_wrk := result.get("paced_wrk"):
+            self.log(
+                f"{name}: receiver paused: paced {paced_wrk['rate']:,.0f} req/s, p50/p99"
+                f" {paced_wrk['latency_ms']['p50']}/{paced_wrk['latency_ms']['p99']} ms"
+            )
+        self.log(
+            f"{name}: receiver paused: ingest {result['wrk']['rate']:,.0f} req/s; backlog"
+            f" {result['backlog']:,} drained at {result['drain_per_s'] or 0:,.0f}/s"
+        )
+        hwm, rss = (
+            proc_status_kib(gateway.child.pid, "VmHWM"),
+            proc_status_kib(gateway.child.pid, "VmRSS"),
+        )
+        run["peak_rss_mib"] = round(hwm / 1024, 1) if hwm else None
+        run["rss_end_mib"] = round(rss / 1024, 1) if rss else None
+        self.stop(gateway.child)
+        return run
+
+    def execute(self) -> None:
+        """Run every phase in order."""
+        plan = self.plan
+        self.results["machine"] = machine_facts(self.wrk)
+        self.results["plan"] = {
+            "quick": plan.quick,
+            "wrk": f"wrk -t1 -c{plan.connections} -d{plan.peak_s}s --latency --timeout 10s",
+            "connections": plan.connections,
+            "peak_s": plan.peak_s,
+            "paced_s": plan.paced_s,
+            "backlog_s": plan.backlog_s,
+            "warmup_s": plan.warmup_s,
+            "server_cpu": plan.server_cpu,
+            "load_cpu": plan.load_cpu,
+            "profile": plan.profile,
+        }
+        self.log(f"machine: {json.dumps(self.results['machine'])}")
+        self.results["busy_before_pct"] = busy = cpu_busy_pct(2.0)
+        if busy > 10:
+            self.log(
+                f"warning: the CPUs were {busy}% busy before the bench started: other work skews"
+                " the numbers; run the bench on an otherwise idle machine"
+            )
+        self.start_receiver()
+        self.startup()
+        self.bare()
+        runs: dict[str, Any] = {}
+        runs["batch100"] = main = self.gateway_run("gateway-batch100", 100)
+        # Same moderate rate for batch_size 1, so the two delivery latencies compare.
+        moderate = main["paced"]["wrk"]["target_rate"]
+        runs["batch1"] = self.gateway_run("gateway-batch1", 1, peak=False, paced_rate=moderate)
+        for count in plan.scaling:
+            runs[f"prefill{count}"] = self.gateway_run(
+                f"gateway-prefill{count}", 100, prefill=count, paced=False
+            )
+        self.results["gateway"] = runs
+
+
+def _has_uvloop() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _store_bytes(db: Path) -> int:
+    return sum(p.stat().st_size for p in db.parent.glob(db.name + "*") if p.is_file())
+
+
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main() -> int:
+    """Run the benchmark; return the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short phases, no 1M store (smoke)")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
+    parser.add_argument("--duration", type=int, help="seconds per measured phase (15; quick 5)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the gateway with py-spy during its peak phase (numbers then include the"
+        " sampling cost); stacks in bench/results/profile-peak.txt",
+    )
+    args = parser.parse_args()
+    # SIGINT too: a shell that starts us in the background would otherwise leave it ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupted)
+    plan = Plan.from_args(args)
+    if plan.load_cpu is not None:
+        os.sched_setaffinity(0, {plan.load_cpu})  # keep this script off the server's CPU
+    else:
+        print("bench: warning: fewer than 2 CPUs, nothing is pinned", file=sys.stderr)
+    tmp = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
+    bench: Bench | None = None
+    try:
+        bench = Bench(plan, tmp, ensure_wrk())
+        bench.execute()
+    except BenchError as exc:
+        print(f"bench: FAILED: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if bench is not None:
+            bench.supervisor.stop_all()
+        if args.keep:
+            print(f"bench: kept {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    bench.results["total_s"] = round(time.monotonic() - bench.started, 1)
+    bench.results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    markdown = render(bench.results)
+    out = BENCH / "results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(bench.results, indent=2) + "\n")
+    (out / "latest.md").write_text(markdown)
+    print(markdown)
+    bench.log(f"done in {bench.results['total_s']:.0f}s; wrote {out}/latest.md and latest.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
