@@ -59,16 +59,16 @@ class WebhookSettings(BackendSettings):
 
 
 def cloud_event(interaction: Interaction) -> dict[str, Any]:
-    """Return `interaction` as a CloudEvents 1.0 structured JSON event."""
-    data = interaction.model_dump(mode="json")
+    """Return `interaction` as a CloudEvents 1.0 structured JSON event (ready for orjson)."""
     event: dict[str, Any] = {
         "specversion": "1.0",
         "id": interaction.id,
         "source": f"/channels/{interaction.channel.id}",
         "type": EVENT_TYPE,
-        "time": data["occurred_at"],
+        "time": interaction.occurred_at.isoformat().replace("+00:00", "Z"),
         "datacontenttype": "application/json",
-        "data": data,
+        # pydantic writes the interaction's JSON itself: no intermediate dicts on the hot path.
+        "data": orjson.Fragment(interaction.model_dump_json()),
     }
     if interaction.customer_id:
         event["subject"] = interaction.customer_id
