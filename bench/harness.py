@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -23,16 +24,19 @@ from typing import Any
 __all__ = [
     "BenchError",
     "Child",
+    "CpuMeter",
     "Supervisor",
     "WrkResult",
     "cpu_busy_pct",
     "ensure_wrk",
     "free_port",
+    "git_commit",
     "http_json",
     "machine_facts",
     "maps_mention",
     "proc_status_kib",
     "run_wrk",
+    "source_digest",
 ]
 
 BENCH = Path(__file__).resolve().parent
@@ -178,6 +182,56 @@ def cpu_busy_pct(seconds: float = 1.0) -> float:
     return round(100 * (1 - (idle_b - idle_a) / total), 1) if total else 0.0
 
 
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu_s(pid: int) -> float:
+    """Return the user + system CPU seconds of a live process (all its threads)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S  # utime, stime
+
+
+def _system_cpu_s() -> float:
+    """Return the busy CPU seconds of the whole machine: user, nice, system, irq, softirq."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:8]]
+    user, nice, system, _, _, irq, softirq = fields
+    return (user + nice + system + irq + softirq) / _TICKS_PER_S
+
+
+@dataclass
+class CpuMeter:
+    """Measures the CPU other processes use while the bench runs a phase.
+
+    Everything the machine ran (user, system, interrupts) minus what the bench's own processes
+    ran: this script, its live children, and the children it reaped meanwhile (wrk). Calibrated
+    on the benchmark machine: a few percent either way when idle, and a busy loop sharing the
+    server's CPU shows as ~45%.
+    """
+
+    supervisor: Supervisor
+    _start: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def _ours(self) -> float:
+        times = os.times()
+        own = times.user + times.system + times.children_user + times.children_system
+        return own + sum(_process_cpu_s(c.pid) for c in self.supervisor.children if c.alive())
+
+    def start(self) -> None:
+        """Take the starting snapshot."""
+        self._start = (time.monotonic(), _system_cpu_s(), self._ours())
+
+    def foreign_pct(self) -> float:
+        """Return other processes' CPU since `start`, in percent of one CPU."""
+        started, system, ours = self._start
+        elapsed = time.monotonic() - started
+        foreign = (_system_cpu_s() - system) - (self._ours() - ours)
+        return round(max(0.0, 100 * foreign / elapsed), 1) if elapsed > 0 else 0.0
+
+
 def maps_mention(pid: int, needle: str) -> bool:
     """Return whether a shared object whose path contains `needle` is mapped into `pid`."""
     try:
@@ -197,6 +251,8 @@ class WrkResult:
     wraps: int
     connections: int
     target_rate: float | None
+    foreign_cpu_pct: float | None = None
+    """CPU time other processes (not the bench's) used during the run, in % of one CPU."""
 
     @property
     def rate(self) -> float:
@@ -213,6 +269,7 @@ class WrkResult:
             "connections": self.connections,
             "errors": self.errors,
             "latency_ms": self.latency_ms,
+            "foreign_cpu_pct": self.foreign_cpu_pct,
         }
 
 
@@ -286,6 +343,22 @@ def _run(argv: Sequence[str]) -> str:
         return ""
 
 
+def source_digest() -> str:
+    """Return a digest of the gateway's and plugins' source, to notice edits during a run."""
+    digest = hashlib.sha256()
+    for pattern in ("gateway/**/*.py", "gateway/**/*.sql", "plugins/*/*/**/*.py"):
+        for path in sorted(ROOT.glob(pattern)):
+            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def git_commit() -> str:
+    """Return the short commit of the checkout, noting uncommitted changes to the gateway."""
+    commit = _run(["git", "rev-parse", "--short", "HEAD"]).strip() or "unknown"
+    dirty = bool(_run(["git", "status", "--porcelain", "--", "gateway", "plugins"]).strip())
+    return commit + (" + uncommitted changes" if dirty else "")
+
+
 def machine_facts(wrk: str) -> dict[str, Any]:
     """Return what the numbers depend on: CPU, kernel, Python, library versions, git commit."""
     import sqlite3
@@ -297,8 +370,6 @@ def machine_facts(wrk: str) -> dict[str, Any]:
     mem = re.search(r"^MemTotal:\s+(\d+) kB", meminfo, flags=re.MULTILINE)
     os_release = Path("/etc/os-release").read_text() if Path("/etc/os-release").exists() else ""
     distro = re.search(r'^PRETTY_NAME="?([^"\n]+)"?', os_release, flags=re.MULTILINE)
-    commit = _run(["git", "rev-parse", "--short", "HEAD"]).strip()
-    dirty = bool(_run(["git", "status", "--porcelain", "--", "gateway", "plugins"]).strip())
     wrk_version = _run([wrk, "-v"]).splitlines()
     return {
         "nproc": os.cpu_count(),
@@ -315,5 +386,5 @@ def machine_facts(wrk: str) -> dict[str, Any]:
         "uvloop": _version("uvloop"),
         "sqlite": sqlite3.sqlite_version,
         "wrk": wrk_version[0].strip() if wrk_version else "unknown",
-        "gateway_commit": commit + (" + uncommitted changes" if dirty else ""),
+        "gateway_commit": git_commit(),
     }

@@ -78,7 +78,7 @@ TARGETS: list[Target] = [
     ),
     (
         "Ingest at 1M stored interactions vs empty store",
-        lambda r: _scaling_ratio(r, "prefill1000000"),
+        lambda r: _scaling_ratio(r, "1000000"),
         ">=",
         0.85,
         "x",
@@ -88,13 +88,13 @@ TARGETS: list[Target] = [
 
 def _ratio(results: dict[str, Any]) -> float | None:
     gateway = _get(results, "gateway", "batch100", "peak", "wrk", "rate")
-    bare = _get(results, "bare", "peak", "rate")
+    bare = _get(results, "bare", "peak_rate")
     return gateway / bare if gateway and bare else None
 
 
-def _scaling_ratio(results: dict[str, Any], run: str) -> float | None:
-    filled = _get(results, "gateway", run, "peak", "wrk", "rate")
-    empty = _get(results, "gateway", "prefill0", "peak", "wrk", "rate")
+def _scaling_ratio(results: dict[str, Any], count: str) -> float | None:
+    filled = _get(results, "scaling", count, "peak_rate")
+    empty = _get(results, "scaling", "0", "peak_rate")
     return filled / empty if filled and empty else None
 
 
@@ -188,6 +188,23 @@ def summarize_stacks(collapsed: str, samples_per_thread: float, top: int = 12) -
     }
 
 
+def _foreign(data: Any, where: str = "") -> list[tuple[str, float]]:
+    """Return (phase, %) of every wrk run during which other processes used CPU."""
+    found = []
+    if isinstance(data, dict):
+        if isinstance(pct := data.get("foreign_cpu_pct"), int | float):
+            found.append((where, float(pct)))
+        for key, value in data.items():
+            found += _foreign(value, f"{where}.{key}" if where else str(key))
+    elif isinstance(data, list):
+        for n, value in enumerate(data):
+            found += _foreign(value, f"{where}[{n}]")
+    return found
+
+
+FOREIGN_WARN_PCT = 10.0
+
+
 def render(results: dict[str, Any]) -> str:
     """Return the Markdown report."""
     machine, plan = results["machine"], results["plan"]
@@ -201,7 +218,13 @@ def render(results: dict[str, Any]) -> str:
         f" {machine['os']}, Linux {machine['kernel']}; Python {machine['python']}, aiohttp"
         f" {machine['aiohttp']}, orjson {machine['orjson']}, pydantic {machine['pydantic']},"
         f" SQLite {machine['sqlite']}, uvloop {machine['uvloop'] or 'not installed'};"
-        f" {machine['wrk']}. Gateway commit {machine['gateway_commit']}.",
+        f" {machine['wrk']}. Gateway commit {machine['gateway_commit']}"
+        + (
+            f" (**the gateway's source changed during the run**, now {results['source_changed']}:"
+            " later phases may have measured newer code)."
+            if results.get("source_changed")
+            else "."
+        ),
         "",
         f"Load: `{plan['wrk']}` with bench/signed.lua (pre-signed unique requests, ~410-byte"
         f" bodies, 1,000 senders). Server under test alone on CPU {plan['server_cpu']}; wrk, the"
@@ -211,6 +234,24 @@ def render(results: dict[str, Any]) -> str:
         f" {results.get('busy_before_pct', '?')}% busy in the 2 s before the start. Total run"
         f" time {results.get('total_s', 0) / 60:.1f} min.",
         "",
+    ]
+    foreign = _foreign({"bare": results.get("bare"), "gateway": results.get("gateway"),
+                        "scaling": results.get("scaling")})  # fmt: skip
+    worst = max((pct for _, pct in foreign), default=0.0)
+    suspect = [f"{where} ({pct:.0f}%)" for where, pct in foreign if pct > FOREIGN_WARN_PCT]
+    if suspect:
+        lines += [
+            f"> **Warning: other processes used CPU during {len(suspect)} of {len(foreign)}"
+            " load phases** (share of one CPU): " + ", ".join(suspect) + ". Those numbers are"
+            " not trustworthy: run the bench again on an idle machine.",
+            "",
+        ]
+    else:
+        lines += [
+            f"Other processes used at most {worst:.1f}% of a CPU during any load phase.",
+            "",
+        ]
+    lines += [
         "## Ingest: gateway vs bare aiohttp",
         "",
         "| | bare aiohttp | gateway | gateway / bare |",
@@ -219,30 +260,38 @@ def render(results: dict[str, Any]) -> str:
     gpeak, gpaced = main["peak"]["wrk"], main["paced"]["wrk"]
     gpaused = main["backlog"]["wrk"]
     gpaused_paced = main["backlog"].get("paced_wrk")
-    bpeak, bhalf = bare["peak"], bare["half"]
+    bpeaks, bhalf = bare["peaks"], bare["half"]
 
     def pair(wrk: dict[str, Any]) -> str:
         return f"{_ms(wrk['latency_ms']['p50'])} / {_ms(wrk['latency_ms']['p99'])}"
 
+    def mean_pair(samples: list[dict[str, Any]]) -> str:
+        p50 = sum(w["latency_ms"]["p50"] for w in samples) / len(samples)
+        p99 = sum(w["latency_ms"]["p99"] for w in samples) / len(samples)
+        return f"{_ms(p50)} / {_ms(p99)}"
+
+    bare_samples = " / ".join(_num(p["rate"]) for p in bpeaks)
     lines += [
-        f"| peak throughput (req/s), receiver healthy | {_num(bpeak['rate'])} |"
-        f" {_num(gpeak['rate'])} | **{gpeak['rate'] / bpeak['rate']:.2f}** |",
-        f"| latency p50 / p99 at peak (ms) | {pair(bpeak)} | {pair(gpeak)} | |",
+        f"| peak throughput (req/s), receiver healthy | {_num(bare['peak_rate'])}"
+        f" ({bare_samples}) | {_num(gpeak['rate'])} | **{gpeak['rate'] / bare['peak_rate']:.2f}**"
+        " |",
+        f"| latency p50 / p99 at peak (ms) | {mean_pair(bpeaks)} | {pair(gpeak)} | |",
         f"| paced at half peak: achieved (req/s) | {_num(bhalf['rate'])} |"
         f" {_num(gpaced['rate'])} | |",
         f"| latency p50 / p99 at half peak (ms) | {pair(bhalf)} | {pair(gpaced)} | |",
         "| *receiver paused (no delivery work in the gateway):* | | | |",
         f"| peak throughput (req/s) | | {_num(gpaused['rate'])} |"
-        f" {gpaused['rate'] / bpeak['rate']:.2f} |",
+        f" {gpaused['rate'] / bare['peak_rate']:.2f} |",
         f"| latency p50 / p99 at half peak (ms) | | {pair(gpaused_paced)} | |"
         if gpaused_paced
         else "| latency at half peak | | not measured | |",
         f"| peak RSS, VmHWM (MiB) | {_num(bare['peak_rss_mib'], 1)} |"
         f" {_num(main['peak_rss_mib'], 1)} | |",
         "",
-        "Receiver healthy: the gateway also delivers everything it ingests, at the same time and"
-        " on the same CPU (the sustainable rate). Receiver paused: deliveries wait in the store,"
-        " so only the ingest path runs.",
+        "Bare aiohttp is measured before and after the gateway's peak (both samples shown; the"
+        " ratio uses their mean). Receiver healthy: the gateway also delivers everything it"
+        " ingests, at the same time and on the same CPU (the sustainable rate). Receiver paused:"
+        " deliveries wait in the store, so only the ingest path runs.",
         "",
         f"Gateway start-up, spawn to `/readyz` 200: median **{results['startup']['median_s']:.2f}"
         f" s** of {len(results['startup']['runs_s'])} starts"
@@ -286,24 +335,24 @@ def render(results: dict[str, Any]) -> str:
         "",
         "## Scaling with the size of the store (batch_size 100)",
         "",
-        "A fresh gateway per row, on a store pre-filled by bench/preload.py with delivered"
-        " interactions; same phases as above (warm-up, peak with the receiver healthy, backlog"
-        " drain). Peak RSS covers the whole row.",
+        "A fresh gateway per measurement, on a fresh copy of a store pre-filled by"
+        " bench/preload.py with delivered interactions: warm-up, then the peak with the receiver"
+        " healthy. Every size is measured twice, the second round in reverse order, and the two"
+        " peaks (shown in brackets) averaged; the backlog drain is from the second round.",
         "",
         "| stored interactions | ingest (req/s) | vs empty | p99 at peak (ms) | peak RSS (MiB) |"
         " start-up (s) | backlog drain (/s) | store on disk (MiB) |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    empty_rate = _get(runs, "prefill0", "peak", "wrk", "rate") or gpeak["rate"]
-    for key, run in runs.items():
-        if not key.startswith("prefill"):
-            continue
-        wrk = run["peak"]["wrk"]
+    scaling = results.get("scaling", {})
+    empty_rate = _get(scaling, "0", "peak_rate")
+    for row in scaling.values():
+        rounds = " / ".join(_num(r["peak"]["wrk"]["rate"]) for r in row["rounds"])
+        versus = f"{row['peak_rate'] / empty_rate:.2f}x" if empty_rate else "-"
         lines.append(
-            f"| {_num(run['prefill'])} | {_num(wrk['rate'])} |"
-            f" {wrk['rate'] / empty_rate:.2f}x | {_ms(wrk['latency_ms']['p99'])} |"
-            f" {_num(run['peak_rss_mib'], 1)} | {run['startup_s']:.2f} |"
-            f" {_num(run['backlog']['drain_per_s'])} | {_num(run.get('store_mib'))} |"
+            f"| {_num(row['prefill'])} | {_num(row['peak_rate'])} ({rounds}) | {versus} |"
+            f" {_ms(row['p99_ms'])} | {_num(row['peak_rss_mib'], 1)} | {row['startup_s']:.2f} |"
+            f" {_num(row['drain_per_s'])} | {_num(row['store_mib'])} |"
         )
     if profile := results.get("profile"):
         threads = profile["threads"]

@@ -4,11 +4,13 @@
     .venv/bin/python bench/run.py --quick
 
 Phases (docs/benchmarks.md explains each): machine facts; gateway start-up time (median of 5);
-bare aiohttp at peak and at half its peak; the gateway (webhook backend, batch_size 100) at peak,
-draining its backlog, then at half its peak; the same with batch_size 1; the gateway on stores
-pre-filled with 1k, 100k and 1M delivered interactions. The server under test runs alone on one
-CPU (taskset), wrk, the receiver and this script share the other. Every process it starts is
-stopped and every temporary file deleted at the end, on errors and on Ctrl-C too.
+bare aiohttp at peak and at half its peak; the gateway (webhook backend, batch_size 100) at peak
+and at half its peak with the receiver healthy, then with the receiver paused (ingest without
+delivery work) and the drain of the backlog once it resumes; batch_size 1 at the same moderate
+rate and its drain; the gateway on stores pre-filled with 0, 1k, 100k and 1M delivered
+interactions. The server under test runs alone on one CPU (taskset); wrk, the receiver and this
+script share the other. Every process it starts is stopped and every temporary file deleted at
+the end, on errors and on Ctrl-C too.
 
 Writes bench/results/latest.json and bench/results/latest.md.
 """
@@ -16,6 +18,7 @@ Writes bench/results/latest.json and bench/results/latest.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -26,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,16 +41,19 @@ from harness import (
     BENCH,
     BenchError,
     Child,
+    CpuMeter,
     Supervisor,
     WrkResult,
     cpu_busy_pct,
     ensure_wrk,
     free_port,
+    git_commit,
     http_json,
     machine_facts,
     maps_mention,
     proc_status_kib,
     run_wrk,
+    source_digest,
 )
 from preload import preload
 from report import render, summarize_stacks
@@ -57,6 +64,8 @@ BACKEND = "receiver"
 FIRST_RATE_GUESS = 20_000.0
 """Requests per second to pre-sign for before any peak is known (more than bare aiohttp does)."""
 DRAIN_TIMEOUT_S = 300.0
+FOREIGN_CPU_WARN_PCT = 10.0
+"""Other processes using more than this share of a CPU during a phase make it suspect."""
 PROFILE_RATE = 250
 """py-spy samples per second and thread."""
 
@@ -173,6 +182,7 @@ class Bench:
         self.started = time.monotonic()
         self.receiver_port = 0
         self.loop = "asyncio"
+        self.source = ""
         self.results: dict[str, Any] = {}
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -204,7 +214,9 @@ class Bench:
         """Run wrk against `url` for `duration_s`, paced at `rate` if given."""
         if data is None:
             data = self.signed(rate * 1.05 if rate else self.rate_ceiling, duration_s)
-        return run_wrk(
+        meter = CpuMeter(self.supervisor)
+        meter.start()
+        result = run_wrk(
             url,
             data,
             duration_s=duration_s,
@@ -212,6 +224,13 @@ class Bench:
             cpu=self.plan.load_cpu,
             rate=rate,
         )
+        foreign = meter.foreign_pct()
+        if foreign > FOREIGN_CPU_WARN_PCT:
+            self.log(
+                f"warning: other processes used {foreign}% of a CPU during this phase:"
+                " its numbers are not trustworthy"
+            )
+        return dataclasses.replace(result, foreign_cpu_pct=foreign)
 
     def receiver(self, query: str = "") -> dict[str, Any]:
         """Return the receiver's GET /stats?query."""
@@ -307,8 +326,8 @@ class Bench:
             f" {', '.join(f'{t:.2f}' for t in times)}; gateway event loop: {self.loop}"
         )
 
-    def bare(self) -> None:
-        """Bare aiohttp at peak, then paced at half its peak."""
+    def start_bare(self) -> tuple[Child, str]:
+        """Start the bare app on the server CPU; return it and its webhook URL."""
         port = free_port()
         child = self.supervisor.start(
             "bare",
@@ -319,18 +338,28 @@ class Bench:
         child.wait_ready(f"http://127.0.0.1:{port}/readyz")
         url = f"http://127.0.0.1:{port}/webhooks/{CHANNEL}"
         self.load(url, self.plan.warmup_s)
+        return child, url
+
+    def bare_peak(self, url: str) -> None:
+        """Measure bare aiohttp at peak (twice per run: before and after the gateway's peak)."""
+        os.sync()
         peak = self.load(url, self.plan.peak_s)
-        self.rate_ceiling = peak.rate * 1.5
+        samples = self.results.setdefault("bare", {}).setdefault("peaks", [])
+        self.rate_ceiling = max(1.5 * peak.rate, self.rate_ceiling if samples else 0.0)
+        samples.append(peak.as_dict())
         self.log(f"bare peak: {peak.rate:,.0f} req/s, p99 {peak.latency_ms['p99']} ms")
-        half = self.load(url, self.plan.paced_s, rate=peak.rate / 2)
+
+    def bare_rest(self, child: Child, url: str) -> None:
+        """Second bare peak, bare at half its peak, its RSS; then stop it."""
+        self.bare_peak(url)
+        bare = self.results["bare"]
+        bare["peak_rate"] = round(statistics.mean(p["rate"] for p in bare["peaks"]), 1)
+        half = self.load(url, self.plan.paced_s, rate=bare["peak_rate"] / 2)
         self.log(f"bare at half peak: {half.rate:,.0f} req/s, p99 {half.latency_ms['p99']} ms")
+        bare["half"] = half.as_dict()
         rss = proc_status_kib(child.pid, "VmHWM")
+        bare["peak_rss_mib"] = round(rss / 1024, 1) if rss else None
         self.stop(child)
-        self.results["bare"] = {
-            "peak": peak.as_dict(),
-            "half": half.as_dict(),
-            "peak_rss_mib": round(rss / 1024, 1) if rss else None,
-        }
 
     def check(self, before: GatewayMetrics, after: GatewayMetrics) -> None:
         """Fail if a request was a duplicate (replayed signing) or answered with an error."""
@@ -473,26 +502,25 @@ class Bench:
         name: str,
         batch_size: int,
         *,
-        prefill: int = 0,
+        store: Path | None = None,
         peak: bool = True,
+        after_peak: Callable[[], None] | None = None,
         paced: bool = True,
         paced_rate: float | None = None,
+        backlog: bool = True,
     ) -> dict[str, Any]:
-        """Start a gateway on a fresh (optionally pre-filled) store and measure it.
+        """Start a gateway on a fresh store (or a copy of `store`) and measure it.
 
-        Phases: warm-up; `peak` (unpaced, receiver healthy); if `paced`, paced at `paced_rate`
-        (default: half this run's peak); backlog drain. RSS is read at the end.
+        Phases: warm-up; `peak` (unpaced, receiver healthy), then `after_peak()` while this
+        gateway idles; if `paced`, paced at `paced_rate` (default: half this run's peak); if
+        `backlog`, the backlog drain. RSS is read at the end; the store is deleted.
         """
         db = self.tmp / name / "gateway.db"
         db.parent.mkdir(parents=True)
-        run: dict[str, Any] = {"batch_size": batch_size, "prefill": prefill}
-        run["store_mib"] = 0.0
-        if prefill:
-            started = time.monotonic()
-            preload(str(db), prefill, backend=BACKEND, channel=CHANNEL, kind="sms")
-            run["preload_s"] = round(time.monotonic() - started, 1)
-            run["store_mib"] = round(_store_bytes(db) / 2**20, 1)
-            self.log(f"{name}: preloaded {prefill:,} interactions in {run['preload_s']}s")
+        if store is not None:
+            shutil.copyfile(store, db)
+        os.sync()  # no write-back of earlier phases competes with this one's fsyncs
+        run: dict[str, Any] = {"batch_size": batch_size}
         config, port = self.write_config(name, db, batch_size)
         gateway = self.start_gateway(name, config, port)
         run["startup_s"] = round(gateway.ready_s, 3)
@@ -510,6 +538,8 @@ class Bench:
                 f" delivered during ingest {delivery['during_ingest_per_s']:,.0f}/s, backlog"
                 f" {delivery['backlog_at_stop']:,}"
             )
+        if after_peak is not None:
+            after_peak()
         if paced and paced_rate:
             run["paced"] = result = self.ingest(gateway, self.plan.paced_s, rate=paced_rate)
             wrk, latency = result["wrk"], result["delivery"]["latency_ms"] or {}
@@ -518,17 +548,18 @@ class Bench:
                 f"{wrk['latency_ms']['p99']} ms; receipt-to-delivered p50/p99"
                 f" {latency.get('p50')}/{latency.get('p99')} ms"
             )
-        paused_rate = paced_rate if paced and batch_size > 1 else None
-        run["backlog"] = result = self.backlog(gateway, self.plan.backlog_s, paused_rate)
-        if paced_wrk := result.get("paced_wrk"):
+        if backlog:
+            paused_rate = paced_rate if paced and batch_size > 1 else None
+            run["backlog"] = result = self.backlog(gateway, self.plan.backlog_s, paused_rate)
+            if paced_wrk := result.get("paced_wrk"):
+                self.log(
+                    f"{name}: receiver paused: paced {paced_wrk['rate']:,.0f} req/s, p50/p99"
+                    f" {paced_wrk['latency_ms']['p50']}/{paced_wrk['latency_ms']['p99']} ms"
+                )
             self.log(
-                f"{name}: receiver paused: paced {paced_wrk['rate']:,.0f} req/s, p50/p99"
-                f" {paced_wrk['latency_ms']['p50']}/{paced_wrk['latency_ms']['p99']} ms"
+                f"{name}: receiver paused: ingest {result['wrk']['rate']:,.0f} req/s; backlog"
+                f" {result['backlog']:,} drained at {result['drain_per_s'] or 0:,.0f}/s"
             )
-        self.log(
-            f"{name}: receiver paused: ingest {result['wrk']['rate']:,.0f} req/s; backlog"
-            f" {result['backlog']:,} drained at {result['drain_per_s'] or 0:,.0f}/s"
-        )
         hwm, rss = (
             proc_status_kib(gateway.child.pid, "VmHWM"),
             proc_status_kib(gateway.child.pid, "VmRSS"),
@@ -536,7 +567,53 @@ class Bench:
         run["peak_rss_mib"] = round(hwm / 1024, 1) if hwm else None
         run["rss_end_mib"] = round(rss / 1024, 1) if rss else None
         self.stop(gateway.child)
+        shutil.rmtree(db.parent, ignore_errors=True)
         return run
+
+    def scaling(self) -> dict[str, Any]:
+        """Ingest on stores pre-filled with 0..1M interactions, in two rounds (ABBA order).
+
+        Gateway instances of one configuration differ by up to ~15% over minutes, more than
+        the effect measured here, so every size is measured twice, in opposite orders, each
+        time on a fresh copy of its pre-filled store, and the two peaks are averaged: a drift
+        over the run cancels out. The backlog drain runs in the second round.
+        """
+        templates: dict[int, Path | None] = {}
+        rows: dict[int, dict[str, Any]] = {}
+        for count in self.plan.scaling:
+            rows[count] = {"prefill": count, "store_mib": 0.0, "rounds": []}
+            templates[count] = None
+            if count:
+                path = self.tmp / "stores" / f"{count}.db"
+                path.parent.mkdir(exist_ok=True)
+                started = time.monotonic()
+                preload(str(path), count, backend=BACKEND, channel=CHANNEL, kind="sms")
+                rows[count]["preload_s"] = round(time.monotonic() - started, 1)
+                rows[count]["store_mib"] = round(_store_bytes(path) / 2**20, 1)
+                templates[count] = path
+                self.log(f"preloaded {count:,} interactions in {rows[count]['preload_s']}s")
+        order = list(self.plan.scaling)
+        for round_no, counts in enumerate((order, order[::-1]), start=1):
+            for count in counts:
+                last = round_no == 2
+                run = self.gateway_run(
+                    f"gateway-prefill{count}-r{round_no}",
+                    100,
+                    store=templates[count],
+                    paced=False,
+                    backlog=last,
+                )
+                rows[count]["rounds"].append(run)
+        for row in rows.values():
+            rounds = row["rounds"]
+            row["peak_rate"] = round(statistics.mean(r["peak"]["wrk"]["rate"] for r in rounds), 1)
+            row["p99_ms"] = round(
+                statistics.mean(r["peak"]["wrk"]["latency_ms"]["p99"] for r in rounds), 2
+            )
+            row["peak_rss_mib"] = max(r["peak_rss_mib"] or 0 for r in rounds)
+            row["startup_s"] = round(statistics.mean(r["startup_s"] for r in rounds), 3)
+            row["drain_per_s"] = rounds[-1]["backlog"]["drain_per_s"]
+        return {str(count): row for count, row in rows.items()}
 
     def execute(self) -> None:
         """Run every phase in order."""
@@ -555,6 +632,7 @@ class Bench:
             "profile": plan.profile,
         }
         self.log(f"machine: {json.dumps(self.results['machine'])}")
+        self.source = source_digest()
         self.results["busy_before_pct"] = busy = cpu_busy_pct(2.0)
         if busy > 10:
             self.log(
@@ -563,17 +641,24 @@ class Bench:
             )
         self.start_receiver()
         self.startup()
-        self.bare()
+        bare, bare_url = self.start_bare()
+        self.bare_peak(bare_url)
         runs: dict[str, Any] = {}
-        runs["batch100"] = main = self.gateway_run("gateway-batch100", 100)
+        # bare, gateway, bare: the ratio's two sides bracket each other in time.
+        runs["batch100"] = main = self.gateway_run(
+            "gateway-batch100", 100, after_peak=lambda: self.bare_rest(bare, bare_url)
+        )
         # Same moderate rate for batch_size 1, so the two delivery latencies compare.
         moderate = main["paced"]["wrk"]["target_rate"]
         runs["batch1"] = self.gateway_run("gateway-batch1", 1, peak=False, paced_rate=moderate)
-        for count in plan.scaling:
-            runs[f"prefill{count}"] = self.gateway_run(
-                f"gateway-prefill{count}", 100, prefill=count, paced=False
-            )
         self.results["gateway"] = runs
+        self.results["scaling"] = self.scaling()
+        if source_digest() != self.source:
+            self.results["source_changed"] = git_commit()
+            self.log(
+                "warning: the gateway's source changed during the run (now at"
+                f" {self.results['source_changed']}): later phases may measure newer code"
+            )
 
 
 def _has_uvloop() -> bool:
