@@ -42,11 +42,13 @@ SettingsT = TypeVar("SettingsT", bound=ChannelSettings)
 
 @dataclass(frozen=True, slots=True)
 class ChannelContext:
-    """What the host gives a channel: its configured id, a clock and a logger."""
+    """What the host gives a channel: its id, a clock, a logger and the phone region."""
 
     channel_id: str
     clock: Callable[[], datetime] = utc_now
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("gateway.channel"))
+    default_region: str = "US"
+    """`identity.default_region`: how to read phone numbers written without a country code."""
 
 
 def payload_error(exc: ValidationError) -> PayloadError:

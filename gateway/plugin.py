@@ -28,6 +28,7 @@ from gateway.backend import (
 from gateway.backend_http import parse_retry_after, raise_for_delivery_status
 from gateway.channel import Channel, ChannelContext, ChannelSettings, payload_error
 from gateway.enricher import Enricher, EnricherSettings
+from gateway.normalize import normalize_email, normalize_identity, normalize_phone
 from gateway.registry import BackendRegistry, ChannelRegistry, EnricherRegistry
 from gateway.request import WebhookRequest, WebhookResponse
 from gateway.settings_types import Duration, OneOrMany
@@ -55,6 +56,9 @@ __all__ = [
     "WebhookRequest",
     "WebhookResponse",
     "hookimpl",
+    "normalize_email",
+    "normalize_identity",
+    "normalize_phone",
     "parse_retry_after",
     "payload_error",
     "raise_for_delivery_status",

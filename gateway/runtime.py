@@ -56,7 +56,13 @@ class Gateway:
         self.store = store or open_store(config, self.metrics)
         self.channels: dict[str, Channel[Any]] = {
             channel_id: plugins.channels[settings.type].cls(
-                ChannelContext(channel_id, clock, log.getChild(f"channel.{channel_id}")), settings
+                ChannelContext(
+                    channel_id,
+                    clock,
+                    log.getChild(f"channel.{channel_id}"),
+                    config.identity.default_region,
+                ),
+                settings,
             )
             for channel_id, settings in config.channels.items()
         }

@@ -92,12 +92,14 @@ def make_channel(
     *,
     channel_id: str = "test",
     clock: Callable[[], datetime] = utc_now,
+    default_region: str = "US",
 ) -> Channel[Any]:
     """Instantiate a channel from a settings mapping (`type` is filled in)."""
     validated = channel_type.settings_model.model_validate(
         {"type": channel_type.type_name, **settings}
     )
-    return channel_type(ChannelContext(channel_id, clock), validated)
+    context = ChannelContext(channel_id, clock, default_region=default_region)
+    return channel_type(context, validated)
 
 
 def run_channel(channel: Channel[Any], req: WebhookRequest) -> list[Interaction]:

@@ -12,6 +12,7 @@ PUBLIC = {
         "ChannelContext", "ChannelRegistry", "ChannelSettings", "Delivered", "Delivery",
         "Duration", "Enricher", "EnricherRegistry", "EnricherSettings", "OneOrMany", "Outcome",
         "Rejected", "Retry", "RetrySettings", "WebhookRequest", "WebhookResponse", "hookimpl",
+        "normalize_email", "normalize_identity", "normalize_phone",
         "parse_retry_after", "payload_error", "raise_for_delivery_status",
     ],
     "gateway.schema": [
