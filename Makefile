@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # Benchmarks (docs/benchmarks.md): needs wrk (apt-get install wrk) and 2 CPUs; ~8 minutes.
-# `make bench BENCH_ARGS=--quick` is a 2-minute smoke run; --profile adds a py-spy profile.
+# `make bench BENCH_ARGS=--quick` is a 2.5-minute smoke run; --profile adds a py-spy profile.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 

@@ -336,9 +336,11 @@ def render(results: dict[str, Any]) -> str:
         "## Scaling with the size of the store (batch_size 100)",
         "",
         "A fresh gateway per measurement, on a fresh copy of a store pre-filled by"
-        " bench/preload.py with delivered interactions: warm-up, then the peak with the receiver"
-        " healthy. Every size is measured twice, the second round in reverse order, and the two"
-        " peaks (shown in brackets) averaged; the backlog drain is from the second round.",
+        " bench/preload.py with delivered interactions: warm-up, then"
+        f" {plan.get('scaling_peak_s', '?')} s at peak with the receiver healthy. Every size is"
+        f" measured in {plan.get('scaling_rounds', '?')} rounds of alternating order (all peaks"
+        " in brackets); the table gives the medians, the largest RSS and the backlog drain of"
+        " the last round.",
         "",
         "| stored interactions | ingest (req/s) | vs empty | p99 at peak (ms) | peak RSS (MiB) |"
         " start-up (s) | backlog drain (/s) | store on disk (MiB) |",

@@ -1,6 +1,6 @@
 -- wrk script: replays pre-signed Standard Webhooks requests written by bench/workload.py.
 --
---   wrk -t1 -c64 -d15s --latency -s bench/signed.lua URL -- DATAFILE [RATE]
+--   wrk -t1 -c64 -d15s --latency -s bench/signed.lua URL -- DATAFILE [RATE] [THREADS]
 --
 -- DATAFILE has one request per line: webhook-id TAB webhook-timestamp TAB webhook-signature TAB
 -- body. Each wrk thread takes every n-th line (its own slice) in `init` and cycles through it in
@@ -13,7 +13,8 @@
 -- once, so when the server falls behind the achieved rate drops below RATE: report what was
 -- achieved, not what was asked.
 --
--- `done` prints one line, `BENCH_RESULT {json}`, with the counts and latency percentiles (us).
+-- THREADS must equal wrk's -t (default 1). `done` prints one line, `BENCH_RESULT {json}`, with the
+-- counts and latency percentiles (us).
 
 local ffi = require("ffi")
 ffi.cdef [[

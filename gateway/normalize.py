@@ -9,6 +9,7 @@ configured default region, a Twilio `whatsapp:+1...` address, a WhatsApp `wa_id`
 from __future__ import annotations
 
 from email.utils import parseaddr
+from functools import lru_cache
 
 import phonenumbers
 
@@ -21,8 +22,10 @@ _TWILIO_CLIENT = "client:"
 _POSSIBLE = phonenumbers.ValidationResult.IS_POSSIBLE
 
 
+@lru_cache(maxsize=16_384)
 def normalize_phone(value: str, default_region: str, *, international: bool = False) -> str | None:
-    """Return `value` as E.164, or None if it cannot be a phone number.
+    """Return `value` as E.164, or None if it cannot be a phone number (cached: customers write
+    again, and parsing costs ~12 µs).
 
     `international=True` reads bare digits as including the country code (WhatsApp `wa_id`,
     Vonage `msisdn`) instead of as a national number of `default_region`.
