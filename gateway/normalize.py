@@ -15,7 +15,7 @@ import phonenumbers
 
 from gateway.schema import Identity
 
-__all__ = ["normalize_email", "normalize_identity", "normalize_phone"]
+__all__ = ["canonical_identity", "normalize_email", "normalize_identity", "normalize_phone"]
 
 _PHONE_PREFIXES = ("whatsapp:", "tel:", "sms:")
 _TWILIO_CLIENT = "client:"
@@ -66,14 +66,22 @@ def normalize_identity(
 
     A `phone` that is a Twilio Client address (`client:alice`) becomes a `twilio_client`.
     """
+    found = canonical_identity(kind, value, default_region, international=international)
+    return Identity(kind=found[0], value=found[1]) if found else None
+
+
+def canonical_identity(
+    kind: str, value: str, default_region: str, *, international: bool = False
+) -> tuple[str, str] | None:
+    """Return `normalize_identity`'s answer as a plain (kind, value): no model built."""
     text = value.strip()
     if kind == "phone":
         if text.startswith(_TWILIO_CLIENT):
             name = text.removeprefix(_TWILIO_CLIENT).strip()
-            return Identity(kind="twilio_client", value=name) if name else None
+            return ("twilio_client", name) if name else None
         phone = normalize_phone(text, default_region, international=international)
-        return Identity(kind="phone", value=phone) if phone else None
+        return ("phone", phone) if phone else None
     if kind == "email":
         email = normalize_email(text)
-        return Identity(kind="email", value=email) if email else None
-    return Identity(kind=kind, value=text) if text else None
+        return ("email", email) if email else None
+    return (kind, text) if text else None

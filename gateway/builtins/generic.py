@@ -9,7 +9,7 @@ from pydantic import Field
 
 from gateway import standard_webhooks
 from gateway.errors import PayloadError, SignatureError
-from gateway.normalize import normalize_identity
+from gateway.normalize import canonical_identity
 from gateway.plugin import (
     Channel,
     ChannelRegistry,
@@ -118,14 +118,15 @@ class GenericChannel(Channel[GenericSettings]):
             kind = identity.get("kind") if isinstance(identity, dict) else None
             value = identity.get("value") if isinstance(identity, dict) else None
             if isinstance(kind, str) and isinstance(value, str):
-                found = normalize_identity(kind, value, default_region=self.ctx.default_region)
+                # Plain values: `Interaction` validates the identity once, right after.
+                found = canonical_identity(kind, value, self.ctx.default_region)
                 if found is None:
                     raise PayloadError(
                         f"{value!r} is not a valid {kind}",
                         field=f"{where}.identities.{index}",
                         status=422,
                     )
-                identity = {**identity, "kind": found.kind, "value": found.value}
+                identity = {**identity, "kind": found[0], "value": found[1]}
             identities.append(identity)
         return {**party, "identities": identities}
 
