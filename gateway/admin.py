@@ -10,11 +10,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from gateway.documents import delivery_document, interaction_document
 from gateway.errors import StoreUnavailableError
 from gateway.http_errors import error_response
 from gateway.ingest import GATEWAY
 from gateway.runtime import Gateway
-from gateway.store.base import DELIVERY_STATES, Store, StoredDelivery
+from gateway.store.base import DELIVERY_STATES
 
 __all__ = ["create_admin_app"]
 
@@ -113,32 +114,6 @@ async def show_interaction(request: web.Request) -> web.Response:
     return _json(document)
 
 
-async def interaction_document(store: Store, interaction_id: str) -> dict[str, Any] | None:
-    """Return an interaction with its deliveries and attempt logs, or None."""
-    interaction = await store.get_interaction(interaction_id)
-    if interaction is None:
-        return None
-    deliveries = await store.deliveries_of(interaction_id)
-    log_by_delivery: dict[int, list[dict[str, Any]]] = {}
-    for attempt in await store.attempts_of(interaction_id):
-        log_by_delivery.setdefault(attempt.delivery_id, []).append(
-            {
-                "number": attempt.number,
-                "started_at": attempt.started_at,
-                "finished_at": attempt.finished_at,
-                "outcome": attempt.outcome,
-                "error": attempt.error,
-            }
-        )
-    return {
-        "interaction": interaction.model_dump(mode="json"),
-        "deliveries": [
-            {**delivery_document(d), "attempt_log": log_by_delivery.get(d.id, [])}
-            for d in deliveries
-        ],
-    }
-
-
 async def list_deliveries(request: web.Request) -> web.Response:
     """List deliveries, filtered by `state` and `backend`, paged by `limit` and `cursor`."""
     query = request.query
@@ -194,16 +169,3 @@ async def replay_dead_letters(request: web.Request) -> web.Response:
     replayed = await gateway.store.replay(now=gateway.clock(), backend=backend)
     gateway.delivery.notify([backend] if backend else gateway.config.backends)
     return _json({"replayed": replayed})
-
-
-def delivery_document(delivery: StoredDelivery) -> dict[str, Any]:
-    """Return a delivery in the admin API's JSON shape."""
-    return {
-        "id": delivery.id,
-        "interaction_id": delivery.interaction_id,
-        "backend": delivery.backend,
-        "state": delivery.state,
-        "attempts": delivery.attempts,
-        "last_error": delivery.last_error,
-        "next_attempt_at": delivery.next_attempt_at,
-    }

@@ -15,10 +15,10 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from gateway.admin import delivery_document, interaction_document
 from gateway.channel import utc_now
 from gateway.cli_config import add_config_option, load_from_args
 from gateway.config import GatewayConfig
+from gateway.documents import delivery_document, interaction_document
 from gateway.pipeline import order_key
 from gateway.plugins import Plugins
 from gateway.routing import Router
