@@ -23,6 +23,7 @@ from pydantic import (
 from gateway.backend import BackendSettings
 from gateway.channel import ChannelSettings
 from gateway.enricher import EnricherSettings
+from gateway.identity import IdentityRules
 from gateway.schema import ChannelKind, Direction, InteractionType
 from gateway.settings_types import Duration, OneOrMany
 
@@ -120,6 +121,8 @@ class IdentitySettings(Section):
     """Region (ISO 3166 alpha-2) for phone numbers written without a country code."""
     conversation_window: Duration = timedelta(hours=24)
     """A conversation stays open while its last activity is this recent."""
+    rules: IdentityRules = Field(default_factory=IdentityRules)
+    """Which identities link people, how many a customer keeps, which link wins."""
 
 
 class RouteMatch(Section):

@@ -100,10 +100,8 @@ async def _ingest(
     if stored := len(results) - duplicates:
         gateway.metrics.channel(channel_id).stored.inc(stored)
     held = [
-        interaction.model_copy(update={"id": result.interaction_id})
-        if result.duplicate
-        else interaction
-        for interaction, result in zip(interactions, results, strict=True)
+        result.interaction or item.interaction.model_copy(update={"id": result.interaction_id})
+        for item, result in zip(items, results, strict=True)
     ]
     outcome = "stored" if stored else "duplicate" if duplicates else "ignored"
     return outcome, _response(channel.acknowledge(req, held))

@@ -15,6 +15,7 @@ from gateway.channel import Channel, ChannelContext, utc_now
 from gateway.config import GatewayConfig
 from gateway.delivery import DeliveryEngine
 from gateway.enricher import Enricher
+from gateway.identity import IdentityPolicy
 from gateway.metrics import Metrics
 from gateway.pipeline import Pipeline
 from gateway.plugins import Plugins
@@ -34,6 +35,7 @@ def open_store(config: GatewayConfig, metrics: Metrics | None = None) -> Store:
         sqlite_path_from_url(config.storage.url),
         synchronous=config.storage.synchronous,
         observe_batch=metrics.commit_batch_size.observe if metrics else None,
+        identity=IdentityPolicy(config.identity.rules, config.identity.conversation_window),
     )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol, get_args
 
-from gateway.schema import Interaction
+from gateway.schema import Identity, Interaction
 
 __all__ = [
     "DELIVERY_STATES",
@@ -16,12 +16,22 @@ __all__ = [
     "ClaimedDelivery",
     "CommitItem",
     "CommitResult",
+    "ConflictError",
+    "CustomerRecord",
     "DeliveryState",
     "DeliveryUpdate",
+    "ErasureReceipt",
+    "ErasureRecord",
+    "LinkResult",
+    "MergeProposal",
+    "MergeRecord",
+    "ProposalState",
     "QueueStats",
     "Store",
     "StoredAttempt",
     "StoredDelivery",
+    "Stream",
+    "TimelineEntry",
 ]
 
 DeliveryState = Literal["pending", "in_flight", "delivered", "dead"]
@@ -50,6 +60,9 @@ class CommitResult:
     """The id it is stored under: its own, or the first arrival's id for a duplicate."""
     duplicate: bool
     """True if (channel id, external id) was already stored; nothing new was written."""
+    interaction: Interaction | None = None
+    """What was stored: the interaction with its customer, conversation and context (None
+    for a duplicate)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +88,8 @@ class ClaimedDelivery:
     """Attempts recorded before this claim."""
     created_at: datetime
     """When the delivery job was created (its age decides `retry.max_age`)."""
+    record_refs: tuple[str, ...] = ()
+    """The records this backend reported for the interaction's customer (the crosswalk)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +114,8 @@ class DeliveryUpdate:
     """When a `pending` delivery is due again."""
     error: str | None = None
     """The last error, kept as the delivery's `last_error`."""
+    record_refs: tuple[str, ...] = ()
+    """Records the backend created or matched, kept in the customer's crosswalk."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +139,102 @@ class QueueStats:
     dead: int
     oldest_due_s: float
     """How long the most overdue pending delivery has been due (0 when none is)."""
+
+
+class ConflictError(Exception):
+    """The request contradicts the store's state (e.g. unmerging a customer that is not merged)."""
+
+
+ProposalState = Literal["pending", "accepted", "rejected"]
+Stream = Literal["merges", "erasures"]
+"""The customer-event streams backends follow: the merge log and the erasure requests."""
+
+
+@dataclass(frozen=True, slots=True)
+class MergeRecord:
+    """One entry of the merge audit log: a merge, or the unmerge that undid one."""
+
+    id: int
+    action: Literal["merge", "unmerge"]
+    survivor_id: str
+    merged_id: str
+    cause: str
+    interaction_id: str | None
+    created_at: datetime
+    undone_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRecord:
+    """A customer: its own row, and the identities and crosswalk of its whole merge tree."""
+
+    id: str
+    display_name: str | None
+    created_at: datetime
+    merged_into: str | None
+    """The survivor this customer was merged into (None for a live customer)."""
+    identities: tuple[Identity, ...]
+    crosswalk: dict[str, tuple[str, ...]]
+    merges: tuple[MergeRecord, ...]
+    """Merge log entries naming this customer, oldest first."""
+
+
+@dataclass(frozen=True, slots=True)
+class MergeProposal:
+    """A link the rules would not make alone, waiting for an operator."""
+
+    id: int
+    customer_id: str
+    identity: Identity
+    other_customer_id: str | None
+    """The customer that held the identity when it was proposed, if any."""
+    reason: str
+    interaction_id: str | None
+    state: ProposalState
+    created_at: datetime
+    decided_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkResult:
+    """What linking an identity to a customer did."""
+
+    customer_id: str
+    """The customer that holds the identity now (the survivor if a merge happened)."""
+    action: Literal["linked", "merged", "unchanged"]
+    merge_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One interaction of a customer's timeline, with its deliveries."""
+
+    interaction: Interaction
+    deliveries: tuple[StoredDelivery, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureReceipt:
+    """What one backend answered when asked to erase a customer's records."""
+
+    backend: str
+    outcome: Literal["erased", "failed"]
+    detail: str | None
+    finished_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureRecord:
+    """An executed erasure: what was removed locally, and the backends' receipts."""
+
+    id: int
+    customer_id: str
+    requested_at: datetime
+    interactions: int
+    """How many stored interactions were deleted."""
+    crosswalk: dict[str, tuple[str, ...]]
+    """The records each backend had for the customer: what it is asked to erase."""
+    receipts: tuple[ErasureReceipt, ...]
 
 
 class Store(Protocol):
@@ -218,3 +331,65 @@ class Store(Protocol):
 
     async def prune(self, before: datetime) -> int:
         """Delete interactions received before `before` whose deliveries are all delivered."""
+
+    async def find_customer(self, identity: Identity) -> CustomerRecord | None:
+        """Return the live customer (a merge tree's root) holding `identity`, or None."""
+
+    async def get_customer(self, customer_id: str) -> CustomerRecord | None:
+        """Return a customer by id, merged ones included, or None."""
+
+    async def timeline(
+        self, customer_id: str, *, limit: int = 100, after: str | None = None
+    ) -> list[TimelineEntry]:
+        """Return the interactions of a customer's whole merge tree by occurrence time.
+
+        `after` is the id of the last interaction of the previous page.
+        """
+
+    async def link_identity(
+        self, customer_id: str, identity: Identity, *, now: datetime
+    ) -> LinkResult | None:
+        """Attach `identity` to a customer by operator decision (no limits apply); if another
+        customer holds it, merge the two. None if there is no such customer."""
+
+    async def list_proposals(
+        self,
+        *,
+        state: ProposalState | None = "pending",
+        limit: int = 100,
+        after_id: int | None = None,
+    ) -> list[MergeProposal]:
+        """Return merge proposals by ascending id."""
+
+    async def decide_proposal(
+        self, proposal_id: int, *, accept: bool, now: datetime
+    ) -> MergeProposal | None:
+        """Accept (link or merge) or reject a pending proposal; raise `ConflictError` if it is
+        decided already. None if there is no such proposal."""
+
+    async def unmerge(self, customer_id: str, *, now: datetime) -> MergeRecord | None:
+        """Undo the merge of `customer_id` into its survivor; return the unmerge log entry.
+
+        Raise `ConflictError` if the customer is not merged. None if there is no such customer.
+        """
+
+    async def erase_customer(self, customer_id: str, *, now: datetime) -> ErasureRecord | None:
+        """Delete everything stored of a customer's merge tree; return the erasure request.
+
+        None if there is no such customer.
+        """
+
+    async def erasures_of(self, customer_id: str) -> list[ErasureRecord]:
+        """Return the erasures of a customer id, with their receipts."""
+
+    async def merges_after(self, backend: str, limit: int) -> list[MergeRecord]:
+        """Return the merge log entries `backend` has not been given yet, oldest first."""
+
+    async def erasures_after(self, backend: str, limit: int) -> list[ErasureRecord]:
+        """Return the erasures `backend` has not been asked to perform yet, oldest first."""
+
+    async def advance(self, backend: str, stream: Stream, last_id: int) -> None:
+        """Record that `backend` has been given `stream` up to `last_id`."""
+
+    async def record_receipt(self, erasure_id: int, receipt: ErasureReceipt) -> None:
+        """Keep a backend's answer to an erasure request."""

@@ -31,21 +31,33 @@ from pathlib import Path
 from typing import IO, Literal, TypeVar
 
 from gateway.errors import StoreUnavailableError
-from gateway.schema import Interaction
+from gateway.identity import IdentityPolicy, IdentityRules
+from gateway.schema import Identity, Interaction
+from gateway.store import sqlite_customers as customers
 from gateway.store import sqlite_deliveries as deliveries
 from gateway.store.base import (
     BatchObserver,
     ClaimedDelivery,
     CommitItem,
     CommitResult,
+    CustomerRecord,
     DeliveryState,
     DeliveryUpdate,
+    ErasureReceipt,
+    ErasureRecord,
+    LinkResult,
+    MergeProposal,
+    MergeRecord,
+    ProposalState,
     QueueStats,
     StoredAttempt,
     StoredDelivery,
+    Stream,
+    TimelineEntry,
 )
 from gateway.store.migrate import migrate
 from gateway.store.sqlite_deliveries import INSERT_DELIVERY, transaction, utc_text
+from gateway.store.sqlite_identity import IdentityResolver
 
 __all__ = ["SqliteStore", "Synchronous", "sqlite_path_from_url"]
 
@@ -68,7 +80,6 @@ _COMMIT_FAILED = "the store could not commit; nothing of this request was stored
 _INSERT_INTERACTION = (
     "INSERT INTO interactions (id, channel_id, external_id, type, direction, occurred_at,"
     " received_at, customer_id, conversation_id, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (channel_id, external_id) DO NOTHING"
 )
 _SELECT_FIRST_ID = "SELECT id FROM interactions WHERE channel_id = ? AND external_id = ?"
 
@@ -94,6 +105,7 @@ class SqliteStore:
         synchronous: Synchronous = "full",
         max_batch: int = 512,
         observe_batch: BatchObserver | None = None,
+        identity: IdentityPolicy | None = None,
     ) -> None:
         if path == ":memory:" or path.startswith("file:"):
             raise ValueError(f"SqliteStore needs a plain file path, got {path!r}")
@@ -105,6 +117,9 @@ class SqliteStore:
         self._synchronous = synchronous
         self._max_batch = max_batch
         self._observe_batch = observe_batch
+        self._resolver = IdentityResolver(
+            identity or IdentityPolicy(IdentityRules(), timedelta(hours=24))
+        )
         # Written and read on the writer thread only (commit and claim both run there).
         self._recent: dict[str, Interaction] = {}
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
@@ -190,12 +205,19 @@ class SqliteStore:
                 now=now,
                 lease=lease,
                 recent=self._recent,
+                crosswalk=customers.record_refs,
             )
         )
 
     async def record(self, updates: Sequence[DeliveryUpdate]) -> None:
         """Record the outcome of claimed deliveries and their attempts, in one transaction."""
-        await self._write(partial(deliveries.record, updates=updates, now=datetime.now(UTC)))
+        record = partial(
+            deliveries.record,
+            updates=updates,
+            now=datetime.now(UTC),
+            keep_refs=customers.record_crosswalk,
+        )
+        await self._write(record)
 
     async def release(self, delivery_ids: Sequence[int]) -> None:
         """Return leased deliveries to `pending` untouched (a graceful shutdown)."""
@@ -278,13 +300,100 @@ class SqliteStore:
             pruned += deleted
         return pruned
 
+    async def find_customer(self, identity: Identity) -> CustomerRecord | None:
+        """Return the live customer (a merge tree's root) holding `identity`, or None."""
+        return await self._read(partial(customers.find_customer, identity=identity))
+
+    async def get_customer(self, customer_id: str) -> CustomerRecord | None:
+        """Return a customer by id, merged ones included, or None."""
+        return await self._read(partial(customers.get_customer, customer_id=customer_id))
+
+    async def timeline(
+        self, customer_id: str, *, limit: int = 100, after: str | None = None
+    ) -> list[TimelineEntry]:
+        """Return the interactions of a customer's whole merge tree by occurrence time."""
+        query = partial(customers.timeline, customer_id=customer_id, limit=limit, after=after)
+        return await self._read(query)
+
+    async def link_identity(
+        self, customer_id: str, identity: Identity, *, now: datetime
+    ) -> LinkResult | None:
+        """Attach `identity` to a customer by operator decision; merge its holder in."""
+        work = partial(
+            customers.link_identity,
+            customer_id=customer_id,
+            key=(identity.kind, identity.value),
+            policy=self._resolver.policy,
+            now=now,
+        )
+        return await self._write(work)
+
+    async def list_proposals(
+        self,
+        *,
+        state: ProposalState | None = "pending",
+        limit: int = 100,
+        after_id: int | None = None,
+    ) -> list[MergeProposal]:
+        """Return merge proposals by ascending id."""
+        query = partial(customers.list_proposals, state=state, limit=limit, after_id=after_id)
+        return await self._read(query)
+
+    async def decide_proposal(
+        self, proposal_id: int, *, accept: bool, now: datetime
+    ) -> MergeProposal | None:
+        """Accept (link or merge) or reject a pending proposal."""
+        work = partial(customers.decide_proposal, proposal_id=proposal_id, accept=accept, now=now)
+        return await self._write(work)
+
+    async def unmerge(self, customer_id: str, *, now: datetime) -> MergeRecord | None:
+        """Undo the merge of `customer_id` into its survivor; return the unmerge log entry."""
+        return await self._write(partial(customers.unmerge, customer_id=customer_id, now=now))
+
+    async def erase_customer(self, customer_id: str, *, now: datetime) -> ErasureRecord | None:
+        """Delete everything stored of a customer's merge tree; return the erasure request.
+
+        Deleted pages are zeroed (`secure_delete`) and the WAL is checkpointed and truncated,
+        so no copy of the erased rows stays in the files.
+        """
+        erasure = await self._write(
+            partial(customers.erase_customer, customer_id=customer_id, now=now)
+        )
+        if erasure is not None:
+            await self._write(_checkpoint, in_transaction=False)
+        return erasure
+
+    async def erasures_of(self, customer_id: str) -> list[ErasureRecord]:
+        """Return the erasures of a customer id, with their receipts."""
+        return await self._read(partial(customers.erasures_of, customer_id=customer_id))
+
+    async def merges_after(self, backend: str, limit: int) -> list[MergeRecord]:
+        """Return the merge log entries `backend` has not been given yet, oldest first."""
+        return await self._write(partial(customers.merges_after, backend=backend, limit=limit))
+
+    async def erasures_after(self, backend: str, limit: int) -> list[ErasureRecord]:
+        """Return the erasures `backend` has not been asked to perform yet, oldest first."""
+        return await self._write(partial(customers.erasures_after, backend=backend, limit=limit))
+
+    async def advance(self, backend: str, stream: Stream, last_id: int) -> None:
+        """Record that `backend` has been given `stream` up to `last_id`."""
+        work = partial(customers.advance, backend=backend, stream=stream, last_id=last_id)
+        await self._write(work)
+
+    async def record_receipt(self, erasure_id: int, receipt: ErasureReceipt) -> None:
+        """Keep a backend's answer to an erasure request."""
+        work = partial(customers.record_receipt, erasure_id=erasure_id, receipt=receipt)
+        await self._write(work)
+
     def _open_writer(self) -> sqlite3.Connection:
         Path(self._path).parent.mkdir(parents=True, exist_ok=True)
         self._write_conn = conn = _connect(self._path)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA secure_delete = ON")  # erased data is overwritten, not just unlinked
         migrate(conn)
+        self._resolver.load(conn)
         return conn
 
     def _open_reader(self) -> None:
@@ -300,13 +409,17 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreUnavailableError("the store could not be read") from exc
 
-    async def _write(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+    async def _write(
+        self, work: Callable[[sqlite3.Connection], _T], *, in_transaction: bool = True
+    ) -> _T:
         """Run `work` in its own transaction on the writer thread, between commit batches."""
         conn = self._write_conn
         if self._writer_task is None or self._closed or conn is None:
             raise StoreUnavailableError("the store is not open")
         loop = asyncio.get_running_loop()
         try:
+            if not in_transaction:
+                return await loop.run_in_executor(self._writer, work, conn)
             return await loop.run_in_executor(self._writer, transaction, conn, work)
         except sqlite3.Error as exc:
             raise StoreUnavailableError("the store could not be written") from exc
@@ -334,7 +447,7 @@ class SqliteStore:
         outcomes: list[_Outcome]
         try:
             outcomes = await loop.run_in_executor(
-                self._writer, _commit, conn, requests, self._recent
+                self._writer, _commit, conn, requests, self._resolver, self._recent
             )
         except Exception as exc:
             _log.error("SQLite store: a batch of %d commits failed", len(batch), exc_info=exc)
@@ -353,6 +466,11 @@ class SqliteStore:
                 self._observe_batch(len(batch))
             except Exception:
                 _log.exception("SQLite store: the batch observer failed")
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    """Copy the WAL into the database and truncate it (readers may keep part of it; fine)."""
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -377,22 +495,22 @@ def _lock_exclusively(path: str) -> IO[bytes]:
 def _commit(
     conn: sqlite3.Connection,
     requests: list[Sequence[CommitItem]],
+    resolver: IdentityResolver,
     recent: dict[str, Interaction],
 ) -> list[_Outcome]:
-    now = utc_text(datetime.now(UTC))
     cursor = conn.cursor()
+    write = partial(_write_item, cursor, resolver, utc_text(datetime.now(UTC)))
     outcomes: list[_Outcome]
     try:
         # Nearly every batch commits whole: no per-request savepoints on the fast path.
         outcomes = transaction(
-            conn,
-            lambda _: [[_write_item(cursor, item, now) for item in items] for items in requests],
+            conn, lambda _: [[write(item) for item in items] for items in requests]
         )
     except Exception:
         _log.info("SQLite store: a batch of %d commits failed; retrying one by one", len(requests))
         # Again, with a savepoint per request, so only the culprit fails.
         outcomes = transaction(
-            conn, lambda _: [_write_request(cursor, items, now) for items in requests]
+            conn, lambda _: [_write_request(cursor, write, items) for items in requests]
         )
     _remember(recent, requests, outcomes)
     return outcomes
@@ -407,16 +525,18 @@ def _remember(
     for items, outcome in zip(requests, outcomes, strict=True):
         if not isinstance(outcome, Exception):
             for item, result in zip(items, outcome, strict=True):
-                if not result.duplicate and item.backends:
-                    recent[item.interaction.id] = item.interaction
+                if result.interaction is not None and item.backends:
+                    recent[result.interaction_id] = result.interaction
     while len(recent) > _RECENT_MAX:
         del recent[next(iter(recent))]  # dicts keep insertion order: this is the oldest
 
 
-def _write_request(cursor: sqlite3.Cursor, items: Sequence[CommitItem], now: str) -> _Outcome:
+def _write_request(
+    cursor: sqlite3.Cursor, write: Callable[[CommitItem], CommitResult], items: Sequence[CommitItem]
+) -> _Outcome:
     cursor.execute("SAVEPOINT request")
     try:
-        results = [_write_item(cursor, item, now) for item in items]
+        results = [write(item) for item in items]
     except Exception as exc:
         _log.warning("SQLite store: one commit of a batch was rolled back: %s", exc)
         # Raises, failing the whole batch, if SQLite already rolled the transaction back.
@@ -427,18 +547,21 @@ def _write_request(cursor: sqlite3.Cursor, items: Sequence[CommitItem], now: str
     return results
 
 
-def _write_item(cursor: sqlite3.Cursor, item: CommitItem, now: str) -> CommitResult:
-    i = item.interaction
-    key = (i.channel.id, i.external_id)
+def _write_item(
+    cursor: sqlite3.Cursor, resolver: IdentityResolver, now: str, item: CommitItem
+) -> CommitResult:
+    key = (item.interaction.channel.id, item.interaction.external_id)
+    if first := cursor.execute(_SELECT_FIRST_ID, key).fetchone():
+        return CommitResult(first[0], duplicate=True)
+    i = resolver.resolve(cursor, item.interaction, now)
     occurred, received = utc_text(i.occurred_at), utc_text(i.received_at)
     row = (i.id, *key, i.type, i.direction, occurred, received, i.customer_id, i.conversation_id)
     cursor.execute(_INSERT_INTERACTION, (*row, i.model_dump_json()))
-    if cursor.rowcount == 0:
-        return CommitResult(cursor.execute(_SELECT_FIRST_ID, key).fetchone()[0], duplicate=True)
     if item.backends:
-        jobs = [(i.id, backend, item.order_key, now) for backend in item.backends]
+        order_key = i.customer_id or item.order_key
+        jobs = [(i.id, backend, order_key, now) for backend in item.backends]
         cursor.executemany(INSERT_DELIVERY, jobs)
-    return CommitResult(i.id, duplicate=False)
+    return CommitResult(i.id, duplicate=False, interaction=i)
 
 
 def _get_interaction(conn: sqlite3.Connection, interaction_id: str) -> Interaction | None:

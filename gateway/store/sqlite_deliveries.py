@@ -80,7 +80,7 @@ _CLAIMABLE = """
         WHERE backend = :backend AND state = 'in_flight' AND waiting = 0 AND lease_until <= :now
         ORDER BY 2, 1 LIMIT :limit
     )
-    SELECT d.id, d.attempts, d.created_at, d.interaction_id, i.body
+    SELECT d.id, d.attempts, d.created_at, d.interaction_id, i.body, i.customer_id
     FROM due JOIN deliveries AS d ON d.id = due.id JOIN interactions AS i ON i.id = d.interaction_id
     ORDER BY due.next_attempt_at, due.id
 """
@@ -169,10 +169,12 @@ def claim(
     now: datetime,
     lease: timedelta,
     recent: Mapping[str, Interaction],
+    crosswalk: Callable[[sqlite3.Connection, str, str], tuple[str, ...]],
 ) -> list[ClaimedDelivery]:
     """Lease up to `limit` claimable deliveries of `backend`, oldest due first.
 
     `recent` holds interactions committed moments ago: they need no parsing again.
+    `crosswalk(conn, customer_id, backend)` returns the records the backend has for a customer.
     """
     params = {"backend": backend, "now": utc_text(now), "limit": limit}
     rows = conn.execute(_CLAIMABLE, params).fetchall()
@@ -184,17 +186,26 @@ def claim(
             recent.get(interaction_id) or Interaction.model_validate_json(body),
             attempts,
             parse_utc(created),
+            crosswalk(conn, customer_id, backend) if customer_id else (),
         )
-        for row_id, attempts, created, interaction_id, body in rows
+        for row_id, attempts, created, interaction_id, body, customer_id in rows
     ]
 
 
-def record(conn: sqlite3.Connection, updates: Sequence[DeliveryUpdate], now: datetime) -> None:
+def record(
+    conn: sqlite3.Connection,
+    updates: Sequence[DeliveryUpdate],
+    now: datetime,
+    keep_refs: Callable[[sqlite3.Connection, int, Sequence[str], str], None],
+) -> None:
     """Apply outcomes to deliveries still in flight and log their attempts.
 
-    A pending update without `next_attempt_at` is due at once.
+    A pending update without `next_attempt_at` is due at once. `keep_refs(conn, delivery_id,
+    record_refs, now)` adds the records a backend reported to its customer's crosswalk.
     """
     for update in updates:
+        if update.record_refs:
+            keep_refs(conn, update.delivery_id, update.record_refs, utc_text(now))
         if not conn.execute(_RECORD, _record_params(update, now)).rowcount:
             continue  # released or replayed since its claim: that newer decision stands
         conn.executemany(

@@ -17,7 +17,7 @@ async def test_commit_and_read_back(store: SqliteStore, db_path: Path) -> None:
     interaction = make_interaction()
     results = await store.commit([item(interaction, "hubspot", "log")])
 
-    assert results == [CommitResult(interaction.id, duplicate=False)]
+    assert results == [CommitResult(interaction.id, duplicate=False, interaction=interaction)]
     assert await store.get_interaction(interaction.id) == interaction
     deliveries = await store.deliveries_of(interaction.id)
     assert [(d.backend, d.state, d.attempts, d.last_error) for d in deliveries] == [
@@ -63,7 +63,7 @@ async def test_duplicate_within_one_request(store: SqliteStore) -> None:
     results = await store.commit([item(original, "crm"), item(retry, "crm")])
 
     assert results == [
-        CommitResult(original.id, duplicate=False),
+        CommitResult(original.id, duplicate=False, interaction=original),
         CommitResult(original.id, duplicate=True),
     ]
     assert len(await store.deliveries_of(original.id)) == 1
@@ -76,7 +76,7 @@ async def test_duplicate_within_one_batch(store: SqliteStore, batches: list[int]
     )
 
     assert batches == [2]
-    assert first == [CommitResult(original.id, duplicate=False)]
+    assert first == [CommitResult(original.id, duplicate=False, interaction=original)]
     assert second == [CommitResult(original.id, duplicate=True)]
     assert await store.delivery_counts() == {
         "crm": {"pending": 1, "in_flight": 0, "delivered": 0, "dead": 0}
@@ -149,7 +149,7 @@ async def test_failing_request_does_not_fail_its_batch(
     )
 
     assert batches == [2]
-    assert outcomes[0] == [CommitResult(good.id, duplicate=False)]
+    assert outcomes[0] == [CommitResult(good.id, duplicate=False, interaction=good)]
     assert isinstance(outcomes[1], StoreUnavailableError)
     assert await store.get_interaction(good.id) == good
     assert await store.get_interaction(partner.id) is None  # a request is all or nothing
@@ -175,7 +175,7 @@ async def test_transaction_aborted_by_sqlite_fails_the_whole_batch(
     assert batches == [2]
     assert all(isinstance(o, StoreUnavailableError) for o in outcomes)
     assert await store.get_interaction(good.id) is None
-    assert await store.commit([item(good, "crm")]) == [CommitResult(good.id, duplicate=False)]
+    assert await store.commit([item(good, "crm")]) == [CommitResult(good.id, duplicate=False, interaction=good)]
 
 
 async def test_locked_database_fails_the_whole_batch(
@@ -210,7 +210,7 @@ async def test_cancelled_caller_does_not_stop_the_writer(store: SqliteStore) -> 
         await task
 
     later = make_interaction("later")
-    assert await store.commit([item(later)]) == [CommitResult(later.id, duplicate=False)]
+    assert await store.commit([item(later)]) == [CommitResult(later.id, duplicate=False, interaction=later)]
     assert await store.get_interaction(cancelled.id) == cancelled
 
 

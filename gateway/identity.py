@@ -1,0 +1,150 @@
+"""Identity rules: which identities may link people, how many a customer keeps, which link wins.
+
+The identity graph itself lives in the store (it changes in the commit's transaction); this
+module holds the pure decisions the store asks for, from the configuration's `identity.rules`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gateway.schema import Identity, Interaction, Party
+
+__all__ = [
+    "DEFAULT_BLOCKED",
+    "DEFAULT_LIMITS",
+    "DEFAULT_PRIORITY",
+    "STRONG_KINDS",
+    "IdentityPolicy",
+    "IdentityRules",
+    "business_party",
+    "customer_party",
+]
+
+STRONG_KINDS = frozenset({"phone", "email"})
+"""Kinds that name a person everywhere; every other kind is scoped to one provider's app."""
+
+ANY_KIND = "*"
+DEFAULT_BLOCKED: dict[str, tuple[str, ...]] = {
+    ANY_KIND: (
+        r"^(anonymous|unknown|restricted|private|unavailable|withheld|blocked|none|null"
+        r"|undefined|n/?a)$",
+    ),
+    "phone": (r"^\+?0+$", r"^\+(\d)\1+$"),
+    "email": (
+        r"^(no-?reply|do-?not-?reply|mailer-daemon|postmaster|bounces?|notifications?|support"
+        r"|help|helpdesk|info|sales|contact|hello|admin|office|billing|team|service"
+        r"|customer-?service|enquiries|inquiries)([+.-][^@]*)?@",
+    ),
+}
+"""Values that never identify one person: placeholders, all-zero numbers, shared mailboxes."""
+DEFAULT_LIMITS: dict[str, int] = {"phone": 5, "email": 5}
+DEFAULT_PRIORITY: tuple[str, ...] = (
+    "email",
+    "phone",
+    "whatsapp_bsuid",
+    "slack_user",
+    "messenger_psid",
+    "instagram_id",
+    "telegram_user",
+    "twilio_client",
+    "web_visitor",
+)
+_KIND = Annotated[str, Field(pattern=r"^([a-z][a-z0-9_]*|\*)$")]
+
+
+class IdentityRules(BaseModel):
+    """Which identities link interactions to one customer, and when a merge needs an operator."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    blocked: dict[_KIND, list[str]] = Field(default_factory=dict)
+    """Regular expressions per identity kind (`*`: every kind), searched case-insensitively;
+    a matching value is ignored for matching. Added to the defaults unless `default_blocked` is
+    false."""
+    default_blocked: bool = True
+    """Also block the built-in list: `anonymous`/`unknown`-style placeholders, all-zero and
+    one-digit phone numbers, shared mailboxes like `noreply@`, `support@`, `info@`."""
+    limits: dict[_KIND, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: dict(DEFAULT_LIMITS)
+    )
+    """Most identities of a kind one customer keeps; a link beyond it becomes a merge proposal."""
+    priority: list[_KIND] = Field(default_factory=lambda: list(DEFAULT_PRIORITY))
+    """Kinds from strongest to weakest: when an interaction's identities belong to customers
+    that cannot be merged, the customer linked by the strongest kind gets the interaction."""
+
+    @field_validator("blocked")
+    @classmethod
+    def _compilable(cls, blocked: dict[str, list[str]]) -> dict[str, list[str]]:
+        for kind, patterns in blocked.items():
+            for pattern in patterns:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(
+                        f"{kind}: {pattern!r} is not a regular expression: {exc}"
+                    ) from None
+        return blocked
+
+
+def customer_party(interaction: Interaction) -> Party:
+    """Return the customer's side: the sender of inbound traffic, the recipient of outbound."""
+    return interaction.sender if interaction.direction == "inbound" else interaction.recipient
+
+
+def business_party(interaction: Interaction) -> Party:
+    """Return our own side: the recipient of inbound traffic, the sender of outbound."""
+    return interaction.recipient if interaction.direction == "inbound" else interaction.sender
+
+
+class IdentityPolicy:
+    """The configured rules as the store's resolver uses them."""
+
+    def __init__(self, rules: IdentityRules, conversation_window: timedelta) -> None:
+        self.rules = rules
+        self.conversation_window = conversation_window
+        patterns: dict[str, list[str]] = {}
+        sources = (DEFAULT_BLOCKED, rules.blocked) if rules.default_blocked else (rules.blocked,)
+        for source in sources:
+            for kind, kind_patterns in source.items():
+                patterns.setdefault(kind, []).extend(kind_patterns)
+        self._blocked = {
+            kind: re.compile("|".join(f"(?:{p})" for p in kind_patterns), re.IGNORECASE)
+            for kind, kind_patterns in patterns.items()
+        }
+        self._rank = {kind: rank for rank, kind in enumerate(rules.priority)}
+
+    def is_blocked(self, kind: str, value: str) -> bool:
+        """Return True if (kind, value) never identifies one person."""
+        for key in (kind, ANY_KIND):
+            pattern = self._blocked.get(key)
+            if pattern is not None and pattern.search(value):
+                return True
+        return False
+
+    def matchable(self, identities: Iterable[Identity]) -> list[tuple[str, str]]:
+        """Return the identities that may link people, once each, in the order given."""
+        seen: dict[tuple[str, str], None] = {}
+        for identity in identities:
+            key = (identity.kind, identity.value)
+            if key not in seen and not self.is_blocked(*key):
+                seen[key] = None
+        return list(seen)
+
+    def limit(self, kind: str) -> int | None:
+        """Return how many identities of `kind` one customer keeps (None: no limit)."""
+        return self.rules.limits.get(kind, self.rules.limits.get(ANY_KIND))
+
+    def rank(self, kind: str) -> int:
+        """Return the priority of `kind`: lower is stronger; unlisted kinds come last."""
+        return self._rank.get(kind, len(self._rank))
+
+    @staticmethod
+    def can_merge(kind: str) -> bool:
+        """Return True if a link through `kind` alone may merge two customers."""
+        return kind in STRONG_KINDS

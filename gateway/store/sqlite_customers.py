@@ -1,0 +1,416 @@
+"""The SQLite side of the customer admin: profiles, timelines, links, proposals, unmerge, erasure.
+
+Module-level functions on a connection, like `sqlite_deliveries`: `SqliteStore` runs the reading
+ones on its reader thread and the writing ones in a transaction on its writer thread, between
+group commits, so they serialise with identity resolution.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from gateway.identity import IdentityPolicy
+from gateway.schema import Identity, Interaction
+from gateway.store import sqlite_deliveries as deliveries
+from gateway.store.base import (
+    ConflictError,
+    CustomerRecord,
+    ErasureReceipt,
+    ErasureRecord,
+    LinkResult,
+    MergeProposal,
+    MergeRecord,
+    Stream,
+    TimelineEntry,
+)
+from gateway.store.sqlite_deliveries import parse_utc, utc_text
+from gateway.store.sqlite_identity import (
+    OWNER,
+    TREE,
+    Key,
+    insert_merge,
+    root_of,
+)
+
+__all__ = [
+    "advance",
+    "decide_proposal",
+    "erase_customer",
+    "erasures_after",
+    "erasures_of",
+    "find_customer",
+    "get_customer",
+    "link_identity",
+    "list_proposals",
+    "merges_after",
+    "record_receipt",
+    "timeline",
+    "unmerge",
+]
+
+_MERGE_COLUMNS = (
+    "id, action, survivor_id, merged_id, cause, interaction_id, created_at, undone_at"
+    " FROM customer_merges"
+)
+_PROPOSAL_COLUMNS = (
+    "id, customer_id, kind, value, other_customer_id, reason, interaction_id, state,"
+    " created_at, decided_at FROM merge_proposals"
+)
+_ERASURE_COLUMNS = "id, customer_id, requested_at, interactions, crosswalk FROM erasures"
+_IN_TREE = " IN (SELECT id FROM tree)"
+
+
+def find_customer(conn: sqlite3.Connection, identity: Identity) -> CustomerRecord | None:
+    """Return the live customer holding `identity`, or None."""
+    row = conn.execute(OWNER, (identity.kind, identity.value)).fetchone()
+    return None if row is None else get_customer(conn, row[0])
+
+
+def get_customer(conn: sqlite3.Connection, customer_id: str) -> CustomerRecord | None:
+    """Return a customer with the identities, crosswalk and merges of its tree, or None."""
+    row = conn.execute(
+        "SELECT id, display_name, created_at, merged_into FROM customers WHERE id = ?",
+        (customer_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    tree = {"root": customer_id}
+    identities = conn.execute(
+        TREE
+        + " SELECT kind, value FROM identities WHERE customer_id"
+        + _IN_TREE
+        + " ORDER BY created_at, kind, value",
+        tree,
+    )
+    crosswalk: dict[str, tuple[str, ...]] = {}
+    for backend, ref in conn.execute(
+        TREE
+        + " SELECT backend, record_ref FROM crosswalk WHERE customer_id"
+        + _IN_TREE
+        + " ORDER BY backend, updated_at, record_ref",
+        tree,
+    ):
+        crosswalk[backend] = (*crosswalk.get(backend, ()), ref)
+    merges = conn.execute(
+        TREE
+        + f" SELECT {_MERGE_COLUMNS} WHERE survivor_id"
+        + _IN_TREE
+        + " OR merged_id"
+        + _IN_TREE
+        + " ORDER BY id",
+        tree,
+    )
+    return CustomerRecord(
+        id=row[0],
+        display_name=row[1],
+        created_at=parse_utc(row[2]),
+        merged_into=row[3],
+        identities=tuple(Identity(kind=kind, value=value) for kind, value in identities),
+        crosswalk=crosswalk,
+        merges=tuple(_merge_record(m) for m in merges),
+    )
+
+
+def timeline(
+    conn: sqlite3.Connection, customer_id: str, limit: int, after: str | None
+) -> list[TimelineEntry]:
+    """Return the interactions of a customer's tree by (occurred_at, id), after `after`."""
+    params: dict[str, Any] = {"root": customer_id, "limit": limit, "after": after or ""}
+    sql = TREE + " SELECT id, body FROM interactions WHERE customer_id" + _IN_TREE
+    if after is not None:
+        sql += (
+            " AND (occurred_at, id) > ((SELECT occurred_at FROM interactions WHERE id = :after),"
+            " :after)"
+        )
+    rows = conn.execute(sql + " ORDER BY occurred_at, id LIMIT :limit", params).fetchall()
+    return [
+        TimelineEntry(
+            Interaction.model_validate_json(body),
+            tuple(deliveries.deliveries_of(conn, interaction_id)),
+        )
+        for interaction_id, body in rows
+    ]
+
+
+def link_identity(
+    conn: sqlite3.Connection,
+    customer_id: str,
+    key: Key,
+    policy: IdentityPolicy,
+    now: datetime,
+) -> LinkResult | None:
+    """Link `key` to a customer by operator decision; merge its holder in. None: no customer."""
+    found = root_of(conn.cursor(), customer_id)
+    if found is None:
+        return None
+    _refuse_unlinkable(conn, key, policy)
+    return _link(conn.cursor(), found, key, f"operator linked {key[0]}:{key[1]}", utc_text(now))
+
+
+def _refuse_unlinkable(conn: sqlite3.Connection, key: Key, policy: IdentityPolicy) -> None:
+    if policy.is_blocked(*key):
+        raise ConflictError(f"{key[0]}:{key[1]} is blocked by identity.rules; it links nobody")
+    business = "SELECT 1 FROM business_identities WHERE kind = ? AND value = ?"
+    if conn.execute(business, key).fetchone():
+        raise ConflictError(
+            f"{key[0]}:{key[1]} is one of your own numbers or addresses; it links nobody"
+        )
+
+
+def _link(cur: sqlite3.Cursor, root: tuple[str, str], key: Key, cause: str, now: str) -> LinkResult:
+    owner = cur.execute(OWNER, key).fetchone()
+    if owner is None:
+        cur.execute(
+            "INSERT INTO identities (kind, value, customer_id, source, created_at)"
+            " VALUES (?, ?, ?, 'operator', ?)",
+            (*key, root[0], now),
+        )
+        return LinkResult(root[0], "linked")
+    if owner[0] == root[0]:
+        return LinkResult(root[0], "unchanged")
+    survivor, merged = sorted((root, (owner[0], owner[1])), key=lambda r: (r[1], r[0]))
+    merge_id = insert_merge(cur, survivor[0], merged[0], cause, now)
+    return LinkResult(survivor[0], "merged", merge_id)
+
+
+def list_proposals(
+    conn: sqlite3.Connection, state: str | None, limit: int, after_id: int | None
+) -> list[MergeProposal]:
+    """Return proposals by ascending id, optionally of one state."""
+    sql = f"SELECT {_PROPOSAL_COLUMNS} WHERE id > :after"
+    if state is not None:
+        sql += " AND state = :state"
+    params = {"after": after_id or 0, "state": state, "limit": limit}
+    return [_proposal(row) for row in conn.execute(sql + " ORDER BY id LIMIT :limit", params)]
+
+
+def decide_proposal(
+    conn: sqlite3.Connection, proposal_id: int, accept: bool, now: datetime
+) -> MergeProposal | None:
+    """Accept or reject a pending proposal; None if there is none with this id."""
+    select = f"SELECT {_PROPOSAL_COLUMNS} WHERE id = ?"
+    row = conn.execute(select, (proposal_id,)).fetchone()
+    if row is None:
+        return None
+    proposal = _proposal(row)
+    if proposal.state != "pending":
+        raise ConflictError(f"proposal {proposal_id} was {proposal.state} already")
+    at = utc_text(now)
+    if accept:
+        root = root_of(conn.cursor(), proposal.customer_id)
+        if root is None:
+            raise ConflictError(f"customer {proposal.customer_id} no longer exists")
+        key = (proposal.identity.kind, proposal.identity.value)
+        _link(conn.cursor(), root, key, f"operator accepted proposal {proposal_id}", at)
+    conn.execute(
+        "UPDATE merge_proposals SET state = ?, decided_at = ? WHERE id = ?",
+        ("accepted" if accept else "rejected", at, proposal_id),
+    )
+    return _proposal(conn.execute(select, (proposal_id,)).fetchone())
+
+
+def unmerge(conn: sqlite3.Connection, customer_id: str, now: datetime) -> MergeRecord | None:
+    """Undo the merge of `customer_id` into its survivor; None if there is no such customer."""
+    row = conn.execute("SELECT merged_into FROM customers WHERE id = ?", (customer_id,)).fetchone()
+    if row is None:
+        return None
+    if row[0] is None:
+        raise ConflictError(
+            f"customer {customer_id} is not merged into another; unmerge a customer that was"
+            " merged into it (see its merges)"
+        )
+    merge_id = conn.execute(
+        "SELECT max(id) FROM customer_merges"
+        " WHERE action = 'merge' AND merged_id = ? AND undone_at IS NULL",
+        (customer_id,),
+    ).fetchone()[0]
+    at = utc_text(now)
+    conn.execute("UPDATE customers SET merged_into = NULL WHERE id = ?", (customer_id,))
+    conn.execute("UPDATE customer_merges SET undone_at = ? WHERE id = ?", (at, merge_id))
+    cursor = conn.execute(
+        "INSERT INTO customer_merges"
+        " (action, survivor_id, merged_id, cause, undoes, created_at)"
+        " VALUES ('unmerge', ?, ?, ?, ?, ?)",
+        (row[0], customer_id, f"operator undid merge {merge_id}", merge_id, at),
+    )
+    entry = conn.execute(f"SELECT {_MERGE_COLUMNS} WHERE id = ?", (cursor.lastrowid,))
+    return _merge_record(entry.fetchone())
+
+
+_ERASE = (
+    "DELETE FROM merge_proposals WHERE customer_id {tree} OR other_customer_id {tree}"
+    " OR (kind, value) IN (SELECT kind, value FROM identities WHERE customer_id {tree})",
+    "DELETE FROM identities WHERE customer_id {tree}",
+    "DELETE FROM conversations WHERE customer_id {tree}",
+    "DELETE FROM crosswalk WHERE customer_id {tree}",
+    "DELETE FROM customer_merges WHERE survivor_id {tree} OR merged_id {tree}",
+    "DELETE FROM customers WHERE id {tree}",
+)
+
+
+def erase_customer(
+    conn: sqlite3.Connection, customer_id: str, now: datetime
+) -> ErasureRecord | None:
+    """Delete a customer's whole merge tree and its interactions; record the erasure request."""
+    found = root_of(conn.cursor(), customer_id)
+    if found is None:
+        return None
+    root = found[0]
+    tree = {"root": root}
+    record = get_customer(conn, root)
+    assert record is not None
+    erased = conn.execute(
+        TREE + " DELETE FROM interactions WHERE customer_id" + _IN_TREE, tree
+    ).rowcount
+    for statement in _ERASE:
+        conn.execute(TREE + " " + statement.format(tree=_IN_TREE.strip()), tree)
+    at = utc_text(now)
+    cursor = conn.execute(
+        "INSERT INTO erasures (customer_id, crosswalk, interactions, requested_at)"
+        " VALUES (?, ?, ?, ?)",
+        (root, orjson.dumps(record.crosswalk).decode(), erased, at),
+    )
+    return ErasureRecord(cursor.lastrowid or 0, root, now, erased, record.crosswalk, ())
+
+
+def erasures_of(conn: sqlite3.Connection, customer_id: str) -> list[ErasureRecord]:
+    """Return the erasures of a customer id, oldest first, with their receipts."""
+    rows = conn.execute(
+        f"SELECT {_ERASURE_COLUMNS} WHERE customer_id = ? ORDER BY id", (customer_id,)
+    )
+    return [_erasure(conn, row) for row in rows.fetchall()]
+
+
+def merges_after(conn: sqlite3.Connection, backend: str, limit: int) -> list[MergeRecord]:
+    """Return the merge log entries after `backend`'s cursor (a new backend starts at the end)."""
+    last = _cursor(conn, backend, "merges", "customer_merges")
+    rows = conn.execute(f"SELECT {_MERGE_COLUMNS} WHERE id > ? ORDER BY id LIMIT ?", (last, limit))
+    return [_merge_record(row) for row in rows]
+
+
+def erasures_after(conn: sqlite3.Connection, backend: str, limit: int) -> list[ErasureRecord]:
+    """Return the erasures after `backend`'s cursor (a new backend starts at the end)."""
+    last = _cursor(conn, backend, "erasures", "erasures")
+    rows = conn.execute(
+        f"SELECT {_ERASURE_COLUMNS} WHERE id > ? ORDER BY id LIMIT ?", (last, limit)
+    )
+    return [_erasure(conn, row) for row in rows.fetchall()]
+
+
+def advance(conn: sqlite3.Connection, backend: str, stream: Stream, last_id: int) -> None:
+    """Move `backend`'s cursor on `stream` forward to `last_id`."""
+    conn.execute(
+        "INSERT INTO stream_cursors (backend, stream, last_id) VALUES (?, ?, ?)"
+        " ON CONFLICT (backend, stream) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
+        (backend, stream, last_id),
+    )
+
+
+def record_receipt(conn: sqlite3.Connection, erasure_id: int, receipt: ErasureReceipt) -> None:
+    """Keep (or replace) a backend's answer to an erasure request."""
+    conn.execute(
+        "INSERT OR REPLACE INTO erasure_receipts (erasure_id, backend, outcome, detail,"
+        " finished_at) VALUES (?, ?, ?, ?, ?)",
+        (
+            erasure_id,
+            receipt.backend,
+            receipt.outcome,
+            receipt.detail,
+            utc_text(receipt.finished_at),
+        ),
+    )
+
+
+def record_crosswalk(
+    conn: sqlite3.Connection, delivery_id: int, record_refs: Sequence[str], now: str
+) -> None:
+    """Keep the records a backend reported for the customer of a delivery's interaction."""
+    conn.executemany(
+        "INSERT INTO crosswalk (customer_id, backend, record_ref, updated_at)"
+        " SELECT i.customer_id, d.backend, ?, ? FROM deliveries AS d"
+        " JOIN interactions AS i ON i.id = d.interaction_id"
+        " WHERE d.id = ? AND i.customer_id IS NOT NULL"
+        " ON CONFLICT (customer_id, backend, record_ref)"
+        " DO UPDATE SET updated_at = excluded.updated_at",
+        [(ref, now, delivery_id) for ref in record_refs],
+    )
+
+
+def record_refs(conn: sqlite3.Connection, customer_id: str, backend: str) -> tuple[str, ...]:
+    """Return the records `backend` reported for the customer's whole tree, newest first."""
+    found = root_of(conn.cursor(), customer_id)
+    if found is None:
+        return ()
+    rows = conn.execute(
+        TREE
+        + " SELECT record_ref FROM crosswalk WHERE backend = :backend AND customer_id"
+        + _IN_TREE
+        + " ORDER BY updated_at DESC, record_ref",
+        {"root": found[0], "backend": backend},
+    )
+    return tuple(row[0] for row in rows)
+
+
+def _cursor(conn: sqlite3.Connection, backend: str, stream: Stream, table: str) -> int:
+    row = conn.execute(
+        "SELECT last_id FROM stream_cursors WHERE backend = ? AND stream = ?", (backend, stream)
+    ).fetchone()
+    if row is not None:
+        return int(row[0])
+    last = conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
+    advance(conn, backend, stream, last)
+    return int(last)
+
+
+def _merge_record(row: Any) -> MergeRecord:
+    entry_id, action, survivor, merged, cause, interaction_id, created, undone = row
+    return MergeRecord(
+        entry_id,
+        action,
+        survivor,
+        merged,
+        cause,
+        interaction_id,
+        parse_utc(created),
+        None if undone is None else parse_utc(undone),
+    )
+
+
+def _proposal(row: Any) -> MergeProposal:
+    proposal_id, customer, kind, value, other, reason, interaction_id, state, created, decided = row
+    return MergeProposal(
+        proposal_id,
+        customer,
+        Identity(kind=kind, value=value),
+        other,
+        reason,
+        interaction_id,
+        state,
+        parse_utc(created),
+        None if decided is None else parse_utc(decided),
+    )
+
+
+def _erasure(conn: sqlite3.Connection, row: Any) -> ErasureRecord:
+    erasure_id, customer_id, requested, interactions, crosswalk = row
+    receipts = conn.execute(
+        "SELECT backend, outcome, detail, finished_at FROM erasure_receipts"
+        " WHERE erasure_id = ? ORDER BY backend",
+        (erasure_id,),
+    )
+    return ErasureRecord(
+        erasure_id,
+        customer_id,
+        parse_utc(requested),
+        interactions,
+        {backend: tuple(refs) for backend, refs in orjson.loads(crosswalk).items()},
+        tuple(
+            ErasureReceipt(backend, outcome, detail, parse_utc(finished))
+            for backend, outcome, detail, finished in receipts
+        ),
+    )

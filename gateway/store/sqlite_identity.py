@@ -1,0 +1,333 @@
+"""Identity resolution and conversation threading inside the SQLite commit transaction.
+
+`IdentityResolver.resolve` runs on the writer thread for every new interaction, in the group
+commit's transaction, before its row is written: the stored interaction carries its customer,
+conversation and context, and concurrent interactions of one new identity create one customer
+because the writer serialises them. The graph is a forest (migration 0004): rows point at the
+customer they were attached to and a merge only sets `merged_into`, so a customer is the tree
+under its root.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from ulid import ULID
+
+from gateway.identity import IdentityPolicy, business_party, customer_party
+from gateway.schema import ConversationContext, Identity, Interaction
+from gateway.store.sqlite_deliveries import parse_utc, utc_text
+
+__all__ = [
+    "OWNER",
+    "ROOT_OF",
+    "TREE",
+    "IdentityResolver",
+    "insert_merge",
+    "kind_counts",
+    "new_customer_id",
+    "propose",
+    "root_of",
+    "tree_of",
+]
+
+Key = tuple[str, str]
+"""An identity as (kind, value)."""
+
+TREE = (
+    "WITH RECURSIVE tree (id) AS (SELECT :root UNION ALL"
+    " SELECT c.id FROM customers AS c JOIN tree ON c.merged_into = tree.id)"
+)
+"""A CTE `tree(id)`: the customer `:root` and every customer merged into it, transitively."""
+ROOT_OF = (
+    "WITH RECURSIVE up (id, merged_into, created_at) AS ("
+    " SELECT id, merged_into, created_at FROM customers WHERE id = ? UNION ALL"
+    " SELECT c.id, c.merged_into, c.created_at FROM customers AS c JOIN up ON c.id = up.merged_into"
+    ") SELECT id, created_at FROM up WHERE merged_into IS NULL"
+)
+"""(root id, root created_at) of a customer."""
+OWNER = ROOT_OF.replace(  # (root id, root created_at) of the customer holding (kind, value)
+    "FROM customers WHERE id = ?",
+    "FROM customers WHERE id = (SELECT customer_id FROM identities WHERE kind = ? AND value = ?)",
+)
+_CURRENT_CONVERSATION = (
+    TREE + " SELECT id, last_activity_at, size, channels, last_channel, unanswered_channel"
+    " FROM conversations WHERE customer_id IN tree ORDER BY last_activity_at DESC LIMIT 1"
+)
+_KIND_COUNTS = TREE + (
+    " SELECT kind, count(*) FROM identities WHERE customer_id IN tree GROUP BY kind"
+)
+_INSERT_IDENTITY = (
+    "INSERT INTO identities (kind, value, customer_id, source, created_at) VALUES (?, ?, ?, ?, ?)"
+)
+_INSERT_PROPOSAL = (
+    "INSERT OR IGNORE INTO merge_proposals"
+    " (customer_id, kind, value, other_customer_id, reason, interaction_id, created_at)"
+    " SELECT :customer, :kind, :value, :other, :reason, :interaction, :now WHERE NOT EXISTS ("
+    " SELECT 1 FROM merge_proposals WHERE customer_id = :customer AND kind = :kind"
+    " AND value = :value AND state = 'rejected')"
+)
+
+
+def new_customer_id() -> str:
+    """Return a fresh customer id, `cus_<ULID>`."""
+    return f"cus_{ULID()}"
+
+
+def root_of(cur: sqlite3.Cursor, customer_id: str) -> tuple[str, str] | None:
+    """Return (root id, its created_at) of a customer, or None if there is no such customer."""
+    row = cur.execute(ROOT_OF, (customer_id,)).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def tree_of(cur: sqlite3.Cursor, root: str) -> list[str]:
+    """Return `root` and every customer merged into it, transitively."""
+    return [row[0] for row in cur.execute(TREE + " SELECT id FROM tree", {"root": root})]
+
+
+def kind_counts(cur: sqlite3.Cursor, root: str) -> dict[str, int]:
+    """Return how many identities of each kind the customer `root` (its whole tree) has."""
+    return dict(cur.execute(_KIND_COUNTS, {"root": root}).fetchall())
+
+
+def insert_merge(
+    cur: sqlite3.Cursor,
+    survivor: str,
+    merged: str,
+    cause: str,
+    now: str,
+    interaction_id: str | None = None,
+) -> int:
+    """Merge customer `merged` (a root) into `survivor` and log it; return the log row's id."""
+    cur.execute("UPDATE customers SET merged_into = ? WHERE id = ?", (survivor, merged))
+    cur.execute(
+        "INSERT INTO customer_merges"
+        " (action, survivor_id, merged_id, cause, interaction_id, created_at)"
+        " VALUES ('merge', ?, ?, ?, ?, ?)",
+        (survivor, merged, cause, interaction_id, now),
+    )
+    return cur.lastrowid or 0
+
+
+def propose(
+    cur: sqlite3.Cursor,
+    customer: str,
+    key: Key,
+    reason: str,
+    now: str,
+    *,
+    other: str | None = None,
+    interaction_id: str | None = None,
+) -> None:
+    """Propose linking `key` to `customer`, unless pending already or rejected before."""
+    params = {
+        "customer": customer,
+        "kind": key[0],
+        "value": key[1],
+        "other": other,
+        "reason": reason,
+        "interaction": interaction_id,
+        "now": now,
+    }
+    cur.execute(_INSERT_PROPOSAL, params)
+
+
+@dataclass(slots=True)
+class _Owner:
+    """A customer (root) that some of an interaction's identities belong to."""
+
+    root: str
+    created_at: str
+    keys: list[Key] = field(default_factory=list)
+
+
+class IdentityResolver:
+    """Attributes interactions to customers and conversations; writer thread only."""
+
+    def __init__(self, policy: IdentityPolicy) -> None:
+        self.policy = policy
+        self._business: set[Key] = set()
+        """Our own numbers and addresses; only ever grows, so it is safe to keep in memory."""
+
+    def load(self, conn: sqlite3.Connection) -> None:
+        """Read the business identities learned by earlier runs."""
+        self._business.update(conn.execute("SELECT kind, value FROM business_identities"))
+
+    def resolve(self, cur: sqlite3.Cursor, interaction: Interaction, now: str) -> Interaction:
+        """Return `interaction` with its customer, conversation and context; update the graph."""
+        if interaction.type != "status":
+            self._learn_business(cur, business_party(interaction).identities, now)
+        party = customer_party(interaction)
+        keys = [k for k in self.policy.matchable(party.identities) if k not in self._business]
+        if not keys:
+            return interaction
+        owners: dict[str, _Owner] = {}
+        unknown: list[Key] = []
+        for key in keys:
+            row = cur.execute(OWNER, key).fetchone()
+            if row is None:
+                unknown.append(key)
+            else:
+                owners.setdefault(row[0], _Owner(row[0], row[1])).keys.append(key)
+        if interaction.type == "status":
+            return self._attribute_status(cur, interaction, owners)
+        if owners:
+            root = self._reconcile(cur, list(owners.values()), interaction, now)
+        else:
+            root = new_customer_id()
+            cur.execute(
+                "INSERT INTO customers (id, display_name, created_at) VALUES (?, ?, ?)",
+                (root, party.display_name, now),
+            )
+        if unknown:
+            self._attach(cur, root, unknown, interaction.id, now, fresh=not owners)
+        if owners and party.display_name:
+            cur.execute(
+                "UPDATE customers SET display_name = ? WHERE id = ? AND display_name IS NULL",
+                (party.display_name, root),
+            )
+        return self._thread(cur, interaction, root)
+
+    def _learn_business(
+        self, cur: sqlite3.Cursor, identities: Iterable[Identity], now: str
+    ) -> None:
+        for identity in identities:
+            key = (identity.kind, identity.value)
+            if key not in self._business:
+                cur.execute(
+                    "INSERT OR IGNORE INTO business_identities (kind, value, first_seen)"
+                    " VALUES (?, ?, ?)",
+                    (*key, now),
+                )
+                self._business.add(key)
+
+    def _attribute_status(
+        self, cur: sqlite3.Cursor, interaction: Interaction, owners: dict[str, _Owner]
+    ) -> Interaction:
+        """A receipt names its customer and open conversation but is no contact of its own."""
+        if not owners:
+            return interaction
+        root = self._ranked(list(owners.values()))[0].root
+        current = cur.execute(_CURRENT_CONVERSATION, {"root": root}).fetchone()
+        open_id = None
+        if current is not None and self._within_window(interaction, current[1]):
+            open_id = current[0]
+        return interaction.model_copy(update={"customer_id": root, "conversation_id": open_id})
+
+    def _ranked(self, owners: list[_Owner]) -> list[_Owner]:
+        """Owners by the strongest kind linking them, then oldest first."""
+        rank = self.policy.rank
+        return sorted(
+            owners, key=lambda o: (min(rank(kind) for kind, _ in o.keys), o.created_at, o.root)
+        )
+
+    def _reconcile(
+        self, cur: sqlite3.Cursor, owners: list[_Owner], interaction: Interaction, now: str
+    ) -> str:
+        """Merge the customers this interaction links where the rules allow; return its owner."""
+        ranked = self._ranked(owners)
+        primary = ranked[0]
+        can_merge = self.policy.can_merge
+        for other in ranked[1:]:
+            reason = None
+            if not (
+                any(can_merge(kind) for kind, _ in primary.keys)
+                and any(can_merge(kind) for kind, _ in other.keys)
+            ):
+                reason = "linked only through a provider-scoped id"
+            elif over := self._over_limit(cur, primary.root, other.root):
+                reason = over
+            if reason is not None:
+                propose(
+                    cur,
+                    primary.root,
+                    other.keys[0],
+                    reason,
+                    now,
+                    other=other.root,
+                    interaction_id=interaction.id,
+                )
+                continue
+            survivor, merged = sorted((primary, other), key=lambda o: (o.created_at, o.root))
+            cause = f"{_label(primary.keys[0])} and {_label(other.keys[0])} in one interaction"
+            insert_merge(cur, survivor.root, merged.root, cause, now, interaction.id)
+            primary = _Owner(survivor.root, survivor.created_at, primary.keys + other.keys)
+        return primary.root
+
+    def _over_limit(self, cur: sqlite3.Cursor, first: str, second: str) -> str | None:
+        """Return why merging two customers would break a per-kind limit, or None."""
+        counts = kind_counts(cur, first)
+        for kind, count in kind_counts(cur, second).items():
+            limit = self.policy.limit(kind)
+            if limit is not None and counts.get(kind, 0) + count > limit:
+                return f"the merged customer would have more than {limit} {kind} identities"
+        return None
+
+    def _attach(
+        self,
+        cur: sqlite3.Cursor,
+        root: str,
+        keys: Sequence[Key],
+        interaction_id: str,
+        now: str,
+        *,
+        fresh: bool,
+    ) -> None:
+        """Attach unknown identities to `root`; one beyond its kind's limit is proposed."""
+        counts = {} if fresh else kind_counts(cur, root)
+        for key in keys:
+            limit = self.policy.limit(key[0])
+            if limit is not None and counts.get(key[0], 0) >= limit:
+                reason = f"the customer already has {limit} {key[0]} identities"
+                propose(cur, root, key, reason, now, interaction_id=interaction_id)
+                continue
+            cur.execute(_INSERT_IDENTITY, (*key, root, "interaction", now))
+            counts[key[0]] = counts.get(key[0], 0) + 1
+
+    def _within_window(self, interaction: Interaction, last_activity: str) -> bool:
+        gap = abs(interaction.occurred_at - parse_utc(last_activity))
+        return gap <= self.policy.conversation_window
+
+    def _thread(self, cur: sqlite3.Cursor, interaction: Interaction, root: str) -> Interaction:
+        """Join the customer's open conversation or open one; return the interaction in it."""
+        kind = interaction.channel.kind
+        occurred = utc_text(interaction.occurred_at)
+        inbound = interaction.direction == "inbound"
+        current = cur.execute(_CURRENT_CONVERSATION, {"root": root}).fetchone()
+        if current is None or not self._within_window(interaction, current[1]):
+            conversation_id = f"conv_{ULID()}"
+            cur.execute(
+                "INSERT INTO conversations (id, customer_id, opened_at, last_activity_at, size,"
+                " channels, last_channel, unanswered_channel) VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
+                (conversation_id, root, occurred, occurred, kind, kind, kind if inbound else None),
+            )
+            context = ConversationContext(
+                conversation_channels=[kind], conversation_size=1, repeat_contact=False
+            )
+        else:
+            conversation_id, _, size, channels, previous, unanswered = current
+            kinds = sorted({*channels.split(","), kind})
+            repeat = inbound and unanswered is not None and unanswered != kind
+            cur.execute(
+                "UPDATE conversations SET last_activity_at = max(last_activity_at, ?),"
+                " size = size + 1, channels = ?, last_channel = ?, unanswered_channel = ?"
+                " WHERE id = ?",
+                (occurred, ",".join(kinds), kind, kind if inbound else None, conversation_id),
+            )
+            context = ConversationContext.model_validate(
+                {
+                    "conversation_channels": kinds,
+                    "conversation_size": size + 1,
+                    "repeat_contact": repeat,
+                    "previous_channel": previous,
+                }
+            )
+        return interaction.model_copy(
+            update={"customer_id": root, "conversation_id": conversation_id, "context": context}
+        )
+
+
+def _label(key: Key) -> str:
+    return f"{key[0]}:{key[1]}"
