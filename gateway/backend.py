@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Annotated, ClassVar, Generic, TypeVar
+from typing import Annotated, ClassVar, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
@@ -20,8 +20,12 @@ __all__ = [
     "Backend",
     "BackendContext",
     "BackendSettings",
+    "CustomerErasure",
+    "CustomerMerge",
     "Delivered",
     "Delivery",
+    "ErasesCustomers",
+    "MergesCustomers",
     "Outcome",
     "Rejected",
     "Retry",
@@ -144,3 +148,52 @@ class Backend(ABC, Generic[SettingsT]):
 
     async def close(self) -> None:
         """Release what `start` acquired."""
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerMerge:
+    """Two customers the gateway merged (or an earlier merge it undid)."""
+
+    id: int
+    """The merge log entry: stable across retries, an idempotency key."""
+    action: Literal["merge", "unmerge"]
+    survivor_id: str
+    merged_id: str
+    cause: str
+    survivor_refs: tuple[str, ...]
+    """The records this backend reported for the survivor (the merged customer's excluded)."""
+    merged_refs: tuple[str, ...]
+    """The records this backend reported for the merged customer."""
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerErasure:
+    """A customer erased from the gateway; the backend erases its records of them too."""
+
+    id: int
+    """The erasure request: stable across retries, an idempotency key."""
+    customer_id: str
+    record_refs: tuple[str, ...]
+    """The records this backend reported for the customer (and everyone merged into them)."""
+
+
+@runtime_checkable
+class MergesCustomers(Protocol):
+    """A backend that merges its own customer records when the gateway merges customers."""
+
+    async def merge_customers(self, merge: CustomerMerge) -> Outcome:
+        """Merge the records of `merge.merged_id` into those of `merge.survivor_id`."""
+        ...
+
+    async def unmerge_customers(self, merge: CustomerMerge) -> Outcome:
+        """Undo an earlier merge (`merge.action` is `unmerge`)."""
+        ...
+
+
+@runtime_checkable
+class ErasesCustomers(Protocol):
+    """A backend that erases its records of a customer the gateway erased (right to erasure)."""
+
+    async def erase_customer(self, erasure: CustomerErasure) -> Outcome:
+        """Erase the records in `erasure.record_refs`; `Delivered()` is the receipt."""
+        ...

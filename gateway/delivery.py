@@ -34,6 +34,7 @@ from gateway.backend import (
 )
 from gateway.channel import utc_now
 from gateway.circuit import CircuitBreaker, CircuitState
+from gateway.customer_events import CustomerEventFollower, follows_customer_events
 from gateway.errors import (
     AuthenticationError,
     NotReadyError,
@@ -134,6 +135,7 @@ class DeliveryEngine:
         self._tasks: list[asyncio.Task[None]] = []
         self._stats: asyncio.Task[None] | None = None
         self._stopping = False
+        self._stopped = asyncio.Event()
 
     def state(self, backend: str) -> BackendState:
         """Return whether a backend has started."""
@@ -160,6 +162,7 @@ class DeliveryEngine:
     async def stop(self, grace_s: float) -> None:
         """Stop claiming, let calls in flight finish within `grace_s`, release the rest."""
         self._stopping = True
+        self._stopped.set()
         if self._stats is not None:
             self._stats.cancel()
             await asyncio.gather(self._stats, return_exceptions=True)
@@ -186,8 +189,21 @@ class DeliveryEngine:
             lane.state = "stopped"
 
     async def _run(self, lane: _Lane) -> None:
-        if await self._start_backend(lane):
-            await asyncio.gather(*(self._work(lane) for _ in range(lane.settings.concurrency)))
+        if not await self._start_backend(lane):
+            return
+        assert lane.backend is not None
+        work = [self._work(lane) for _ in range(lane.settings.concurrency)]
+        if follows_customer_events(lane.backend):
+            follower = CustomerEventFollower(
+                self._store, lane.name, lane.backend, lane.settings.retry, self._clock
+            )
+            work.append(follower.run(lambda: self._stopping, self._pause))
+        await asyncio.gather(*work)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep `seconds`, or less if the engine stops."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopped.wait(), timeout=seconds)
 
     async def _start_backend(self, lane: _Lane) -> bool:
         assert lane.backend is not None
@@ -274,7 +290,7 @@ class DeliveryEngine:
     ) -> tuple[list[_Call], Sequence[Outcome]]:
         """Call `deliver`, retrying blips in process; return the calls and the outcomes."""
         assert lane.backend is not None
-        batch = [Delivery(c.id, c.interaction, c.attempts + 1) for c in claimed]
+        batch = [Delivery(c.id, c.interaction, c.attempts + 1, c.record_refs) for c in claimed]
         deadline = self._deadline(lane, len(batch))
         calls: list[_Call] = []
         retrying = AsyncRetrying(
@@ -339,7 +355,12 @@ class DeliveryEngine:
             metrics.deliveries.labels(name, "delivered").inc()
             received = delivery.interaction.received_at
             metrics.delivery_latency.labels(name).observe((now - received).total_seconds())
-            return DeliveryUpdate(delivery.id, "delivered", with_last("delivered", None))
+            return DeliveryUpdate(
+                delivery.id,
+                "delivered",
+                with_last("delivered", None),
+                record_refs=outcome.record_refs,
+            )
         if isinstance(outcome, Retry):
             age = now - delivery.created_at
             if attempts < retry.max_attempts and age < retry.max_age:

@@ -9,8 +9,9 @@ import pytest
 PUBLIC = {
     "gateway.plugin": [
         "Backend", "BackendContext", "BackendRegistry", "BackendSettings", "Channel",
-        "ChannelContext", "ChannelRegistry", "ChannelSettings", "Delivered", "Delivery",
-        "Duration", "Enricher", "EnricherRegistry", "EnricherSettings", "OneOrMany", "Outcome",
+        "ChannelContext", "ChannelRegistry", "ChannelSettings", "CustomerErasure",
+        "CustomerMerge", "Delivered", "Delivery", "Duration", "Enricher", "EnricherRegistry",
+        "EnricherSettings", "ErasesCustomers", "MergesCustomers", "OneOrMany", "Outcome",
         "Rejected", "Retry", "RetrySettings", "WebhookRequest", "WebhookResponse", "hookimpl",
         "normalize_email", "normalize_identity", "normalize_phone",
         "parse_retry_after", "payload_error", "raise_for_delivery_status",

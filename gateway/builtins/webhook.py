@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from collections.abc import Sequence
@@ -19,6 +20,8 @@ from gateway.plugin import (
     Backend,
     BackendRegistry,
     BackendSettings,
+    CustomerErasure,
+    CustomerMerge,
     Delivered,
     Delivery,
     Outcome,
@@ -32,6 +35,11 @@ from gateway.settings_types import OneOrMany
 from gateway.standard_webhooks import WebhookSecret
 
 EVENT_TYPE = "com.channel-gateway.interaction.v1"
+CUSTOMER_EVENT_TYPES = {
+    "merge": "com.channel-gateway.customer.merged.v1",
+    "unmerge": "com.channel-gateway.customer.unmerged.v1",
+    "erase": "com.channel-gateway.customer.erased.v1",
+}
 EVENT_CONTENT_TYPE = "application/cloudevents+json"
 BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
 RECEIVER_DOWN = frozenset({429, 502, 503, 504})
@@ -73,6 +81,22 @@ def cloud_event(interaction: Interaction) -> dict[str, Any]:
     if interaction.customer_id:
         event["subject"] = interaction.customer_id
     return event
+
+
+def customer_event(
+    action: str, event_id: str, subject: str, data: dict[str, Any], time_text: str
+) -> dict[str, Any]:
+    """Return a merge, unmerge or erasure as a CloudEvents 1.0 structured JSON event."""
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": "/customers",
+        "type": CUSTOMER_EVENT_TYPES[action],
+        "subject": subject,
+        "time": time_text,
+        "datacontenttype": "application/json",
+        "data": data,
+    }
 
 
 def batch_id(interaction_ids: Sequence[str]) -> str:
@@ -131,6 +155,28 @@ class WebhookBackend(Backend[WebhookSettings]):
                 break
         return outcomes
 
+    async def merge_customers(self, merge: CustomerMerge) -> Outcome:
+        """Send a `customer.merged` event (MergesCustomers)."""
+        return await self._send_customer_event(merge.action, f"merge_{merge.id}", merge)
+
+    async def unmerge_customers(self, merge: CustomerMerge) -> Outcome:
+        """Send a `customer.unmerged` event (MergesCustomers)."""
+        return await self._send_customer_event(merge.action, f"merge_{merge.id}", merge)
+
+    async def erase_customer(self, erasure: CustomerErasure) -> Outcome:
+        """Send a `customer.erased` event (ErasesCustomers); a 2xx answer is the receipt."""
+        return await self._send_customer_event("erase", f"erasure_{erasure.id}", erasure)
+
+    async def _send_customer_event(
+        self, action: str, event_id: str, event: CustomerMerge | CustomerErasure
+    ) -> Outcome:
+        data = {"action": action, **dataclasses.asdict(event)}
+        subject = event.customer_id if isinstance(event, CustomerErasure) else event.survivor_id
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        body = orjson.dumps(customer_event(action, event_id, subject, data, now))
+        outcome, _ = await self._post(body, event_id, EVENT_CONTENT_TYPE)
+        return outcome
+
     async def _send(self, group: Sequence[Delivery]) -> tuple[Outcome, bool]:
         """POST one request; return its outcome and whether the whole receiver is failing."""
         events = [cloud_event(delivery.interaction) for delivery in group]
@@ -140,6 +186,10 @@ class WebhookBackend(Backend[WebhookSettings]):
         else:
             ids = [event["id"] for event in events]
             body, msg_id, content_type = orjson.dumps(events), batch_id(ids), BATCH_CONTENT_TYPE
+        return await self._post(body, msg_id, content_type)
+
+    async def _post(self, body: bytes, msg_id: str, content_type: str) -> tuple[Outcome, bool]:
+        """POST a signed body; return its outcome and whether the whole receiver is failing."""
         headers = standard_webhooks.signature_headers(self._keys, msg_id, int(time.time()), body)
         timeout_s = self.settings.timeout.total_seconds()
         receiver_down = False

@@ -379,6 +379,9 @@ class Store(Protocol):
         None if there is no such customer.
         """
 
+    async def crosswalk_of(self, customer_id: str, backend: str) -> tuple[str, ...]:
+        """Return the records `backend` reported for a customer and those merged into it."""
+
     async def erasures_of(self, customer_id: str) -> list[ErasureRecord]:
         """Return the erasures of a customer id, with their receipts."""
 

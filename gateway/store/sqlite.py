@@ -363,6 +363,11 @@ class SqliteStore:
             await self._write(_checkpoint, in_transaction=False)
         return erasure
 
+    async def crosswalk_of(self, customer_id: str, backend: str) -> tuple[str, ...]:
+        """Return the records `backend` reported for a customer and those merged into it."""
+        query = partial(customers.crosswalk_of, customer_id=customer_id, backend=backend)
+        return await self._read(query)
+
     async def erasures_of(self, customer_id: str) -> list[ErasureRecord]:
         """Return the erasures of a customer id, with their receipts."""
         return await self._read(partial(customers.erasures_of, customer_id=customer_id))

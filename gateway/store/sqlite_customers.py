@@ -39,6 +39,7 @@ from gateway.store.sqlite_identity import (
 
 __all__ = [
     "advance",
+    "crosswalk_of",
     "decide_proposal",
     "erase_customer",
     "erasures_after",
@@ -48,7 +49,9 @@ __all__ = [
     "link_identity",
     "list_proposals",
     "merges_after",
+    "record_crosswalk",
     "record_receipt",
+    "record_refs",
     "timeline",
     "unmerge",
 ]
@@ -344,14 +347,17 @@ def record_crosswalk(
 def record_refs(conn: sqlite3.Connection, customer_id: str, backend: str) -> tuple[str, ...]:
     """Return the records `backend` reported for the customer's whole tree, newest first."""
     found = root_of(conn.cursor(), customer_id)
-    if found is None:
-        return ()
+    return () if found is None else crosswalk_of(conn, found[0], backend)
+
+
+def crosswalk_of(conn: sqlite3.Connection, customer_id: str, backend: str) -> tuple[str, ...]:
+    """Return the records `backend` reported for a customer and those merged into it."""
     rows = conn.execute(
         TREE
         + " SELECT record_ref FROM crosswalk WHERE backend = :backend AND customer_id"
         + _IN_TREE
         + " ORDER BY updated_at DESC, record_ref",
-        {"root": found[0], "backend": backend},
+        {"root": customer_id, "backend": backend},
     )
     return tuple(row[0] for row in rows)
 
