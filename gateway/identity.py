@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from gateway.normalize import canonical_identity
 from gateway.schema import Identity, Interaction, Party
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "IdentityRules",
     "business_party",
     "customer_party",
+    "parse_identity",
 ]
 
 STRONG_KINDS = frozenset({"phone", "email"})
@@ -148,3 +150,22 @@ class IdentityPolicy:
     def can_merge(kind: str) -> bool:
         """Return True if a link through `kind` alone may merge two customers."""
         return kind in STRONG_KINDS
+
+
+def parse_identity(text: str, default_region: str) -> Identity:
+    """Return the canonical identity written `KIND:VALUE` (`phone:(415) 555-0100` too).
+
+    Raise ValueError with a message for people if it names nobody.
+    """
+    kind, sep, value = text.partition(":")
+    kind = kind.strip().lower()
+    if not (sep and kind and value.strip()):
+        raise ValueError(f"expected KIND:VALUE such as phone:+14155550100, got {text!r}")
+    found = canonical_identity(kind, value, default_region)
+    if found is None:
+        raise ValueError(f"{value.strip()!r} is not a valid {kind}")
+    try:
+        return Identity(kind=found[0], value=found[1])
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"]
+        raise ValueError(f"{text!r} is not a valid identity: {reason}") from None
