@@ -20,6 +20,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from gateway.schema import Interaction
 
 EVENT_TYPE = "com.channel-gateway.interaction.v1"
+CUSTOMER_EVENT_PREFIX = "com.channel-gateway.customer."
 
 Behaviour = Callable[[Interaction, int], Awaitable[web.Response]]
 """Decides the answer to one event: given the interaction and how often it arrived so far."""
@@ -37,6 +38,8 @@ class Arrival:
     interaction: Interaction
     webhook_id: str
     at: float
+    record_refs: list[str] = field(default_factory=list)
+    """The `recordrefs` extension attribute: records reported for this customer before."""
 
 
 @dataclass
@@ -50,6 +53,10 @@ class Receiver:
     arrivals: list[Arrival] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    customer_events: list[dict[str, Any]] = field(default_factory=list)
+    """Merge, unmerge and erasure events (CloudEvents), in arrival order."""
+    customer_status: int = 200
+    """The answer to customer events."""
 
     def app(self) -> web.Application:
         """Return the aiohttp app serving `POST /events`."""
@@ -75,6 +82,8 @@ class Receiver:
         if request.content_type != "application/cloudevents+json":
             return self._problem(f"content type {request.content_type}")
         event: dict[str, Any] = orjson.loads(body)
+        if str(event.get("type", "")).startswith(CUSTOMER_EVENT_PREFIX):
+            return self._customer_event(event, request.headers["webhook-id"])
         interaction = Interaction.model_validate(event.get("data"))
         expected = {
             "specversion": "1.0",
@@ -88,8 +97,19 @@ class Receiver:
             return self._problem("webhook-id is not the interaction id")
         arrival = self.counts.get(interaction.id, 0) + 1
         self.counts[interaction.id] = arrival
-        self.arrivals.append(Arrival(interaction, request.headers["webhook-id"], time.monotonic()))
+        refs = orjson.loads(event["recordrefs"]) if "recordrefs" in event else []
+        self.arrivals.append(
+            Arrival(interaction, request.headers["webhook-id"], time.monotonic(), refs)
+        )
         return await self.behaviour(interaction, arrival)
+
+    def _customer_event(self, event: dict[str, Any], webhook_id: str) -> web.Response:
+        if event.get("specversion") != "1.0" or event.get("source") != "/customers":
+            return self._problem(f"customer event envelope: {event}")
+        if webhook_id != event.get("id") or not event.get("subject"):
+            return self._problem("customer event: webhook-id or subject is wrong")
+        self.customer_events.append(event)
+        return web.json_response({"ok": True}, status=self.customer_status)
 
     def _problem(self, problem: str) -> web.Response:
         self.problems.append(problem)

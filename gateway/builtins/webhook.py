@@ -42,6 +42,7 @@ CUSTOMER_EVENT_TYPES = {
 }
 EVENT_CONTENT_TYPE = "application/cloudevents+json"
 BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
+_MAX_REFS = 20
 RECEIVER_DOWN = frozenset({429, 502, 503, 504})
 """Statuses that speak for the whole receiver rather than one event, like a refused connection."""
 
@@ -66,8 +67,12 @@ class WebhookSettings(BackendSettings):
         return secrets
 
 
-def cloud_event(interaction: Interaction) -> dict[str, Any]:
-    """Return `interaction` as a CloudEvents 1.0 structured JSON event (ready for orjson)."""
+def cloud_event(interaction: Interaction, record_refs: Sequence[str] = ()) -> dict[str, Any]:
+    """Return `interaction` as a CloudEvents 1.0 structured JSON event (ready for orjson).
+
+    `record_refs`, the records the receiver reported for this customer before, travel as the
+    `recordrefs` extension attribute: a JSON array in a string (extension values are strings).
+    """
     event: dict[str, Any] = {
         "specversion": "1.0",
         "id": interaction.id,
@@ -80,6 +85,8 @@ def cloud_event(interaction: Interaction) -> dict[str, Any]:
     }
     if interaction.customer_id:
         event["subject"] = interaction.customer_id
+    if record_refs:
+        event["recordrefs"] = orjson.dumps(list(record_refs)).decode()
     return event
 
 
@@ -179,13 +186,18 @@ class WebhookBackend(Backend[WebhookSettings]):
 
     async def _send(self, group: Sequence[Delivery]) -> tuple[Outcome, bool]:
         """POST one request; return its outcome and whether the whole receiver is failing."""
-        events = [cloud_event(delivery.interaction) for delivery in group]
+        events = [cloud_event(d.interaction, d.record_refs) for d in group]
         if self.settings.batch_size == 1:
             [event] = events
             body, msg_id, content_type = orjson.dumps(event), event["id"], EVENT_CONTENT_TYPE
         else:
             ids = [event["id"] for event in events]
             body, msg_id, content_type = orjson.dumps(events), batch_id(ids), BATCH_CONTENT_TYPE
+            outcome, receiver_down = await self._post(body, msg_id, content_type)
+            # One answer for many events cannot say whose records it names.
+            return (
+                (Delivered(), False) if isinstance(outcome, Delivered) else (outcome, receiver_down)
+            )
         return await self._post(body, msg_id, content_type)
 
     async def _post(self, body: bytes, msg_id: str, content_type: str) -> tuple[Outcome, bool]:
@@ -203,6 +215,7 @@ class WebhookBackend(Backend[WebhookSettings]):
             ) as response:
                 receiver_down = response.status in RECEIVER_DOWN
                 await raise_for_delivery_status(response)
+                refs = await _record_refs(response)
         except TransientDeliveryError as exc:
             return Retry(str(exc), after_s=exc.retry_after), receiver_down
         except PermanentDeliveryError as exc:
@@ -211,7 +224,21 @@ class WebhookBackend(Backend[WebhookSettings]):
             return Retry(f"timeout: no answer within {timeout_s:g}s"), True
         except aiohttp.ClientError as exc:
             return Retry(f"{type(exc).__name__}: {exc}"), True
-        return Delivered(), False
+        return Delivered(refs), False
+
+
+async def _record_refs(response: aiohttp.ClientResponse) -> tuple[str, ...]:
+    """Return the `record_refs` a receiver answered with (`{"record_refs": ["contact 7"]}`)."""
+    if response.content_type != "application/json":
+        return ()
+    try:
+        answer = orjson.loads(await response.read())
+    except (orjson.JSONDecodeError, aiohttp.ClientError, TimeoutError):
+        return ()
+    refs = answer.get("record_refs") if isinstance(answer, dict) else None
+    if not isinstance(refs, list):
+        return ()
+    return tuple(ref for ref in refs if isinstance(ref, str) and ref)[:_MAX_REFS]
 
 
 @hookimpl

@@ -267,9 +267,8 @@ def erase_customer(
     tree = {"root": root}
     record = get_customer(conn, root)
     assert record is not None
-    erased = conn.execute(
-        TREE + " DELETE FROM interactions WHERE customer_id" + _IN_TREE, tree
-    ).rowcount
+    doomed = conn.execute(TREE + " SELECT id FROM interactions WHERE customer_id" + _IN_TREE, tree)
+    erased = conn.executemany("DELETE FROM interactions WHERE id = ?", doomed.fetchall()).rowcount
     for statement in _ERASE:
         conn.execute(TREE + " " + statement.format(tree=_IN_TREE.strip()), tree)
     at = utc_text(now)

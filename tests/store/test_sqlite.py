@@ -175,7 +175,9 @@ async def test_transaction_aborted_by_sqlite_fails_the_whole_batch(
     assert batches == [2]
     assert all(isinstance(o, StoreUnavailableError) for o in outcomes)
     assert await store.get_interaction(good.id) is None
-    assert await store.commit([item(good, "crm")]) == [CommitResult(good.id, duplicate=False, interaction=good)]
+    assert await store.commit([item(good, "crm")]) == [
+        CommitResult(good.id, duplicate=False, interaction=good)
+    ]
 
 
 async def test_locked_database_fails_the_whole_batch(
@@ -210,7 +212,9 @@ async def test_cancelled_caller_does_not_stop_the_writer(store: SqliteStore) -> 
         await task
 
     later = make_interaction("later")
-    assert await store.commit([item(later)]) == [CommitResult(later.id, duplicate=False, interaction=later)]
+    assert await store.commit([item(later)]) == [
+        CommitResult(later.id, duplicate=False, interaction=later)
+    ]
     assert await store.get_interaction(cancelled.id) == cancelled
 
 
