@@ -37,7 +37,7 @@ DEFAULT_BLOCKED: dict[str, tuple[str, ...]] = {
         r"^(anonymous|unknown|restricted|private|unavailable|withheld|blocked|none|null"
         r"|undefined|n/?a)$",
     ),
-    "phone": (r"^\+?0+$", r"^\+(\d)\1+$"),
+    "phone": (r"^\+?0+$", r"^\+\d{1,3}0{7,}$", r"^\+(\d)\1+$"),
     "email": (
         r"^(no-?reply|do-?not-?reply|mailer-daemon|postmaster|bounces?|notifications?|support"
         r"|help|helpdesk|info|sales|contact|hello|admin|office|billing|team|service"
