@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -15,17 +15,43 @@ from gateway.errors import StoreUnavailableError
 from gateway.http_errors import error_response
 from gateway.ingest import GATEWAY
 from gateway.runtime import Gateway
-from gateway.store.base import DELIVERY_STATES
+from gateway.store.base import DELIVERY_STATES, ConflictError
 
-__all__ = ["create_admin_app"]
+__all__ = ["BadRequestError", "create_admin_app", "int_cursor", "json_response", "page_limit"]
 
 log = logging.getLogger("gateway.admin")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_MAX_LIMIT = 1000
+MAX_LIMIT = 1000
 
 
-def _json(payload: Any, status: int = 200) -> web.Response:
+class BadRequestError(Exception):
+    """A request the admin API cannot act on; answered `400 bad_request` with this message."""
+
+
+def json_response(payload: Any, status: int = 200) -> web.Response:
+    """Return `payload` as a JSON response."""
     return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json")
+
+
+def page_limit(query: Mapping[str, str]) -> int:
+    """Return the `limit` query parameter (default 100); raise `BadRequestError` if out of range."""
+    try:
+        limit = int(query.get("limit", "100"))
+    except ValueError:
+        raise BadRequestError("limit must be an integer") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequestError(f"limit must be from 1 to {MAX_LIMIT}")
+    return limit
+
+
+def int_cursor(query: Mapping[str, str]) -> int | None:
+    """Return the integer `cursor` query parameter, or None; raise `BadRequestError` if not one."""
+    if "cursor" not in query:
+        return None
+    try:
+        return int(query["cursor"])
+    except ValueError:
+        raise BadRequestError("cursor must be an integer") from None
 
 
 def create_admin_app(gateway: Gateway) -> web.Application:
@@ -46,6 +72,10 @@ def create_admin_app(gateway: Gateway) -> web.Application:
                 )
         try:
             return await handler(request)
+        except BadRequestError as exc:
+            return error_response(400, "bad_request", str(exc))
+        except ConflictError as exc:
+            return error_response(409, "conflict", str(exc))
         except web.HTTPException as exc:
             return error_response(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
         except StoreUnavailableError as exc:
@@ -60,13 +90,17 @@ def create_admin_app(gateway: Gateway) -> web.Application:
     app.router.add_get("/admin/deliveries", list_deliveries)
     app.router.add_post("/admin/deliveries/{id}/replay", replay_delivery)
     app.router.add_post("/admin/dead-letters/replay", replay_dead_letters)
+    # Imported here: the customer views build on this module's helpers.
+    from gateway.admin_customers import add_customer_routes
+
+    add_customer_routes(app)
     return app
 
 
 async def list_channels(request: web.Request) -> web.Response:
     """List the configured channels and where providers post to them."""
     gateway = request.app[GATEWAY]
-    return _json(
+    return json_response(
         {
             "channels": [
                 {
@@ -88,7 +122,7 @@ async def list_backends(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     counts = await gateway.store.delivery_counts()
     queues = await gateway.store.queue_stats(gateway.clock())
-    return _json(
+    return json_response(
         {
             "backends": [
                 {
@@ -111,7 +145,7 @@ async def show_interaction(request: web.Request) -> web.Response:
     document = await interaction_document(request.app[GATEWAY].store, interaction_id)
     if document is None:
         return error_response(404, "not_found", f"no interaction {interaction_id}")
-    return _json(document)
+    return json_response(document)
 
 
 async def list_deliveries(request: web.Request) -> web.Response:
@@ -122,13 +156,8 @@ async def list_deliveries(request: web.Request) -> web.Response:
         return error_response(
             400, "bad_request", f"state must be one of {', '.join(DELIVERY_STATES)}"
         )
-    try:
-        limit = int(query.get("limit", "100"))
-        cursor = int(query["cursor"]) if "cursor" in query else None
-    except ValueError:
-        return error_response(400, "bad_request", "limit and cursor must be integers")
-    if not 1 <= limit <= _MAX_LIMIT:
-        return error_response(400, "bad_request", f"limit must be from 1 to {_MAX_LIMIT}")
+    limit = page_limit(query)
+    cursor = int_cursor(query)
     deliveries = await request.app[GATEWAY].store.list_deliveries(
         state=state,
         backend=query.get("backend"),
@@ -136,7 +165,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
         after_id=cursor,
     )
     next_cursor = deliveries[-1].id if len(deliveries) == limit else None
-    return _json(
+    return json_response(
         {"deliveries": [delivery_document(d) for d in deliveries], "next_cursor": next_cursor}
     )
 
@@ -157,7 +186,7 @@ async def replay_delivery(request: web.Request) -> web.Response:
         )
     replayed = await gateway.store.replay(now=gateway.clock(), delivery_ids=[delivery_id])
     gateway.delivery.notify([delivery.backend])
-    return _json({"replayed": replayed})
+    return json_response({"replayed": replayed})
 
 
 async def replay_dead_letters(request: web.Request) -> web.Response:
@@ -168,4 +197,4 @@ async def replay_dead_letters(request: web.Request) -> web.Response:
         return error_response(404, "not_found", f"no backend '{backend}' is configured")
     replayed = await gateway.store.replay(now=gateway.clock(), backend=backend)
     gateway.delivery.notify([backend] if backend else gateway.config.backends)
-    return _json({"replayed": replayed})
+    return json_response({"replayed": replayed})

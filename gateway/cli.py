@@ -13,6 +13,7 @@ from typing import Any
 
 from gateway import __version__
 from gateway.cli_config import add_config_option, load_from_args
+from gateway.cli_customers import add_customer_commands
 from gateway.cli_deliveries import add_delivery_commands
 from gateway.config_schema import config_json_schema
 from gateway.errors import ConfigError, PluginLoadError
@@ -52,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument("what", choices=["interaction", "config"])
     schema.set_defaults(run=_schema)
     add_delivery_commands(verbs)
+    add_customer_commands(verbs)
     return parser
 
 

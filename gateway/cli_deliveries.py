@@ -7,28 +7,23 @@ a second.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import difflib
 import json
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from gateway.channel import utc_now
-from gateway.cli_config import add_config_option, load_from_args
+from gateway.cli_config import add_config_option, with_store
 from gateway.config import GatewayConfig
 from gateway.documents import delivery_document, interaction_document
 from gateway.pipeline import order_key
 from gateway.plugins import Plugins
 from gateway.routing import Router
-from gateway.runtime import open_store
 from gateway.schema import Interaction
 from gateway.store.base import Store
 
 __all__ = ["add_delivery_commands"]
-
-T = TypeVar("T")
 
 
 def add_delivery_commands(verbs: Any) -> None:
@@ -68,24 +63,6 @@ def _moment(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _with_store(
-    args: argparse.Namespace,
-    plugins: Plugins,
-    work: Callable[[Store, GatewayConfig], Awaitable[T]],
-) -> T:
-    _, config = load_from_args(args, plugins)
-
-    async def run() -> T:
-        store = open_store(config)
-        await store.open()
-        try:
-            return await work(store, config)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
-
-
 def _known_backend(config: GatewayConfig, name: str | None) -> bool:
     if name is None or name in config.backends:
         return True
@@ -110,7 +87,7 @@ def _list(args: argparse.Namespace, plugins: Plugins) -> int:
             print(f"more: --cursor {dead[-1].id}")
         return 0
 
-    return _with_store(args, plugins, work)
+    return with_store(args, plugins, work)
 
 
 def _show(args: argparse.Namespace, plugins: Plugins) -> int:
@@ -131,7 +108,7 @@ def _show(args: argparse.Namespace, plugins: Plugins) -> int:
         print(json.dumps(shown, indent=2, default=str))
         return 0
 
-    return _with_store(args, plugins, work)
+    return with_store(args, plugins, work)
 
 
 def _replay(args: argparse.Namespace, plugins: Plugins) -> int:
@@ -148,7 +125,7 @@ def _replay(args: argparse.Namespace, plugins: Plugins) -> int:
         print(f"replayed {replayed} dead letters")
         return 0
 
-    return _with_store(args, plugins, work)
+    return with_store(args, plugins, work)
 
 
 def _backfill(args: argparse.Namespace, plugins: Plugins) -> int:
@@ -164,4 +141,4 @@ def _backfill(args: argparse.Namespace, plugins: Plugins) -> int:
         print(f"queued {queued} interactions for {args.backend}")
         return 0
 
-    return _with_store(args, plugins, work)
+    return with_store(args, plugins, work)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from gateway.store.base import (
     CustomerRecord,
     ErasureRecord,
+    LinkResult,
     MergeProposal,
     MergeRecord,
     Store,
@@ -19,9 +21,13 @@ __all__ = [
     "delivery_document",
     "erasure_document",
     "interaction_document",
+    "link_document",
     "merge_document",
     "proposal_document",
+    "proposals_page",
     "timeline_entry_document",
+    "timeline_page",
+    "unmerge_document",
 ]
 
 
@@ -132,3 +138,35 @@ def timeline_entry_document(entry: TimelineEntry) -> dict[str, Any]:
         "interaction": entry.interaction.model_dump(mode="json"),
         "deliveries": [delivery_document(d) for d in entry.deliveries],
     }
+
+
+def timeline_page(entries: Sequence[TimelineEntry], limit: int) -> dict[str, Any]:
+    """Return a page of a timeline; `next_cursor` is set when the page is full."""
+    return {
+        "interactions": [timeline_entry_document(e) for e in entries],
+        "next_cursor": entries[-1].interaction.id if len(entries) == limit else None,
+    }
+
+
+def proposals_page(proposals: Sequence[MergeProposal], limit: int) -> dict[str, Any]:
+    """Return a page of merge proposals; `next_cursor` is set when the page is full."""
+    return {
+        "proposals": [proposal_document(p) for p in proposals],
+        "next_cursor": proposals[-1].id if len(proposals) == limit else None,
+    }
+
+
+async def link_document(store: Store, result: LinkResult) -> dict[str, Any]:
+    """Return what linking an identity did, with the customer that holds it now."""
+    holder = await store.get_customer(result.customer_id)
+    return {"action": result.action, "customer": customer_document(holder) if holder else None}
+
+
+async def unmerge_document(store: Store, entry: MergeRecord) -> dict[str, Any]:
+    """Return an unmerge log entry with the restored customer and its former survivor."""
+    customers = [
+        customer_document(customer)
+        for customer_id in (entry.merged_id, entry.survivor_id)
+        if (customer := await store.get_customer(customer_id)) is not None
+    ]
+    return {"unmerge": merge_document(entry), "customers": customers}

@@ -27,3 +27,23 @@ def test_every_metric_is_documented() -> None:
     for metric in Metrics().registry.collect():
         name = metric.name + ("_total" if metric.type == "counter" else "")
         assert f"`{name}`" in text, f"{name} is missing from docs/operations.md"
+
+
+def test_every_admin_route_is_documented() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from gateway.admin import create_admin_app
+    from gateway.config import GatewayConfig
+    from gateway.metrics import Metrics
+    from gateway.plugins import load_plugins
+    from gateway.runtime import Gateway
+
+    gateway = Gateway(GatewayConfig(), load_plugins(), metrics=Metrics(CollectorRegistry()))
+    served = {
+        (route.method, route.resource.canonical)
+        for route in create_admin_app(gateway).router.routes()
+        if route.method != "HEAD" and route.resource is not None
+    }
+    text = (DOCS / "http-api.md").read_text()
+    documented = set(re.findall(r"^\| `([A-Z]+) (/admin/[^`?]*)", text, flags=re.MULTILINE))
+    assert served == documented

@@ -326,7 +326,7 @@ class SqliteStore:
             policy=self._resolver.policy,
             now=now,
         )
-        return await self._write(work)
+        return await self._change_graph(work)
 
     async def list_proposals(
         self,
@@ -344,11 +344,13 @@ class SqliteStore:
     ) -> MergeProposal | None:
         """Accept (link or merge) or reject a pending proposal."""
         work = partial(customers.decide_proposal, proposal_id=proposal_id, accept=accept, now=now)
-        return await self._write(work)
+        return await self._change_graph(work)
 
     async def unmerge(self, customer_id: str, *, now: datetime) -> MergeRecord | None:
         """Undo the merge of `customer_id` into its survivor; return the unmerge log entry."""
-        return await self._write(partial(customers.unmerge, customer_id=customer_id, now=now))
+        return await self._change_graph(
+            partial(customers.unmerge, customer_id=customer_id, now=now)
+        )
 
     async def erase_customer(self, customer_id: str, *, now: datetime) -> ErasureRecord | None:
         """Delete everything stored of a customer's merge tree; return the erasure request.
@@ -356,7 +358,7 @@ class SqliteStore:
         Deleted pages are zeroed (`secure_delete`) and the WAL is checkpointed and truncated,
         so no copy of the erased rows stays in the files.
         """
-        erasure = await self._write(
+        erasure = await self._change_graph(
             partial(customers.erase_customer, customer_id=customer_id, now=now)
         )
         if erasure is not None:
@@ -428,6 +430,21 @@ class SqliteStore:
             return await loop.run_in_executor(self._writer, transaction, conn, work)
         except sqlite3.Error as exc:
             raise StoreUnavailableError("the store could not be written") from exc
+
+    async def _change_graph(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run `work`, which changes the identity graph, then drop what the resolver cached.
+
+        Erasure also drops the interactions kept for their first delivery.
+        """
+
+        def run(conn: sqlite3.Connection) -> _T:
+            try:
+                return work(conn)
+            finally:
+                self._resolver.forget()
+                self._recent.clear()
+
+        return await self._write(run)
 
     def _recover(self, conn: sqlite3.Connection) -> int:
         if self._lock is None:
@@ -505,18 +522,30 @@ def _commit(
 ) -> list[_Outcome]:
     cursor = conn.cursor()
     write = partial(_write_item, cursor, resolver, utc_text(datetime.now(UTC)))
+
+    def whole(_: sqlite3.Connection) -> list[_Outcome]:
+        resolver.check(cursor)
+        return [[write(item) for item in items] for items in requests]
+
+    def one_by_one(_: sqlite3.Connection) -> list[_Outcome]:
+        results = [_write_request(cursor, write, items) for items in requests]
+        if any(isinstance(result, Exception) for result in results):
+            resolver.forget()  # what the failed requests cached was rolled back
+        return results
+
     outcomes: list[_Outcome]
     try:
         # Nearly every batch commits whole: no per-request savepoints on the fast path.
-        outcomes = transaction(
-            conn, lambda _: [[write(item) for item in items] for items in requests]
-        )
+        outcomes = transaction(conn, whole)
     except Exception:
+        resolver.forget()
         _log.info("SQLite store: a batch of %d commits failed; retrying one by one", len(requests))
         # Again, with a savepoint per request, so only the culprit fails.
-        outcomes = transaction(
-            conn, lambda _: [_write_request(cursor, write, items) for items in requests]
-        )
+        try:
+            outcomes = transaction(conn, one_by_one)
+        except Exception:
+            resolver.forget()
+            raise
     _remember(recent, requests, outcomes)
     return outcomes
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from ulid import ULID
 
 from gateway.identity import IdentityPolicy, business_party, customer_party
-from gateway.schema import ConversationContext, Identity, Interaction
+from gateway.schema import ChannelKind, ConversationContext, Identity, Interaction
 from gateway.store.sqlite_deliveries import parse_utc, utc_text
 
 __all__ = [
@@ -42,12 +43,13 @@ TREE = (
 )
 """A CTE `tree(id)`: the customer `:root` and every customer merged into it, transitively."""
 ROOT_OF = (
-    "WITH RECURSIVE up (id, merged_into, created_at) AS ("
-    " SELECT id, merged_into, created_at FROM customers WHERE id = ? UNION ALL"
-    " SELECT c.id, c.merged_into, c.created_at FROM customers AS c JOIN up ON c.id = up.merged_into"
-    ") SELECT id, created_at FROM up WHERE merged_into IS NULL"
+    "WITH RECURSIVE up (id, merged_into, created_at, named) AS ("
+    " SELECT id, merged_into, created_at, display_name IS NOT NULL FROM customers WHERE id = ?"
+    " UNION ALL SELECT c.id, c.merged_into, c.created_at, c.display_name IS NOT NULL"
+    " FROM customers AS c JOIN up ON c.id = up.merged_into"
+    ") SELECT id, created_at, named FROM up WHERE merged_into IS NULL"
 )
-"""(root id, root created_at) of a customer."""
+"""(root id, root created_at, whether the root has a display name) of a customer."""
 OWNER = ROOT_OF.replace(  # (root id, root created_at) of the customer holding (kind, value)
     "FROM customers WHERE id = ?",
     "FROM customers WHERE id = (SELECT customer_id FROM identities WHERE kind = ? AND value = ?)",
@@ -135,6 +137,20 @@ def propose(
 
 
 @dataclass(slots=True)
+class _Conversation:
+    """A customer's latest conversation, as its row holds it."""
+
+    id: str
+    last_activity_at: str
+    size: int
+    channels: str
+    """Channel kinds, comma-separated, sorted."""
+    last_channel: str
+    unanswered: str | None
+    """The kind of the last inbound contact no outbound answered since."""
+
+
+@dataclass(slots=True)
 class _Owner:
     """A customer (root) that some of an interaction's identities belong to."""
 
@@ -143,17 +159,56 @@ class _Owner:
     keys: list[Key] = field(default_factory=list)
 
 
+_CACHE_MAX = 65_536
+"""Identities (and as many conversations) kept in memory: ~20 MiB at most."""
+
+
 class IdentityResolver:
-    """Attributes interactions to customers and conversations; writer thread only."""
+    """Attributes interactions to customers and conversations; writer thread only.
+
+    Returning customers cost no graph query: who holds an identity and the state of each
+    customer's latest conversation are cached. The caches hold exactly what the database holds,
+    so they are dropped whenever that may stop being true: when another connection (the CLI)
+    committed (`PRAGMA data_version`, checked inside each commit transaction), when a commit
+    fails (its writes are rolled back) and after every admin change to the graph (`forget`).
+    """
 
     def __init__(self, policy: IdentityPolicy) -> None:
         self.policy = policy
         self._business: set[Key] = set()
         """Our own numbers and addresses; only ever grows, so it is safe to keep in memory."""
+        self._owners: dict[Key, tuple[str, str, bool]] = {}
+        """identity -> (root customer, its created_at, whether it has a display name)."""
+        self._conversations: dict[str, _Conversation | None] = {}
+        """root customer -> its latest conversation (None: it has none)."""
+        self._data_version: int | None = None
 
     def load(self, conn: sqlite3.Connection) -> None:
         """Read the business identities learned by earlier runs."""
         self._business.update(conn.execute("SELECT kind, value FROM business_identities"))
+
+    def check(self, cur: sqlite3.Cursor) -> None:
+        """Drop the caches if another connection committed; call inside the write transaction."""
+        version = cur.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self.forget()
+            self._data_version = version
+
+    def forget(self) -> None:
+        """Drop the caches (their rows may have changed or been rolled back)."""
+        self._owners.clear()
+        self._conversations.clear()
+
+    def _owner(self, cur: sqlite3.Cursor, key: Key) -> tuple[str, str, bool] | None:
+        found = self._owners.get(key)
+        if found is None:
+            row = cur.execute(OWNER, key).fetchone()
+            if row is None:
+                return None
+            if len(self._owners) >= _CACHE_MAX:
+                self.forget()
+            found = self._owners[key] = (row[0], row[1], bool(row[2]))
+        return found
 
     def resolve(self, cur: sqlite3.Cursor, interaction: Interaction, now: str) -> Interaction:
         """Return `interaction` with its customer, conversation and context; update the graph."""
@@ -165,12 +220,14 @@ class IdentityResolver:
             return interaction
         owners: dict[str, _Owner] = {}
         unknown: list[Key] = []
+        named = False
         for key in keys:
-            row = cur.execute(OWNER, key).fetchone()
-            if row is None:
+            found = self._owner(cur, key)
+            if found is None:
                 unknown.append(key)
             else:
-                owners.setdefault(row[0], _Owner(row[0], row[1])).keys.append(key)
+                owners.setdefault(found[0], _Owner(found[0], found[1])).keys.append(key)
+                named = named or found[2]
         if interaction.type == "status":
             return self._attribute_status(cur, interaction, owners)
         if owners:
@@ -183,11 +240,12 @@ class IdentityResolver:
             )
         if unknown:
             self._attach(cur, root, unknown, interaction.id, now, fresh=not owners)
-        if owners and party.display_name:
+        if owners and party.display_name and not named:
             cur.execute(
                 "UPDATE customers SET display_name = ? WHERE id = ? AND display_name IS NULL",
                 (party.display_name, root),
             )
+            self._owners.clear()  # the cached entries say the customer has no name
         return self._thread(cur, interaction, root)
 
     def _learn_business(
@@ -210,10 +268,10 @@ class IdentityResolver:
         if not owners:
             return interaction
         root = self._ranked(list(owners.values()))[0].root
-        current = cur.execute(_CURRENT_CONVERSATION, {"root": root}).fetchone()
+        current = self._conversation(cur, root)
         open_id = None
-        if current is not None and self._within_window(interaction, current[1]):
-            open_id = current[0]
+        if current is not None and self._within_window(interaction, current.last_activity_at):
+            open_id = current.id
         return interaction.model_copy(update={"customer_id": root, "conversation_id": open_id})
 
     def _ranked(self, owners: list[_Owner]) -> list[_Owner]:
@@ -253,6 +311,7 @@ class IdentityResolver:
             survivor, merged = sorted((primary, other), key=lambda o: (o.created_at, o.root))
             cause = f"{_label(primary.keys[0])} and {_label(other.keys[0])} in one interaction"
             insert_merge(cur, survivor.root, merged.root, cause, now, interaction.id)
+            self.forget()  # the merged customer's identities and conversations changed root
             primary = _Owner(survivor.root, survivor.created_at, primary.keys + other.keys)
         return primary.root
 
@@ -290,42 +349,66 @@ class IdentityResolver:
         gap = abs(interaction.occurred_at - parse_utc(last_activity))
         return gap <= self.policy.conversation_window
 
+    def _conversation(self, cur: sqlite3.Cursor, root: str) -> _Conversation | None:
+        """Return the latest conversation of the customer `root` (its whole tree), or None."""
+        if root in self._conversations:
+            return self._conversations[root]
+        row = cur.execute(_CURRENT_CONVERSATION, {"root": root}).fetchone()
+        found = None if row is None else _Conversation(*row)
+        if len(self._conversations) >= _CACHE_MAX:
+            self.forget()
+        self._conversations[root] = found
+        return found
+
     def _thread(self, cur: sqlite3.Cursor, interaction: Interaction, root: str) -> Interaction:
         """Join the customer's open conversation or open one; return the interaction in it."""
         kind = interaction.channel.kind
         occurred = utc_text(interaction.occurred_at)
-        inbound = interaction.direction == "inbound"
-        current = cur.execute(_CURRENT_CONVERSATION, {"root": root}).fetchone()
-        if current is None or not self._within_window(interaction, current[1]):
-            conversation_id = f"conv_{ULID()}"
+        unanswered = kind if interaction.direction == "inbound" else None
+        current = self._conversation(cur, root)
+        if current is None or not self._within_window(interaction, current.last_activity_at):
+            current = _Conversation(f"conv_{ULID()}", occurred, 1, kind, kind, unanswered)
             cur.execute(
                 "INSERT INTO conversations (id, customer_id, opened_at, last_activity_at, size,"
                 " channels, last_channel, unanswered_channel) VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
-                (conversation_id, root, occurred, occurred, kind, kind, kind if inbound else None),
+                (current.id, root, occurred, occurred, kind, kind, unanswered),
             )
-            context = ConversationContext(
-                conversation_channels=[kind], conversation_size=1, repeat_contact=False
+            self._conversations[root] = current
+            context = ConversationContext.model_construct(
+                conversation_channels=[kind],
+                conversation_size=1,
+                repeat_contact=False,
+                previous_channel=None,
             )
         else:
-            conversation_id, _, size, channels, previous, unanswered = current
-            kinds = sorted({*channels.split(","), kind})
-            repeat = inbound and unanswered is not None and unanswered != kind
+            kinds = sorted({*current.channels.split(","), kind})
+            repeat = unanswered is not None and current.unanswered not in (None, kind)
+            previous = current.last_channel
+            current.last_activity_at = max(current.last_activity_at, occurred)
+            current.size += 1
+            current.channels = ",".join(kinds)
+            current.last_channel = kind
+            current.unanswered = unanswered
             cur.execute(
-                "UPDATE conversations SET last_activity_at = max(last_activity_at, ?),"
-                " size = size + 1, channels = ?, last_channel = ?, unanswered_channel = ?"
-                " WHERE id = ?",
-                (occurred, ",".join(kinds), kind, kind if inbound else None, conversation_id),
+                "UPDATE conversations SET last_activity_at = ?, size = ?, channels = ?,"
+                " last_channel = ?, unanswered_channel = ? WHERE id = ?",
+                (
+                    current.last_activity_at,
+                    current.size,
+                    current.channels,
+                    kind,
+                    unanswered,
+                    current.id,
+                ),
             )
-            context = ConversationContext.model_validate(
-                {
-                    "conversation_channels": kinds,
-                    "conversation_size": size + 1,
-                    "repeat_contact": repeat,
-                    "previous_channel": previous,
-                }
+            context = ConversationContext.model_construct(
+                conversation_channels=cast("list[ChannelKind]", kinds),
+                conversation_size=current.size,
+                repeat_contact=repeat,
+                previous_channel=cast("ChannelKind", previous),
             )
         return interaction.model_copy(
-            update={"customer_id": root, "conversation_id": conversation_id, "context": context}
+            update={"customer_id": root, "conversation_id": current.id, "context": context}
         )
 
 

@@ -1,0 +1,96 @@
+"""The resolver's caches never outlive the rows they mirror."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from gateway.errors import StoreUnavailableError
+from gateway.schema import ChannelRef, Identity, Interaction, Party
+from gateway.store.base import CommitItem
+from gateway.store.sqlite import SqliteStore
+from tests.store.factories import raw_connection
+
+PHONE = Identity(kind="phone", value="+15551234567")
+EMAIL = Identity(kind="email", value="jane@example.com")
+
+
+def contact(external_id: str, *identities: Identity) -> Interaction:
+    now = datetime.now(UTC)
+    return Interaction(
+        type="message",
+        direction="inbound",
+        channel=ChannelRef(id="sms", kind="sms", provider="generic"),
+        external_id=external_id,
+        occurred_at=now,
+        received_at=now,
+        sender=Party(identities=list(identities)),
+    )
+
+
+async def commit(store: SqliteStore, interaction: Interaction) -> Interaction:
+    [result] = await store.commit([CommitItem(interaction, ())])
+    assert result.interaction is not None
+    return result.interaction
+
+
+async def test_a_link_made_by_another_process_is_seen_at_once(
+    store: SqliteStore, db_path: Path
+) -> None:
+    first = await commit(store, contact("m1", PHONE))
+    mail = await commit(store, contact("m2", EMAIL))
+    assert first.customer_id is not None
+    assert mail.customer_id not in (None, first.customer_id)
+    await commit(store, contact("m3", EMAIL))  # the e-mail's owner is cached now
+
+    # The CLI, another process, merges the e-mail's customer away behind the server's back.
+    other = SqliteStore(str(db_path))
+    await other.open()
+    try:
+        linked = await other.link_identity(first.customer_id, EMAIL, now=datetime.now(UTC))
+    finally:
+        await other.close()
+    assert linked is not None
+    assert linked.action == "merged"
+
+    again = await commit(store, contact("m4", EMAIL))
+    assert again.customer_id == first.customer_id  # the survivor, not the cached old owner
+    assert again.conversation_id == mail.conversation_id  # the tree's latest conversation
+
+
+async def test_an_erasure_by_another_process_forgets_the_conversation(
+    store: SqliteStore, db_path: Path
+) -> None:
+    first = await commit(store, contact("m1", PHONE))
+    assert first.customer_id is not None
+    with raw_connection(db_path) as conn:
+        conn.execute("DELETE FROM conversations")
+
+    second = await commit(store, contact("m2", PHONE))
+
+    assert second.conversation_id not in (None, first.conversation_id)
+    assert second.context is not None
+    assert second.context.conversation_size == 1
+
+
+async def test_a_failed_commit_leaves_nothing_in_the_caches(
+    store: SqliteStore, db_path: Path
+) -> None:
+    first = await commit(store, contact("ok", PHONE))
+    with raw_connection(db_path) as conn:
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON interactions WHEN NEW.external_id = 'bad'"
+            " BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        )
+    with pytest.raises(StoreUnavailableError):  # resolved (conversation grew), then rolled back
+        await store.commit([CommitItem(contact("bad", PHONE, EMAIL), ())])
+
+    second = await commit(store, contact("good", PHONE))
+    mail = await commit(store, contact("mail", EMAIL))
+
+    assert second.conversation_id == first.conversation_id
+    assert second.context is not None
+    assert second.context.conversation_size == 2  # the rolled-back contact does not count
+    assert mail.customer_id not in (None, first.customer_id)  # its link was rolled back too
