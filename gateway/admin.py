@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable
 
-import orjson
 from aiohttp import web
 
+from gateway.admin_customers import add_customer_routes
+from gateway.admin_http import BadRequestError, int_cursor, json_response, page_limit
 from gateway.documents import delivery_document, interaction_document
 from gateway.errors import StoreUnavailableError
 from gateway.http_errors import error_response
@@ -17,41 +17,10 @@ from gateway.ingest import GATEWAY
 from gateway.runtime import Gateway
 from gateway.store.base import DELIVERY_STATES, ConflictError
 
-__all__ = ["BadRequestError", "create_admin_app", "int_cursor", "json_response", "page_limit"]
+__all__ = ["create_admin_app"]
 
 log = logging.getLogger("gateway.admin")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-MAX_LIMIT = 1000
-
-
-class BadRequestError(Exception):
-    """A request the admin API cannot act on; answered `400 bad_request` with this message."""
-
-
-def json_response(payload: Any, status: int = 200) -> web.Response:
-    """Return `payload` as a JSON response."""
-    return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json")
-
-
-def page_limit(query: Mapping[str, str]) -> int:
-    """Return the `limit` query parameter (default 100); raise `BadRequestError` if out of range."""
-    try:
-        limit = int(query.get("limit", "100"))
-    except ValueError:
-        raise BadRequestError("limit must be an integer") from None
-    if not 1 <= limit <= MAX_LIMIT:
-        raise BadRequestError(f"limit must be from 1 to {MAX_LIMIT}")
-    return limit
-
-
-def int_cursor(query: Mapping[str, str]) -> int | None:
-    """Return the integer `cursor` query parameter, or None; raise `BadRequestError` if not one."""
-    if "cursor" not in query:
-        return None
-    try:
-        return int(query["cursor"])
-    except ValueError:
-        raise BadRequestError("cursor must be an integer") from None
 
 
 def create_admin_app(gateway: Gateway) -> web.Application:
@@ -90,9 +59,6 @@ def create_admin_app(gateway: Gateway) -> web.Application:
     app.router.add_get("/admin/deliveries", list_deliveries)
     app.router.add_post("/admin/deliveries/{id}/replay", replay_delivery)
     app.router.add_post("/admin/dead-letters/replay", replay_dead_letters)
-    # Imported here: the customer views build on this module's helpers.
-    from gateway.admin_customers import add_customer_routes
-
     add_customer_routes(app)
     return app
 

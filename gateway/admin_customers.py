@@ -7,7 +7,7 @@ from typing import Any, get_args
 import orjson
 from aiohttp import web
 
-from gateway.admin import BadRequestError, int_cursor, json_response, page_limit
+from gateway.admin_http import BadRequestError, int_cursor, json_response, page_limit
 from gateway.documents import (
     customer_document,
     erasure_document,

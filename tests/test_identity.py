@@ -602,7 +602,8 @@ async def test_erasure_leaves_nothing_of_the_customer_in_the_store(
                 for trace in traces:
                     if any(trace in str(cell) for cell in row):
                         found.append((table, trace, row))
-        assert [(t, trace) for t, trace, _ in found] == [("erasures", ann.customer_id)]
+        # Only the erasure request names the erased (opaque) customer ids.
+        assert {(t, trace) for t, trace, _ in found} == {("erasures", c) for c in tree}
         others = conn.execute("SELECT count(*) FROM interactions").fetchone()[0]
         assert others == 1  # someone else's message is still there
     # Deleted pages are zeroed and the WAL truncated: not even the files hold the text.
@@ -628,3 +629,72 @@ async def _customer(gut: GatewayUnderTest, customer_id: str) -> CustomerRecord:
 def _files(directory: Path) -> dict[str, bytes]:
     """Return the store's files (database, WAL, shared memory) by name."""
     return {path.name: path.read_bytes() for path in directory.glob("gateway.db*")}
+
+
+async def test_erasing_a_merged_customer_erases_the_person_and_is_found_by_either_id(
+    gateway_factory: GatewayFactory,
+) -> None:
+    gut = await gateway_factory(config())
+    store = gut.gateway.store
+    ann = await send(gut, "support-sms", contact("SM1", ("phone", "+15550000001")))
+    mail = await send(
+        gut,
+        "support-email",
+        contact("E2", ("email", "ann@example.com"), ours=("email", "desk@shop.example")),
+    )
+    await send(
+        gut, "support-sms", contact("SM3", ("phone", "+15550000001"), ("email", "ann@example.com"))
+    )
+    assert ann.customer_id is not None
+    assert mail.customer_id is not None
+
+    erasure = await store.erase_customer(mail.customer_id, now=gut.gateway.clock())
+
+    assert erasure is not None
+    assert erasure.customer_id == ann.customer_id  # the survivor: the person is the whole tree
+    assert erasure.interactions == 3
+    for customer_id in (ann.customer_id, mail.customer_id):
+        assert await store.get_customer(customer_id) is None
+        assert [e.id for e in await store.erasures_of(customer_id)] == [erasure.id]
+
+
+async def test_a_delivery_after_a_merge_carries_the_survivor(
+    gateway_factory: GatewayFactory, receiver: Receiver
+) -> None:
+    merged = asyncio.Event()
+
+    async def crm(interaction: Interaction, arrival: int) -> web.Response:
+        if interaction.external_id == "E2" and not merged.is_set():
+            return web.json_response({"error": "busy"}, status=503)
+        return web.json_response({})
+
+    receiver.behaviour = crm
+    gut = await gateway_factory(config(receiver))
+    ann = await send(gut, "support-sms", contact("SM1", ("phone", "+15550000001")))
+    bob = await send(
+        gut,
+        "support-email",
+        contact("E2", ("email", "bob@example.com"), ours=("email", "desk@shop.example")),
+    )
+    await eventually(lambda: _arrived(receiver, "E2"))
+    await send(
+        gut, "support-sms", contact("SM3", ("phone", "+15550000001"), ("email", "bob@example.com"))
+    )
+    merged.set()
+
+    async def delivered() -> bool:
+        [job] = await gut.gateway.store.deliveries_of(bob.id)
+        return job.state == "delivered"  # the 200 came after the merge
+
+    await eventually(delivered)
+    stored = await gut.gateway.store.get_interaction(bob.id)
+    assert stored is not None
+    assert stored.customer_id == bob.customer_id  # the stored interaction keeps its history
+    first, *_, last = [a.interaction for a in receiver.arrivals if a.interaction.id == bob.id]
+    assert first.customer_id == bob.customer_id
+    assert last.customer_id == ann.customer_id  # sent again after the merge: the survivor
+    assert receiver.problems == []
+
+
+async def _arrived(receiver: Receiver, external_id: str) -> bool:
+    return external_id in receiver.external_ids()

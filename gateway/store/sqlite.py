@@ -205,7 +205,7 @@ class SqliteStore:
                 now=now,
                 lease=lease,
                 recent=self._recent,
-                crosswalk=customers.record_refs,
+                current=customers.current_customer,
             )
         )
 

@@ -35,11 +35,13 @@ from gateway.store.sqlite_identity import (
     Key,
     insert_merge,
     root_of,
+    tree_of,
 )
 
 __all__ = [
     "advance",
     "crosswalk_of",
+    "current_customer",
     "decide_proposal",
     "erase_customer",
     "erasures_after",
@@ -51,7 +53,6 @@ __all__ = [
     "merges_after",
     "record_crosswalk",
     "record_receipt",
-    "record_refs",
     "timeline",
     "unmerge",
 ]
@@ -267,23 +268,26 @@ def erase_customer(
     tree = {"root": root}
     record = get_customer(conn, root)
     assert record is not None
+    erased_ids = tree_of(conn.cursor(), root)
     doomed = conn.execute(TREE + " SELECT id FROM interactions WHERE customer_id" + _IN_TREE, tree)
     erased = conn.executemany("DELETE FROM interactions WHERE id = ?", doomed.fetchall()).rowcount
     for statement in _ERASE:
         conn.execute(TREE + " " + statement.format(tree=_IN_TREE.strip()), tree)
     at = utc_text(now)
     cursor = conn.execute(
-        "INSERT INTO erasures (customer_id, crosswalk, interactions, requested_at)"
-        " VALUES (?, ?, ?, ?)",
-        (root, orjson.dumps(record.crosswalk).decode(), erased, at),
+        "INSERT INTO erasures (customer_id, customer_ids, crosswalk, interactions, requested_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (root, " ".join(erased_ids), orjson.dumps(record.crosswalk).decode(), erased, at),
     )
     return ErasureRecord(cursor.lastrowid or 0, root, now, erased, record.crosswalk, ())
 
 
 def erasures_of(conn: sqlite3.Connection, customer_id: str) -> list[ErasureRecord]:
-    """Return the erasures of a customer id, oldest first, with their receipts."""
+    """Return the erasures that removed a customer id (it or its merge tree), oldest first."""
     rows = conn.execute(
-        f"SELECT {_ERASURE_COLUMNS} WHERE customer_id = ? ORDER BY id", (customer_id,)
+        f"SELECT {_ERASURE_COLUMNS} WHERE customer_id = ?1"
+        " OR instr(' ' || customer_ids || ' ', ' ' || ?1 || ' ') ORDER BY id",
+        (customer_id,),
     )
     return [_erasure(conn, row) for row in rows.fetchall()]
 
@@ -343,10 +347,15 @@ def record_crosswalk(
     )
 
 
-def record_refs(conn: sqlite3.Connection, customer_id: str, backend: str) -> tuple[str, ...]:
-    """Return the records `backend` reported for the customer's whole tree, newest first."""
+def current_customer(
+    conn: sqlite3.Connection, customer_id: str, backend: str
+) -> tuple[str, tuple[str, ...]]:
+    """Return the customer `customer_id` is now (its tree's root) and the records `backend`
+    reported for that whole tree, newest first."""
     found = root_of(conn.cursor(), customer_id)
-    return () if found is None else crosswalk_of(conn, found[0], backend)
+    if found is None:
+        return customer_id, ()
+    return found[0], crosswalk_of(conn, found[0], backend)
 
 
 def crosswalk_of(conn: sqlite3.Connection, customer_id: str, backend: str) -> tuple[str, ...]:

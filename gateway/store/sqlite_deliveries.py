@@ -169,27 +169,28 @@ def claim(
     now: datetime,
     lease: timedelta,
     recent: Mapping[str, Interaction],
-    crosswalk: Callable[[sqlite3.Connection, str, str], tuple[str, ...]],
+    current: Callable[[sqlite3.Connection, str, str], tuple[str, tuple[str, ...]]],
 ) -> list[ClaimedDelivery]:
     """Lease up to `limit` claimable deliveries of `backend`, oldest due first.
 
     `recent` holds interactions committed moments ago: they need no parsing again.
-    `crosswalk(conn, customer_id, backend)` returns the records the backend has for a customer.
+    `current(conn, customer_id, backend)` returns who the customer is now (after merges) and the
+    records the backend has for them: a delivery carries the current identity graph.
     """
     params = {"backend": backend, "now": utc_text(now), "limit": limit}
     rows = conn.execute(_CLAIMABLE, params).fetchall()
     lease_until, updated = utc_text(now + lease), utc_text(now)
     conn.executemany(_LEASE, [(lease_until, updated, row[0]) for row in rows])
-    return [
-        ClaimedDelivery(
-            row_id,
-            recent.get(interaction_id) or Interaction.model_validate_json(body),
-            attempts,
-            parse_utc(created),
-            crosswalk(conn, customer_id, backend) if customer_id else (),
-        )
-        for row_id, attempts, created, interaction_id, body, customer_id in rows
-    ]
+    claimed = []
+    for row_id, attempts, created, interaction_id, body, customer_id in rows:
+        interaction = recent.get(interaction_id) or Interaction.model_validate_json(body)
+        refs: tuple[str, ...] = ()
+        if customer_id:
+            root, refs = current(conn, customer_id, backend)
+            if root != customer_id:
+                interaction = interaction.model_copy(update={"customer_id": root})
+        claimed.append(ClaimedDelivery(row_id, interaction, attempts, parse_utc(created), refs))
+    return claimed
 
 
 def record(

@@ -99,7 +99,8 @@ CREATE TABLE crosswalk (
 -- the receipt of each backend that was asked to erase its records.
 CREATE TABLE erasures (
     id           INTEGER PRIMARY KEY,
-    customer_id  TEXT NOT NULL,
+    customer_id  TEXT NOT NULL,  -- the root of the erased merge tree
+    customer_ids TEXT NOT NULL,  -- every customer id of the tree, space-separated
     crosswalk    TEXT NOT NULL,  -- JSON {"backend": ["record ref", ...]}
     interactions INTEGER NOT NULL,
     requested_at TEXT NOT NULL
