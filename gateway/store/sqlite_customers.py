@@ -250,7 +250,6 @@ _ERASE = (
     "DELETE FROM merge_proposals WHERE customer_id {tree} OR other_customer_id {tree}"
     " OR (kind, value) IN (SELECT kind, value FROM identities WHERE customer_id {tree})",
     "DELETE FROM identities WHERE customer_id {tree}",
-    "DELETE FROM conversations WHERE customer_id {tree}",
     "DELETE FROM crosswalk WHERE customer_id {tree}",
     "DELETE FROM customer_merges WHERE survivor_id {tree} OR merged_id {tree}",
     "DELETE FROM customers WHERE id {tree}",

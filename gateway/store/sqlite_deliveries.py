@@ -154,7 +154,9 @@ def transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], _
 
 def utc_text(moment: datetime) -> str:
     """Return `moment` as fixed-width ISO-8601 UTC text: text order is time order."""
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"  # "+00:00" becomes "Z"
 
 
 def parse_utc(text: str) -> datetime:

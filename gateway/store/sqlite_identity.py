@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
+import orjson
 from ulid import ULID
 
 from gateway.identity import IdentityPolicy, business_party, customer_party
@@ -54,9 +55,14 @@ OWNER = ROOT_OF.replace(  # (root id, root created_at) of the customer holding (
     "FROM customers WHERE id = ?",
     "FROM customers WHERE id = (SELECT customer_id FROM identities WHERE kind = ? AND value = ?)",
 )
-_CURRENT_CONVERSATION = (
-    TREE + " SELECT id, last_activity_at, size, channels, last_channel, unanswered_channel"
-    " FROM conversations WHERE customer_id IN tree ORDER BY last_activity_at DESC LIMIT 1"
+_CONTACTS = TREE + (
+    " SELECT {columns} FROM interactions WHERE customer_id IN tree AND type <> 'status'"
+    " AND conversation_id IS NOT NULL"
+)
+_LAST_CONTACT = _CONTACTS.format(columns="occurred_at") + " ORDER BY occurred_at DESC LIMIT 1"
+_RECENT_CONTACTS = (
+    _CONTACTS.format(columns="rowid, conversation_id, occurred_at, direction, body")
+    + " AND occurred_at >= :since"
 )
 _KIND_COUNTS = TREE + (
     " SELECT kind, count(*) FROM identities WHERE customer_id IN tree GROUP BY kind"
@@ -138,13 +144,13 @@ def propose(
 
 @dataclass(slots=True)
 class _Conversation:
-    """A customer's latest conversation, as its row holds it."""
+    """The state of a customer's latest conversation after its last contact."""
 
     id: str
     last_activity_at: str
     size: int
-    channels: str
-    """Channel kinds, comma-separated, sorted."""
+    channels: list[str]
+    """Channel kinds, sorted."""
     last_channel: str
     unanswered: str | None
     """The kind of the last inbound contact no outbound answered since."""
@@ -353,60 +359,62 @@ class IdentityResolver:
         """Return the latest conversation of the customer `root` (its whole tree), or None."""
         if root in self._conversations:
             return self._conversations[root]
-        row = cur.execute(_CURRENT_CONVERSATION, {"root": root}).fetchone()
-        found = None if row is None else _Conversation(*row)
+        found = self._read_conversation(cur, root)
         if len(self._conversations) >= _CACHE_MAX:
             self.forget()
         self._conversations[root] = found
         return found
 
+    def _read_conversation(self, cur: sqlite3.Cursor, root: str) -> _Conversation | None:
+        """Rebuild the latest conversation's state from its contacts: their rows say which
+        conversation they joined, and the last one's `context` is the state after it."""
+        last = cur.execute(_LAST_CONTACT, {"root": root}).fetchone()
+        if last is None:
+            return None
+        since = utc_text(parse_utc(last[0]) - self.policy.conversation_window)
+        rows = cur.execute(_RECENT_CONTACTS, {"root": root, "since": since}).fetchall()
+        latest = max(rows, key=lambda row: (row[2], row[0]))[1]
+        rows = [row for row in rows if row[1] == latest]
+        _, _, _, direction, body = max(rows, key=lambda row: row[0])  # processed last
+        after = orjson.loads(body)
+        context, kind = after["context"], after["channel"]["kind"]
+        return _Conversation(
+            latest,
+            max(row[2] for row in rows),
+            context["conversation_size"],
+            context["conversation_channels"],
+            kind,
+            kind if direction == "inbound" else None,
+        )
+
     def _thread(self, cur: sqlite3.Cursor, interaction: Interaction, root: str) -> Interaction:
-        """Join the customer's open conversation or open one; return the interaction in it."""
+        """Join the customer's open conversation or open one; return the interaction in it.
+
+        Nothing is written here: the interaction's own row records the conversation.
+        """
         kind = interaction.channel.kind
         occurred = utc_text(interaction.occurred_at)
         unanswered = kind if interaction.direction == "inbound" else None
         current = self._conversation(cur, root)
         if current is None or not self._within_window(interaction, current.last_activity_at):
-            current = _Conversation(f"conv_{ULID()}", occurred, 1, kind, kind, unanswered)
-            cur.execute(
-                "INSERT INTO conversations (id, customer_id, opened_at, last_activity_at, size,"
-                " channels, last_channel, unanswered_channel) VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
-                (current.id, root, occurred, occurred, kind, kind, unanswered),
-            )
+            current = _Conversation(f"conv_{ULID()}", occurred, 1, [kind], kind, unanswered)
             self._conversations[root] = current
-            context = ConversationContext.model_construct(
-                conversation_channels=[kind],
-                conversation_size=1,
-                repeat_contact=False,
-                previous_channel=None,
-            )
+            previous, repeat = None, False
         else:
-            kinds = sorted({*current.channels.split(","), kind})
-            repeat = unanswered is not None and current.unanswered not in (None, kind)
             previous = current.last_channel
+            repeat = unanswered is not None and current.unanswered not in (None, kind)
+            if kind not in current.channels:
+                current.channels = sorted([*current.channels, kind])
             current.last_activity_at = max(current.last_activity_at, occurred)
             current.size += 1
-            current.channels = ",".join(kinds)
             current.last_channel = kind
             current.unanswered = unanswered
-            cur.execute(
-                "UPDATE conversations SET last_activity_at = ?, size = ?, channels = ?,"
-                " last_channel = ?, unanswered_channel = ? WHERE id = ?",
-                (
-                    current.last_activity_at,
-                    current.size,
-                    current.channels,
-                    kind,
-                    unanswered,
-                    current.id,
-                ),
-            )
-            context = ConversationContext.model_construct(
-                conversation_channels=cast("list[ChannelKind]", kinds),
-                conversation_size=current.size,
-                repeat_contact=repeat,
-                previous_channel=cast("ChannelKind", previous),
-            )
+        context = ConversationContext.model_construct(
+            conversation_channels=cast("list[ChannelKind]", list(current.channels)),
+            conversation_size=current.size,
+            repeat_contact=repeat,
+            previous_channel=cast("ChannelKind | None", previous),
+        )
         return interaction.model_copy(
             update={"customer_id": root, "conversation_id": current.id, "context": context}
         )

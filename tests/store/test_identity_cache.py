@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import StoreUnavailableError
-from gateway.schema import ChannelRef, Identity, Interaction, Party
+from gateway.schema import ChannelKind, ChannelRef, Direction, Identity, Interaction, Party
 from gateway.store.base import CommitItem
 from gateway.store.sqlite import SqliteStore
 from tests.store.factories import raw_connection
@@ -60,13 +60,13 @@ async def test_a_link_made_by_another_process_is_seen_at_once(
     assert again.conversation_id == mail.conversation_id  # the tree's latest conversation
 
 
-async def test_an_erasure_by_another_process_forgets_the_conversation(
+async def test_a_deletion_by_another_process_forgets_the_conversation(
     store: SqliteStore, db_path: Path
 ) -> None:
     first = await commit(store, contact("m1", PHONE))
     assert first.customer_id is not None
     with raw_connection(db_path) as conn:
-        conn.execute("DELETE FROM conversations")
+        conn.execute("DELETE FROM interactions")  # as a prune or an erasure would
 
     second = await commit(store, contact("m2", PHONE))
 
@@ -94,3 +94,54 @@ async def test_a_failed_commit_leaves_nothing_in_the_caches(
     assert second.context is not None
     assert second.context.conversation_size == 2  # the rolled-back contact does not count
     assert mail.customer_id not in (None, first.customer_id)  # its link was rolled back too
+
+
+def at(
+    external_id: str, minute: int, direction: Direction = "inbound", kind: ChannelKind = "sms"
+) -> Interaction:
+    """A contact of PHONE's at 10:`minute`, inbound from them or outbound to them."""
+    moment = datetime(2026, 11, 22, 10, minute, tzinfo=UTC)
+    customer, ours = Party(identities=[PHONE]), Party()
+    return Interaction(
+        type="message",
+        direction=direction,
+        channel=ChannelRef(id=kind, kind=kind, provider="generic"),
+        external_id=external_id,
+        occurred_at=moment,
+        received_at=moment,
+        sender=customer if direction == "inbound" else ours,
+        recipient=ours if direction == "inbound" else customer,
+    )
+
+
+async def test_a_restart_rebuilds_the_conversation_from_the_stored_contacts(
+    db_path: Path,
+) -> None:
+    contacts = [
+        at("m1", 0),
+        at("m2", 5, kind="whatsapp"),
+        at("m3", 3, direction="outbound"),  # arrives late: processed third, happened second
+        at("m4", 9, kind="voice"),
+    ]
+    cold = SqliteStore(str(db_path))
+    await cold.open()
+    try:
+        first = [await commit(cold, interaction) for interaction in contacts[:3]]
+    finally:
+        await cold.close()
+    warm = SqliteStore(str(db_path))
+    await warm.open()
+    try:
+        continued = await commit(warm, contacts[3])
+    finally:
+        await warm.close()
+
+    # The same as one process would have said: the late outbound answered the WhatsApp message.
+    assert continued.conversation_id == first[0].conversation_id
+    assert continued.context is not None
+    assert continued.context.model_dump() == {
+        "conversation_channels": ["sms", "voice", "whatsapp"],
+        "conversation_size": 4,
+        "repeat_contact": False,
+        "previous_channel": "sms",
+    }

@@ -1,6 +1,6 @@
--- The identity graph, conversations, the CRM crosswalk, merges, proposals and erasures.
+-- The identity graph, the CRM crosswalk, merges, proposals and erasures.
 --
--- The graph is a forest: identities, interactions, conversations and crosswalk rows point at
+-- The graph is a forest: identities, interactions and crosswalk rows point at
 -- the customer they were attached to, and a merge only sets the absorbed customer's
 -- `merged_into`. A customer's data is that of its whole tree; an unmerge clears `merged_into`
 -- and everything is back where it was.
@@ -34,20 +34,9 @@ CREATE TABLE business_identities (
     PRIMARY KEY (kind, value)
 ) WITHOUT ROWID;
 
-CREATE TABLE conversations (
-    id                 TEXT PRIMARY KEY,  -- conv_<ULID>
-    customer_id        TEXT NOT NULL REFERENCES customers (id),
-    opened_at          TEXT NOT NULL,
-    last_activity_at   TEXT NOT NULL,
-    size               INTEGER NOT NULL CHECK (size >= 1),
-    channels           TEXT NOT NULL,  -- channel kinds, comma-separated, sorted
-    last_channel       TEXT NOT NULL,
-    unanswered_channel TEXT            -- kind of the last inbound contact no outbound answered
-);
-
-CREATE INDEX conversations_customer ON conversations (customer_id, last_activity_at);
-
--- A customer's timeline.
+-- A customer's timeline, and their latest conversation. Conversations have no table of their
+-- own: an interaction's row holds its conversation_id and its body the conversation's state
+-- after it (context), so threading writes nothing but the interaction itself.
 CREATE INDEX interactions_customer ON interactions (customer_id, occurred_at)
     WHERE customer_id IS NOT NULL;
 
