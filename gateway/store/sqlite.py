@@ -587,8 +587,9 @@ def _write_item(
     key = (item.interaction.channel.id, item.interaction.external_id)
     if first := cursor.execute(_SELECT_FIRST_ID, key).fetchone():
         return CommitResult(first[0], duplicate=True)
-    i = resolver.resolve(cursor, item.interaction, now)
-    occurred, received = utc_text(i.occurred_at), utc_text(i.received_at)
+    occurred = utc_text(item.interaction.occurred_at)
+    i = resolver.resolve(cursor, item.interaction, now, occurred)
+    received = utc_text(i.received_at)
     row = (i.id, *key, i.type, i.direction, occurred, received, i.customer_id, i.conversation_id)
     cursor.execute(_INSERT_INTERACTION, (*row, i.model_dump_json()))
     if item.backends:

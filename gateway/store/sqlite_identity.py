@@ -216,8 +216,13 @@ class IdentityResolver:
             found = self._owners[key] = (row[0], row[1], bool(row[2]))
         return found
 
-    def resolve(self, cur: sqlite3.Cursor, interaction: Interaction, now: str) -> Interaction:
-        """Return `interaction` with its customer, conversation and context; update the graph."""
+    def resolve(
+        self, cur: sqlite3.Cursor, interaction: Interaction, now: str, occurred: str
+    ) -> Interaction:
+        """Return `interaction` with its customer, conversation and context; update the graph.
+
+        `now` is the commit's time and `occurred` the interaction's `occurred_at`, as text.
+        """
         if interaction.type != "status":
             self._learn_business(cur, business_party(interaction).identities, now)
         party = customer_party(interaction)
@@ -236,7 +241,9 @@ class IdentityResolver:
                 named = named or found[2]
         if interaction.type == "status":
             return self._attribute_status(cur, interaction, owners)
-        if owners:
+        if len(owners) == 1:
+            root = next(iter(owners))
+        elif owners:
             root = self._reconcile(cur, list(owners.values()), interaction, now)
         else:
             root = new_customer_id()
@@ -252,7 +259,7 @@ class IdentityResolver:
                 (party.display_name, root),
             )
             self._owners.clear()  # the cached entries say the customer has no name
-        return self._thread(cur, interaction, root)
+        return self._thread(cur, interaction, root, occurred)
 
     def _learn_business(
         self, cur: sqlite3.Cursor, identities: Iterable[Identity], now: str
@@ -387,13 +394,14 @@ class IdentityResolver:
             kind if direction == "inbound" else None,
         )
 
-    def _thread(self, cur: sqlite3.Cursor, interaction: Interaction, root: str) -> Interaction:
+    def _thread(
+        self, cur: sqlite3.Cursor, interaction: Interaction, root: str, occurred: str
+    ) -> Interaction:
         """Join the customer's open conversation or open one; return the interaction in it.
 
         Nothing is written here: the interaction's own row records the conversation.
         """
         kind = interaction.channel.kind
-        occurred = utc_text(interaction.occurred_at)
         unanswered = kind if interaction.direction == "inbound" else None
         current = self._conversation(cur, root)
         if current is None or not self._within_window(interaction, current.last_activity_at):
