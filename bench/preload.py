@@ -6,11 +6,13 @@ gateway stores for a bench request (each customer's is built once by the real `g
 from a `bench/workload.py` body, then only ids and times change); each has one delivery to the
 bench backend, already `delivered` with its one attempt logged, so nothing is sent again. Arrival
 times are spread over the week before now, well inside the default 30-day retention, so the
-gateway's start-up pruning has nothing to delete.
+gateway's start-up pruning has nothing to delete. Identity resolution is in place as the gateway
+would have left it: one customer per bench sender with its phone, our number as a business
+identity, and each interaction in its customer's conversation with the matching `context`.
 
 Rows go in with plain SQL (executemany, big transactions, `synchronous=OFF`) because the real
 commit and delivery path costs ~250 s per million rows on the benchmark machine. The inserts
-name the columns the schema had when this was written (migration 0003); if a later migration
+name the columns the schema had when this was written (migration 0004); if a later migration
 adds a NOT NULL column without a default, this script stops and says so rather than writing a
 store the gateway would not have written.
 
@@ -36,9 +38,9 @@ from workload import SENDERS, Workload
 
 from gateway.builtins.generic import GenericChannel, GenericSettings
 from gateway.channel import ChannelContext
-from gateway.pipeline import order_key
 from gateway.request import WebhookRequest
 from gateway.store.sqlite import SqliteStore
+from gateway.store.sqlite_identity import new_customer_id
 
 __all__ = ["preload"]
 
@@ -59,11 +61,26 @@ _COLUMNS = {
         "delivery_id", "number", "started_at", "finished_at", "outcome", "error",
     ),
 }  # fmt: skip
-_KNOWN_TABLES = {*_COLUMNS, "sqlite_sequence", "sqlite_stat1"}
+_GRAPH_COLUMNS = {
+    "customers": ("id", "display_name", "created_at"),
+    "identities": ("kind", "value", "customer_id", "source", "created_at"),
+    "business_identities": ("kind", "value", "first_seen"),
+}  # fmt: skip
+_EMPTY_WHEN_HEALTHY = {
+    "crosswalk",  # the bench receiver reports no record refs
+    "customer_merges", "merge_proposals", "erasures", "erasure_receipts", "stream_cursors",
+}  # fmt: skip
+_KNOWN_TABLES = {
+    *_COLUMNS,
+    *_GRAPH_COLUMNS,
+    *_EMPTY_WHEN_HEALTHY,
+    "sqlite_sequence",
+    "sqlite_stat1",
+}
 
 
 def _insert(table: str) -> str:
-    columns = _COLUMNS[table]
+    columns = {**_COLUMNS, **_GRAPH_COLUMNS}[table]
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
@@ -72,8 +89,8 @@ def utc_text(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-def _templates(channel_id: str, kind: str) -> list[tuple[dict[str, Any], str | None]]:
-    """Return, per customer, the stored JSON of a bench interaction and its delivery order key."""
+def _templates(channel_id: str, kind: str) -> list[dict[str, Any]]:
+    """Return, per customer, the stored JSON of a bench interaction (before resolution)."""
     key = b"preload-key-not-verified"
     channel = GenericChannel(
         ChannelContext(channel_id),
@@ -94,8 +111,38 @@ def _templates(channel_id: str, kind: str) -> list[tuple[dict[str, Any], str | N
             received_at=now,
         )
         [interaction] = channel.parse(req)
-        templates.append((interaction.model_dump(mode="json"), order_key(interaction)))
+        templates.append(interaction.model_dump(mode="json"))
     return templates
+
+
+def _graph(
+    conn: sqlite3.Connection, templates: list[dict[str, Any]], since: datetime
+) -> list[tuple[str, str]]:
+    """Insert one customer per template's sender and our number; return (customer, conversation)
+    ids per template. Customers already present (a second preload) are found again."""
+    stamp = utc_text(since)
+    ids = []
+    customers, identities = [], []
+    for template in templates:
+        sender = template["sender"]
+        [phone] = sender["identities"]
+        found = conn.execute(
+            "SELECT customer_id FROM identities WHERE kind = ? AND value = ?",
+            (phone["kind"], phone["value"]),
+        ).fetchone()
+        customer = found[0] if found else new_customer_id()
+        if not found:
+            customers.append((customer, sender["display_name"], stamp))
+            identities.append((phone["kind"], phone["value"], customer, "interaction", stamp))
+        ids.append((customer, f"conv_{ULID.from_datetime(since)}"))
+    conn.executemany(_insert("customers"), customers)
+    conn.executemany(_insert("identities"), identities)
+    ours = templates[0]["recipient"]["identities"]
+    conn.executemany(
+        "INSERT OR IGNORE INTO business_identities (kind, value, first_seen) VALUES (?, ?, ?)",
+        [(identity["kind"], identity["value"], stamp) for identity in ours],
+    )
+    return ids
 
 
 def _check_schema(conn: sqlite3.Connection) -> None:
@@ -124,14 +171,22 @@ def _check_schema(conn: sqlite3.Connection) -> None:
 
 
 def _rows(
-    count: int, first: int, templates: list[tuple[dict[str, Any], str | None]], backend: str
+    count: int,
+    first: int,
+    templates: list[dict[str, Any]],
+    owners: list[tuple[str, str]],
+    start: datetime,
+    backend: str,
 ) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]]:
-    end = datetime.now(UTC)
-    start = end - SPREAD
+    """Rows of interactions, deliveries and attempts. Each customer writes every few minutes
+    (1,000 senders, a week), so each has one conversation, growing by one per contact."""
     step = SPREAD / max(count, 1)
-    channel_id = templates[0][0]["channel"]["id"]
+    channel_id = templates[0]["channel"]["id"]
+    kind = templates[0]["channel"]["kind"]
     for n in range(count):
-        template, key = templates[n % len(templates)]
+        template = templates[n % len(templates)]
+        customer, conversation = owners[n % len(templates)]
+        size = n // len(templates) + 1
         moment = start + step * n
         stamp = utc_text(moment)
         done = utc_text(moment + timedelta(milliseconds=20))
@@ -143,16 +198,24 @@ def _rows(
             "external_id": external_id,
             "occurred_at": stamp,
             "received_at": stamp,
+            "customer_id": customer,
+            "conversation_id": conversation,
+            "context": {
+                "conversation_channels": [kind],
+                "conversation_size": size,
+                "repeat_contact": False,
+                "previous_channel": kind if size > 1 else None,
+            },
         }
         delivery_id = first + n
         yield (
             (
                 interaction_id, channel_id, external_id, template["type"], template["direction"],
-                stamp, stamp, None, None, orjson.dumps(document).decode(),
+                stamp, stamp, customer, conversation, orjson.dumps(document).decode(),
             ),
             (
                 delivery_id, interaction_id, backend, "delivered", 1, None, None, None, stamp,
-                done, key, done, 0,
+                done, customer, done, 0,
             ),
             (delivery_id, 1, stamp, done, "delivered", None),
         )  # fmt: skip
@@ -181,8 +244,12 @@ def preload(
         conn.execute("PRAGMA foreign_keys = OFF")  # rows are consistent by construction
         _check_schema(conn)
         first = (conn.execute("SELECT max(id) FROM deliveries").fetchone()[0] or 0) + 1
+        start = datetime.now(UTC) - SPREAD
+        conn.execute("BEGIN IMMEDIATE")
+        owners = _graph(conn, templates, start)
+        conn.execute("COMMIT")
         sql = [_insert(table) for table in _COLUMNS]
-        rows = _rows(count, first, templates, backend)
+        rows = _rows(count, first, templates, owners, start, backend)
         while chunk := [row for _, row in zip(range(_CHUNK), rows, strict=False)]:
             conn.execute("BEGIN IMMEDIATE")
             for statement, values in zip(sql, zip(*chunk, strict=True), strict=True):
