@@ -10,19 +10,22 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml $(PLUGINS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]' $(foreach p,$(dir $(PLUGINS)),-e $(p))
+	$(BIN)/python -m pip install --quiet -e '.[dev]' $(foreach p,$(dir $(PLUGINS)),-e '$(p)[test]')
 	touch $@
 
 run: $(STAMP)
 	$(BIN)/gateway serve --config config/gateway.yaml
 
+# Each plugin is tested and type-checked from its own folder, as its author would.
 test: $(STAMP)
 	$(BIN)/pytest
+	@for p in $(dir $(PLUGINS)); do echo "== $$p"; (cd $$p && $(CURDIR)/$(BIN)/pytest) || exit 1; done
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	@for p in $(dir $(PLUGINS)); do echo "== $$p"; (cd $$p && $(CURDIR)/$(BIN)/mypy) || exit 1; done
 
 # Benchmarks (docs/benchmarks.md): needs wrk (apt-get install wrk) and 2 CPUs; ~8 minutes.
 # `make bench BENCH_ARGS=--quick` is a 2.5-minute smoke run; --profile adds a py-spy profile.

@@ -27,8 +27,9 @@ PUBLIC = {
         "StoreUnavailableError", "TransientDeliveryError",
     ],
     "gateway.testing": [
-        "GatewayFactory", "GatewayUnderTest", "gateway_factory", "make_channel", "run_channel",
-        "standard_webhook_headers", "webhook_request",
+        "ChannelCase", "ChannelConformance", "GatewayFactory", "GatewayUnderTest",
+        "gateway_factory", "golden", "make_channel", "run_channel", "standard_webhook_headers",
+        "webhook_request",
     ],
 }  # fmt: skip
 

@@ -1,0 +1,224 @@
+"""`ChannelConformance`: the tests every channel plugin runs, by subclassing (via gateway.testing).
+
+A plugin's test module subclasses it, names its channel class and settings and lists recorded
+provider requests with the canonical interactions they must become; pytest then collects these
+tests for it: every case parses to its golden interactions, a tampered body or signature header
+fails verification, a blank secret refuses to start, and fuzzed payloads (random JSON and form
+bodies, truncated and mutated recordings) never raise anything but `PayloadError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, ClassVar
+from urllib.parse import urlencode
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from gateway.channel import Channel
+from gateway.config_loader import parse_config
+from gateway.errors import ConfigError, PayloadError, SignatureError
+from gateway.plugins import load_plugins
+from gateway.request import WebhookRequest
+from gateway.schema import Interaction
+from gateway.test_builders import make_channel, webhook_request
+
+__all__ = ["ChannelCase", "ChannelConformance", "golden"]
+
+_FORM = "application/x-www-form-urlencoded"
+_JSON = "application/json"
+_FUZZ = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelCase:
+    """A recorded provider request, signed as the provider signs it, and what it must become."""
+
+    name: str
+    request: WebhookRequest
+    expected: Sequence[Mapping[str, Any]]
+    """The canonical interactions, as `golden()` writes them (JSON form without `id`)."""
+
+
+def golden(interaction: Interaction) -> dict[str, Any]:
+    """Return the comparable form of an interaction: its JSON form without the random `id`."""
+    return interaction.model_dump(mode="json", exclude={"id"})
+
+
+def _body_request(req: WebhookRequest, body: bytes, content_type: str) -> WebhookRequest:
+    """Return `req` with another body (and the form parsed from it, if form-encoded)."""
+    headers = {k: v for k, v in req.headers.items() if k.lower() != "content-type"}
+    return webhook_request(
+        body,
+        method=req.method,
+        url=req.url,
+        headers=headers,
+        content_type=content_type,
+        received_at=req.received_at,
+    )
+
+
+def _mutations(value: Any) -> list[Callable[[Any], Any]]:
+    """Return functions replacing one node of `value` (a JSON document) by something else."""
+    paths: list[tuple[Any, ...]] = []
+
+    def walk(node: Any, path: tuple[Any, ...]) -> None:
+        paths.append(path)
+        if isinstance(node, dict):
+            for key, child in node.items():
+                walk(child, (*path, key))
+        elif isinstance(node, list):
+            for index, child in enumerate(node):
+                walk(child, (*path, index))
+
+    walk(value, ())
+
+    def setter(path: tuple[Any, ...]) -> Callable[[Any], Any]:
+        def put(new: Any) -> Any:
+            if not path:
+                return new
+            document = json.loads(json.dumps(value))
+            node = document
+            for step in path[:-1]:
+                node = node[step]
+            node[path[-1]] = new
+            return document
+
+        return put
+
+    return [setter(path) for path in paths]
+
+
+class ChannelConformance:
+    """Subclass as `class TestMyChannelConformance(ChannelConformance)` and fill in:
+
+    - `channel_type`: the channel class; `settings`: a valid settings block (no `type`);
+    - `secret_fields`: the settings keys holding secrets (each, left blank, must refuse to start);
+    - `signature_headers`: the headers carrying the signature;
+    - `cases()`: recorded requests, signed with `settings`' secrets, and their golden output.
+
+    The channel under test gets `clock = the case's received_at`, so recorded timestamps stay
+    inside replay windows.
+    """
+
+    channel_type: ClassVar[type[Channel[Any]]]
+    settings: ClassVar[Mapping[str, Any]]
+    secret_fields: ClassVar[Sequence[str]]
+    signature_headers: ClassVar[Sequence[str]]
+    channel_id: ClassVar[str] = "conformance"
+
+    def cases(self) -> Sequence[ChannelCase]:
+        """Return the recorded requests and their golden interactions."""
+        raise NotImplementedError
+
+    def channel(self, now: datetime) -> Channel[Any]:
+        """Return the channel under test, its clock stopped at `now`."""
+        return make_channel(
+            self.channel_type, self.settings, channel_id=self.channel_id, clock=lambda: now
+        )
+
+    def test_cases_parse_to_golden_interactions(self) -> None:
+        """Every recorded request verifies and parses to exactly its golden interactions."""
+        cases = self.cases()
+        assert cases, "cases() returned no recorded requests"
+        for case in cases:
+            channel = self.channel(case.request.received_at)
+            channel.verify(case.request)
+            parsed = [golden(interaction) for interaction in channel.parse(case.request)]
+            assert parsed == list(case.expected), f"case {case.name!r}"
+
+    def test_a_tampered_body_fails_verification(self) -> None:
+        """Changing one byte of the body makes the signature wrong."""
+        for case in self._with_body():
+            body = bytearray(case.request.body)
+            middle = len(body) // 2
+            body[middle] = ord("A") if body[middle] != ord("A") else ord("B")
+            content_type = case.request.headers.get("Content-Type", _JSON)
+            tampered = _body_request(case.request, bytes(body), content_type)
+            with pytest.raises(SignatureError):
+                self.channel(case.request.received_at).verify(tampered)
+
+    def test_a_tampered_or_missing_signature_fails_verification(self) -> None:
+        """A changed or missing signature header fails, naming no secret."""
+        for case in self.cases():
+            for header in self.signature_headers:
+                value = case.request.headers.get(header)
+                assert value, f"case {case.name!r} has no {header} header"
+                changed = value[:-2] + ("AA" if not value.endswith("AA") else "BB")
+                for headers in (
+                    {**case.request.headers, header: changed},
+                    {k: v for k, v in case.request.headers.items() if k.lower() != header.lower()},
+                ):
+                    tampered = replace(case.request, headers=_headers(headers))
+                    with pytest.raises(SignatureError) as caught:
+                        self.channel(case.request.received_at).verify(tampered)
+                    for field in self.secret_fields:
+                        secret = str(self.settings[field])
+                        assert secret not in str(caught.value), "the error shows a secret"
+
+    def test_a_blank_secret_refuses_to_start(self) -> None:
+        """A channel block with any of its secrets blank is a configuration error."""
+        plugins = load_plugins()
+        type_name = self.channel_type.type_name
+        assert type_name in plugins.channels, f"{type_name} is not registered by any plugin"
+        for field in self.secret_fields:
+            block = {"type": type_name, **self.settings, field: ""}
+            text = yaml.safe_dump({"channels": {self.channel_id: block}})
+            with pytest.raises(ConfigError) as caught:
+                parse_config(text, "conformance.yaml", plugins, {})
+            assert any(self.channel_id in problem for problem in caught.value.problems)
+
+    @_FUZZ
+    @given(data=st.data())
+    def test_fuzzed_payloads_raise_only_payload_errors(self, data: st.DataObject) -> None:
+        """Random, truncated and mutated bodies parse or raise `PayloadError`, nothing else."""
+        case = data.draw(st.sampled_from(list(self.cases())))
+        content_type = case.request.headers.get("Content-Type", _JSON).partition(";")[0]
+        kind = data.draw(st.sampled_from(["random", "truncated", "mutated"]))
+        if kind == "truncated":
+            body = case.request.body[: data.draw(st.integers(0, len(case.request.body)))]
+        elif content_type == _FORM:
+            pairs = list(case.request.form.items()) if case.request.form else []
+            if kind == "mutated" and pairs:
+                index = data.draw(st.integers(0, len(pairs) - 1))
+                new = data.draw(st.none() | st.text(max_size=40))
+                kept = [] if new is None else [(pairs[index][0], new)]
+                pairs = [*pairs[:index], *kept, *pairs[index + 1 :]]
+            else:
+                pairs = data.draw(st.lists(st.tuples(st.text(max_size=20), st.text(max_size=40))))
+            body = urlencode(pairs).encode()
+        elif kind == "mutated":
+            document = json.loads(case.request.body)
+            put = data.draw(st.sampled_from(_mutations(document)))
+            body = json.dumps(put(data.draw(_json_values))).encode()
+        else:
+            body = json.dumps(data.draw(_json_values)).encode()
+        fuzzed = _body_request(case.request, body, content_type)
+        with contextlib.suppress(PayloadError):
+            self.channel(case.request.received_at).parse(fuzzed)
+
+    def _with_body(self) -> list[ChannelCase]:
+        cases = [case for case in self.cases() if case.request.body]
+        assert cases, "no recorded request has a body"
+        return cases
+
+
+def _headers(headers: Mapping[str, str]) -> CIMultiDictProxy[str]:
+    return CIMultiDictProxy(CIMultiDict(headers))
