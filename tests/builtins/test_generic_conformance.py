@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 import orjson
 
@@ -36,7 +37,7 @@ def signed(payload: object, msg_id: str) -> ChannelCase:
 
 class TestGenericConformance(ChannelConformance):
     channel_type = GenericChannel
-    settings = {"secret": SECRET, "kind": "sms"}
+    settings: ClassVar[Mapping[str, Any]] = {"secret": SECRET, "kind": "sms"}
     secret_fields = ("secret",)
     signature_headers = ("webhook-signature",)
 
