@@ -54,7 +54,7 @@ class TestGenericConformance(ChannelConformance):
             },
             "msg_1",
         )
-        expected = {
+        expected: dict[str, Any] = {
             "schema": "interaction/v1",
             "type": "message",
             "direction": "inbound",
