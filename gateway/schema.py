@@ -25,6 +25,7 @@ from ulid import ULID
 __all__ = [
     "CHANNEL_KINDS",
     "SCHEMA_VERSION",
+    "STATUS_RANK",
     "Attachment",
     "CallInfo",
     "ChannelKind",
@@ -51,6 +52,15 @@ ChannelKind = Literal[
 ]  # fmt: skip
 CHANNEL_KINDS: Final[tuple[str, ...]] = get_args(ChannelKind)
 StatusState = Literal["queued", "sent", "delivered", "read", "failed"]
+STATUS_RANK: Final[dict[str, int]] = {
+    "queued": 0,
+    "sent": 1,
+    "delivered": 2,
+    "read": 3,
+    "failed": 4,
+}
+"""How far a message got: receipts arrive out of order, and a lower rank never replaces a higher
+one (`failed` is final: it can follow `delivered` when one of several devices fails)."""
 
 _ULID = r"[0-9A-HJKMNP-TV-Z]{26}"
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")

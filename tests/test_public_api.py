@@ -17,8 +17,8 @@ PUBLIC = {
         "parse_retry_after", "payload_error", "raise_for_delivery_status",
     ],
     "gateway.schema": [
-        "CHANNEL_KINDS", "SCHEMA_VERSION", "Attachment", "CallInfo", "ChannelKind", "ChannelRef",
-        "Content", "ConversationContext", "Direction", "Identity", "Interaction",
+        "CHANNEL_KINDS", "SCHEMA_VERSION", "STATUS_RANK", "Attachment", "CallInfo", "ChannelKind",
+        "ChannelRef", "Content", "ConversationContext", "Direction", "Identity", "Interaction",
         "InteractionType", "Party", "StatusInfo", "StatusState", "new_interaction_id",
     ],
     "gateway.errors": [

@@ -32,7 +32,7 @@ from typing import IO, Literal, TypeVar
 
 from gateway.errors import StoreUnavailableError
 from gateway.identity import IdentityPolicy, IdentityRules
-from gateway.schema import Identity, Interaction
+from gateway.schema import STATUS_RANK, Identity, Interaction
 from gateway.store import sqlite_customers as customers
 from gateway.store import sqlite_deliveries as deliveries
 from gateway.store.base import (
@@ -79,8 +79,10 @@ _COMMIT_FAILED = "the store could not commit; nothing of this request was stored
 
 _INSERT_INTERACTION = (
     "INSERT INTO interactions (id, channel_id, external_id, type, direction, occurred_at,"
-    " received_at, customer_id, conversation_id, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " received_at, customer_id, conversation_id, status_of, status_rank, body)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_HIGHEST_STATUS = "SELECT max(status_rank) FROM interactions WHERE channel_id = ? AND status_of = ?"
 _SELECT_FIRST_ID = "SELECT id FROM interactions WHERE channel_id = ? AND external_id = ?"
 
 
@@ -591,10 +593,17 @@ def _write_item(
     i = resolver.resolve(cursor, item.interaction, now, occurred)
     received = utc_text(i.received_at)
     row = (i.id, *key, i.type, i.direction, occurred, received, i.customer_id, i.conversation_id)
-    cursor.execute(_INSERT_INTERACTION, (*row, i.model_dump_json()))
-    if item.backends:
+    status_of = rank = None
+    backends = item.backends
+    if i.status is not None:
+        status_of, rank = i.status.of_external_id, STATUS_RANK[i.status.state]
+        highest = cursor.execute(_HIGHEST_STATUS, (key[0], status_of)).fetchone()[0]
+        if highest is not None and highest >= rank:
+            backends = ()  # a late receipt: kept, but no backend goes back in time
+    cursor.execute(_INSERT_INTERACTION, (*row, status_of, rank, i.model_dump_json()))
+    if backends:
         order_key = i.customer_id or item.order_key
-        jobs = [(i.id, backend, order_key, now) for backend in item.backends]
+        jobs = [(i.id, backend, order_key, now) for backend in backends]
         cursor.executemany(INSERT_DELIVERY, jobs)
     return CommitResult(i.id, duplicate=False, interaction=i)
 

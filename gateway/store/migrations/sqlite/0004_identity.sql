@@ -34,6 +34,14 @@ CREATE TABLE business_identities (
     PRIMARY KEY (kind, value)
 ) WITHOUT ROWID;
 
+-- Receipts: the message a status interaction reports on, and how far it got (schema.STATUS_RANK),
+-- so a receipt arriving after a higher one is stored but forwarded to no backend.
+ALTER TABLE interactions ADD COLUMN status_of TEXT;
+ALTER TABLE interactions ADD COLUMN status_rank INTEGER;
+
+CREATE INDEX interactions_status ON interactions (channel_id, status_of, status_rank)
+    WHERE status_of IS NOT NULL;
+
 -- A customer's timeline, and their latest conversation. Conversations have no table of their
 -- own: an interaction's row holds its conversation_id and its body the conversation's state
 -- after it (context), so threading writes nothing but the interaction itself.
