@@ -36,7 +36,10 @@ __all__ = ["ChannelCase", "ChannelConformance", "golden"]
 _FORM = "application/x-www-form-urlencoded"
 _JSON = "application/json"
 _FUZZ = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=150,
+    deadline=None,
+    # One test function, run by every subclass (one per channel type of a plugin).
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.differing_executors],
 )
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),

@@ -6,7 +6,9 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import BeforeValidator, GetJsonSchemaHandler, PlainSerializer, WithJsonSchema
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core.core_schema import CoreSchema
 
 __all__ = ["Duration", "OneOrMany", "format_duration", "one_or_many", "parse_duration"]
 
@@ -62,6 +64,16 @@ def one_or_many(value: Any) -> Any:
     return value if isinstance(value, list) else [value]
 
 
+class _OneOrManySchema:
+    """Says in the JSON Schema what `one_or_many` accepts: one item, or a list of them."""
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        array = handler(schema)
+        return {"anyOf": [array.get("items", {}), array]}
+
+
 T = TypeVar("T")
-OneOrMany = Annotated[list[T], BeforeValidator(one_or_many)]
+OneOrMany = Annotated[list[T], BeforeValidator(one_or_many), _OneOrManySchema()]
 """A list field that also accepts a single value: `to: audit` means `to: [audit]`."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from pydantic import BaseModel
 
-from gateway.settings_types import format_duration, parse_duration
+from gateway.settings_types import OneOrMany, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -39,3 +40,13 @@ def test_parse_rejects(bad: object) -> None:
 def test_format_round_trips(value: timedelta, text: str) -> None:
     assert format_duration(value) == text
     assert parse_duration(text) == value
+
+
+def test_one_or_many_json_schema_accepts_one_item_or_a_list() -> None:
+    class Model(BaseModel):
+        names: OneOrMany[str]
+
+    assert Model.model_json_schema()["properties"]["names"]["anyOf"] == [
+        {"type": "string"},
+        {"items": {"type": "string"}, "type": "array"},
+    ]

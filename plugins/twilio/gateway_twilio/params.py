@@ -1,0 +1,122 @@
+"""Twilio's webhook parameters, read from a form or a JSON body, with errors naming the field."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from gateway.errors import PayloadError
+from gateway.plugin import WebhookRequest, normalize_identity
+from gateway.schema import Identity
+
+__all__ = ["FORM", "JSON", "Params"]
+
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+
+
+class Params:
+    """Every parameter of one webhook, repeated names included, as Twilio sent them."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self.values: dict[str, list[str]] = {}
+        for name, value in pairs:
+            self.values.setdefault(name, []).append(value)
+
+    @classmethod
+    def of(cls, req: WebhookRequest) -> Params:
+        """Return the parameters of a form-encoded or JSON webhook."""
+        if req.content_type == JSON:
+            return cls(_json_pairs(req.json()))
+        return cls(req.form.items() if req.form is not None else ())
+
+    def get(self, name: str) -> str | None:
+        """Return the first value of `name`, or None if it is absent or blank."""
+        values = self.values.get(name)
+        if not values or not values[0].strip():
+            return None
+        return values[0]
+
+    def require(self, name: str) -> str:
+        """Return the value of `name`, or raise a 422 naming it."""
+        value = self.get(name)
+        if value is None:
+            raise PayloadError("required parameter is missing or blank", field=name, status=422)
+        return value.strip()
+
+    def count(self, name: str, *, most: int | None = None) -> int | None:
+        """Return `name` as a non-negative integer (at most `most`), None if absent, else 422."""
+        value = self.get(name)
+        if value is None:
+            return None
+        try:
+            number = int(value)
+        except ValueError:
+            raise PayloadError(
+                f"expected a whole number, got {value!r:.40}", field=name, status=422
+            ) from None
+        if number < 0 or (most is not None and number > most):
+            limit = f"0 to {most}" if most is not None else "a non-negative number"
+            raise PayloadError(f"expected {limit}, got {number}", field=name, status=422)
+        return number
+
+    def timestamp(self, name: str) -> datetime | None:
+        """Return `name` (RFC 2822, as in Twilio's `Timestamp`) as UTC, None if absent, else 422."""
+        value = self.get(name)
+        if value is None:
+            return None
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            raise PayloadError(
+                f"expected an RFC 2822 date, got {value!r:.40}", field=name, status=422
+            ) from None
+        # RFC 2822 writes an unknown zone as -0000, which Python reads as naive: it is UTC.
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+    def identity(self, name: str, region: str) -> Identity | None:
+        """Return the address in `name` as a canonical identity (E.164 phone, Twilio Client).
+
+        None when it is absent or names no phone (a short code, an alphanumeric sender ID).
+        """
+        value = self.get(name)
+        if value is None:
+            return None
+        try:
+            return normalize_identity("phone", value, default_region=region)
+        except ValueError:  # a value the schema refuses, e.g. a 600-character client name
+            raise PayloadError("not a usable address", field=name, status=422) from None
+
+    def extras(self, names: Iterable[str]) -> dict[str, str]:
+        """Return the non-blank values of `names` (first value each), for `metadata`."""
+        found = {}
+        for name in names:
+            value = self.get(name)
+            if value is not None:
+                found[name] = value.strip()
+        return found
+
+    def raw(self) -> dict[str, Any]:
+        """Return the parameters as JSON: a string per name, a list for repeated names."""
+        return {
+            name: values[0] if len(values) == 1 else list(values)
+            for name, values in self.values.items()
+        }
+
+
+def _json_pairs(payload: Any) -> list[tuple[str, str]]:
+    """Return a JSON webhook's flat object as form-like pairs; nested values are left out."""
+    if not isinstance(payload, Mapping):
+        raise PayloadError("expected a JSON object of Twilio parameters", status=422)
+    pairs: list[tuple[str, str]] = []
+    for name, value in payload.items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, bool):
+                pairs.append((name, "true" if item else "false"))
+            elif isinstance(item, str | int | float):
+                pairs.append((name, str(item)))
+    return pairs

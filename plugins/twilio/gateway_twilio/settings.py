@@ -1,0 +1,65 @@
+"""Settings of the Twilio channels, validated from each channel's YAML block."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+
+from gateway.plugin import ChannelSettings, OneOrMany
+from gateway_twilio.twiml import EMPTY_TWIML, check_twiml
+
+__all__ = ["TwilioSettings", "TwilioVoiceSettings"]
+
+
+class TwilioSettings(ChannelSettings):
+    """Settings of the `twilio-sms` and `twilio-whatsapp` channels."""
+
+    auth_token: OneOrMany[SecretStr] = Field(default_factory=list)
+    """The account's Auth Token, which signs every webhook (`X-Twilio-Signature`). A list accepts
+    any of them: add the secondary token before promoting it, remove the old one after. A
+    SharedKey secret (Webhooks configuration API) works here too."""
+    public_url: str | None = None
+    """The gateway's public base URL as Twilio calls it (`https://gw.example.com`, with a path
+    prefix if a proxy strips one). Twilio signs the URL it called: when set, the request's path
+    and query are appended to it to check signatures; unset, the URL the gateway saw is used
+    (behind a proxy, with `server.trust_proxy` on, rebuilt from `X-Forwarded-Proto`/`-Host`)."""
+
+    @field_validator("auth_token")
+    @classmethod
+    def _no_blank_token(cls, tokens: list[SecretStr]) -> list[SecretStr]:
+        if any(not token.get_secret_value().strip() for token in tokens):
+            raise ValueError(
+                "auth_token must not be blank: use the Auth Token of the Twilio account "
+                "(Console > Account > API keys & tokens), e.g. auth_token: ${TWILIO_AUTH_TOKEN}"
+            )
+        return tokens
+
+    @field_validator("public_url")
+    @classmethod
+    def _base_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"public_url must be an http(s) URL like https://gw.example.com, got {url!r}"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError("public_url is a base URL: no query or fragment")
+        return parts.geturl().rstrip("/")
+
+
+class TwilioVoiceSettings(TwilioSettings):
+    """Settings of the `twilio-voice` channel."""
+
+    twiml: str = EMPTY_TWIML
+    """TwiML answering a call's own webhooks (the incoming call, call status callbacks); the
+    default `<Response/>` hangs up. Requests reporting a recording or a transcription always get
+    an empty `<Response/>`, so a `<Record>` without `action` cannot loop. Checked at start-up:
+    one well-formed `<Response>` document, no DOCTYPE."""
+
+    @field_validator("twiml")
+    @classmethod
+    def _valid_twiml(cls, twiml: str) -> str:
+        return check_twiml(twiml)
