@@ -7,9 +7,9 @@ module holds the pure decisions the store asks for, from the configuration's `id
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -20,13 +20,21 @@ __all__ = [
     "DEFAULT_BLOCKED",
     "DEFAULT_LIMITS",
     "DEFAULT_PRIORITY",
+    "IDENTITY_EVENTS",
     "STRONG_KINDS",
+    "IdentityEvent",
+    "IdentityObserver",
     "IdentityPolicy",
     "IdentityRules",
     "business_party",
     "customer_party",
     "parse_identity",
 ]
+
+IdentityEvent = Literal["customer_created", "merged", "proposed"]
+IDENTITY_EVENTS: tuple[IdentityEvent, ...] = get_args(IdentityEvent)
+IdentityObserver = Callable[[IdentityEvent], None]
+"""Told of each graph change resolution makes (on the store's writer thread)."""
 
 STRONG_KINDS = frozenset({"phone", "email"})
 """Kinds that name a person everywhere; every other kind is scoped to one provider's app."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 
+from gateway.identity import IDENTITY_EVENTS
+
 __all__ = ["ChannelMetrics", "Metrics"]
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -77,6 +79,15 @@ class Metrics:
             ["channel"],
             registry=self.registry,
         )
+        self.identity_events = Counter(
+            "gateway_identity_events",
+            "Identity graph changes made by incoming interactions: `customer_created`,"
+            " `merged` (two customers became one), `proposed` (a merge left to an operator).",
+            ["event"],
+            registry=self.registry,
+        )
+        for event in IDENTITY_EVENTS:
+            self.identity_events.labels(event)
         self.commit_batch_size = Histogram(
             "gateway_commit_batch_size",
             "Webhook requests committed together in one store transaction (group commit).",

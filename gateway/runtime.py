@@ -36,6 +36,9 @@ def open_store(config: GatewayConfig, metrics: Metrics | None = None) -> Store:
         synchronous=config.storage.synchronous,
         observe_batch=metrics.commit_batch_size.observe if metrics else None,
         identity=IdentityPolicy(config.identity.rules, config.identity.conversation_window),
+        observe_identity=(lambda event: metrics.identity_events.labels(event).inc())
+        if metrics
+        else None,
     )
 
 

@@ -86,6 +86,17 @@ async def send(gut: GatewayUnderTest, channel_id: str, body: dict[str, Any]) -> 
     return stored
 
 
+def identity_events(gut: GatewayUnderTest) -> dict[str, int]:
+    """Return the `gateway_identity_events_total` counters by event."""
+    registry = gut.gateway.metrics.registry
+    return {
+        event: int(
+            registry.get_sample_value("gateway_identity_events_total", {"event": event}) or 0
+        )
+        for event in ("customer_created", "merged", "proposed")
+    }
+
+
 def context_of(interaction: Interaction) -> dict[str, Any]:
     assert interaction.context is not None
     return interaction.context.model_dump()
@@ -306,6 +317,7 @@ async def test_the_per_kind_limit_turns_a_merge_into_a_proposal(
     assert proposal.identity == Identity(kind="phone", value="+15550000002")
     assert proposal.interaction_id == both.id
     assert "more than 1 phone" in proposal.reason
+    assert identity_events(gut) == {"customer_created": 2, "merged": 0, "proposed": 1}
 
     accepted = await store.decide_proposal(proposal.id, accept=True, now=gut.gateway.clock())
 
@@ -363,6 +375,7 @@ async def test_unmerge_restores_both_customers_exactly(gateway_factory: GatewayF
     assert survivor is not None
     assert survivor.id == ann.customer_id
     assert {i.value for i in survivor.identities} == {"+15550000001", "bob@example.com"}
+    assert identity_events(gut) == {"customer_created": 2, "merged": 1, "proposed": 0}
     assert survivor.merges[0].cause == (
         "email:bob@example.com and phone:+15550000001 in one interaction"  # strongest first
     )

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, Literal, TypeVar
 
 from gateway.errors import StoreUnavailableError
-from gateway.identity import IdentityPolicy, IdentityRules
+from gateway.identity import IdentityObserver, IdentityPolicy, IdentityRules
 from gateway.schema import STATUS_RANK, Identity, Interaction
 from gateway.store import sqlite_customers as customers
 from gateway.store import sqlite_deliveries as deliveries
@@ -108,6 +108,7 @@ class SqliteStore:
         max_batch: int = 512,
         observe_batch: BatchObserver | None = None,
         identity: IdentityPolicy | None = None,
+        observe_identity: IdentityObserver | None = None,
     ) -> None:
         if path == ":memory:" or path.startswith("file:"):
             raise ValueError(f"SqliteStore needs a plain file path, got {path!r}")
@@ -120,7 +121,7 @@ class SqliteStore:
         self._max_batch = max_batch
         self._observe_batch = observe_batch
         self._resolver = IdentityResolver(
-            identity or IdentityPolicy(IdentityRules(), timedelta(hours=24))
+            identity or IdentityPolicy(IdentityRules(), timedelta(hours=24)), observe_identity
         )
         # Written and read on the writer thread only (commit and claim both run there).
         self._recent: dict[str, Interaction] = {}

@@ -18,7 +18,13 @@ from typing import cast
 import orjson
 from ulid import ULID
 
-from gateway.identity import IdentityPolicy, business_party, customer_party
+from gateway.identity import (
+    IdentityEvent,
+    IdentityObserver,
+    IdentityPolicy,
+    business_party,
+    customer_party,
+)
 from gateway.schema import ChannelKind, ConversationContext, Identity, Interaction
 from gateway.store.sqlite_deliveries import parse_utc, utc_text
 
@@ -128,8 +134,11 @@ def propose(
     *,
     other: str | None = None,
     interaction_id: str | None = None,
-) -> None:
-    """Propose linking `key` to `customer`, unless pending already or rejected before."""
+) -> bool:
+    """Propose linking `key` to `customer`, unless pending already or rejected before.
+
+    Return True if this made a new proposal.
+    """
     params = {
         "customer": customer,
         "kind": key[0],
@@ -139,7 +148,7 @@ def propose(
         "interaction": interaction_id,
         "now": now,
     }
-    cur.execute(_INSERT_PROPOSAL, params)
+    return cur.execute(_INSERT_PROPOSAL, params).rowcount == 1
 
 
 @dataclass(slots=True)
@@ -179,8 +188,9 @@ class IdentityResolver:
     fails (its writes are rolled back) and after every admin change to the graph (`forget`).
     """
 
-    def __init__(self, policy: IdentityPolicy) -> None:
+    def __init__(self, policy: IdentityPolicy, observe: IdentityObserver | None = None) -> None:
         self.policy = policy
+        self._observe = observe
         self._business: set[Key] = set()
         """Our own numbers and addresses; only ever grows, so it is safe to keep in memory."""
         self._owners: dict[Key, tuple[str, str, bool]] = {}
@@ -204,6 +214,10 @@ class IdentityResolver:
         """Drop the caches (their rows may have changed or been rolled back)."""
         self._owners.clear()
         self._conversations.clear()
+
+    def _count(self, event: IdentityEvent) -> None:
+        if self._observe is not None:
+            self._observe(event)
 
     def _owner(self, cur: sqlite3.Cursor, key: Key) -> tuple[str, str, bool] | None:
         found = self._owners.get(key)
@@ -251,6 +265,7 @@ class IdentityResolver:
                 "INSERT INTO customers (id, display_name, created_at) VALUES (?, ?, ?)",
                 (root, party.display_name, now),
             )
+            self._count("customer_created")
         if unknown:
             self._attach(cur, root, unknown, interaction.id, now, fresh=not owners)
         if owners and party.display_name and not named:
@@ -311,7 +326,7 @@ class IdentityResolver:
             elif over := self._over_limit(cur, primary.root, other.root):
                 reason = over
             if reason is not None:
-                propose(
+                if propose(
                     cur,
                     primary.root,
                     other.keys[0],
@@ -319,11 +334,13 @@ class IdentityResolver:
                     now,
                     other=other.root,
                     interaction_id=interaction.id,
-                )
+                ):
+                    self._count("proposed")
                 continue
             survivor, merged = sorted((primary, other), key=lambda o: (o.created_at, o.root))
             cause = f"{_label(primary.keys[0])} and {_label(other.keys[0])} in one interaction"
             insert_merge(cur, survivor.root, merged.root, cause, now, interaction.id)
+            self._count("merged")
             self.forget()  # the merged customer's identities and conversations changed root
             primary = _Owner(survivor.root, survivor.created_at, primary.keys + other.keys)
         return primary.root
@@ -353,7 +370,8 @@ class IdentityResolver:
             limit = self.policy.limit(key[0])
             if limit is not None and counts.get(key[0], 0) >= limit:
                 reason = f"the customer already has {limit} {key[0]} identities"
-                propose(cur, root, key, reason, now, interaction_id=interaction_id)
+                if propose(cur, root, key, reason, now, interaction_id=interaction_id):
+                    self._count("proposed")
                 continue
             cur.execute(_INSERT_IDENTITY, (*key, root, "interaction", now))
             counts[key[0]] = counts.get(key[0], 0) + 1
