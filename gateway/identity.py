@@ -88,6 +88,10 @@ class IdentityRules(BaseModel):
     priority: list[_KIND] = Field(default_factory=lambda: list(DEFAULT_PRIORITY))
     """Kinds from strongest to weakest: when an interaction's identities belong to customers
     that cannot be merged, the customer linked by the strongest kind gets the interaction."""
+    merge_anonymous: bool = False
+    """Merge a customer known only by provider-scoped ids (an anonymous web visitor) into the
+    customer an interaction names by phone or e-mail, as CDPs do on "identify". Off: such a
+    link is proposed, since a shared device would join two people."""
 
     @field_validator("blocked")
     @classmethod

@@ -343,6 +343,43 @@ async def test_a_provider_scoped_id_alone_never_merges(gateway_factory: GatewayF
     assert proposal.other_customer_id == chat.customer_id
 
 
+async def test_merge_anonymous_merges_a_visitor_known_by_no_phone_or_email(
+    gateway_factory: GatewayFactory,
+) -> None:
+    gut = await gateway_factory(config(rules={"merge_anonymous": True}))
+    chat = await send(gut, "support-sms", contact("W1", ("web_visitor", "v-42")))
+    mail = await send(gut, "support-email", contact("E2", ("email", "bob@example.com")))
+    both = await send(
+        gut, "support-email", contact("E3", ("email", "bob@example.com"), ("web_visitor", "v-42"))
+    )
+    assert chat.customer_id is not None
+    assert mail.customer_id is not None
+
+    assert both.customer_id == chat.customer_id  # the older customer survives
+    absorbed = await gut.gateway.store.get_customer(mail.customer_id)
+    assert absorbed is not None
+    assert absorbed.merged_into == chat.customer_id
+    assert await gut.gateway.store.list_proposals() == []
+
+
+async def test_merge_anonymous_never_merges_a_visitor_with_a_phone(
+    gateway_factory: GatewayFactory,
+) -> None:
+    gut = await gateway_factory(config(rules={"merge_anonymous": True}))
+    known = await send(
+        gut, "support-sms", contact("W1", ("web_visitor", "v-42"), ("phone", "+15550000001"))
+    )
+    mail = await send(gut, "support-email", contact("E2", ("email", "bob@example.com")))
+    both = await send(
+        gut, "support-email", contact("E3", ("email", "bob@example.com"), ("web_visitor", "v-42"))
+    )
+
+    assert both.customer_id == mail.customer_id
+    assert known.customer_id != mail.customer_id
+    [proposal] = await gut.gateway.store.list_proposals()
+    assert proposal.reason == "linked only through a provider-scoped id"
+
+
 async def test_unmerge_restores_both_customers_exactly(gateway_factory: GatewayFactory) -> None:
     gut = await gateway_factory(config())
     store, now = gut.gateway.store, gut.gateway.clock

@@ -318,10 +318,8 @@ class IdentityResolver:
         can_merge = self.policy.can_merge
         for other in ranked[1:]:
             reason = None
-            if not (
-                any(can_merge(kind) for kind, _ in primary.keys)
-                and any(can_merge(kind) for kind, _ in other.keys)
-            ):
+            strong = [any(can_merge(kind) for kind, _ in o.keys) for o in (primary, other)]
+            if not all(strong) and not (any(strong) and self._anonymous(cur, primary, other)):
                 reason = "linked only through a provider-scoped id"
             elif over := self._over_limit(cur, primary.root, other.root):
                 reason = over
@@ -344,6 +342,14 @@ class IdentityResolver:
             self.forget()  # the merged customer's identities and conversations changed root
             primary = _Owner(survivor.root, survivor.created_at, primary.keys + other.keys)
         return primary.root
+
+    def _anonymous(self, cur: sqlite3.Cursor, primary: _Owner, other: _Owner) -> bool:
+        """With `merge_anonymous`, return True if the customer linked only through a
+        provider-scoped id has no phone or e-mail at all (an anonymous visitor)."""
+        if not self.policy.rules.merge_anonymous:
+            return False
+        weak = other if any(self.policy.can_merge(kind) for kind, _ in primary.keys) else primary
+        return not any(self.policy.can_merge(kind) for kind in kind_counts(cur, weak.root))
 
     def _over_limit(self, cur: sqlite3.Cursor, first: str, second: str) -> str | None:
         """Return why merging two customers would break a per-kind limit, or None."""
