@@ -55,6 +55,7 @@ def create_admin_app(gateway: Gateway) -> web.Application:
     app[GATEWAY] = gateway
     app.router.add_get("/admin/channels", list_channels)
     app.router.add_get("/admin/backends", list_backends)
+    app.router.add_get("/admin/interactions", list_interactions)
     app.router.add_get("/admin/interactions/{id}", show_interaction)
     app.router.add_get("/admin/deliveries", list_deliveries)
     app.router.add_post("/admin/deliveries/{id}/replay", replay_delivery)
@@ -101,6 +102,21 @@ async def list_backends(request: web.Request) -> web.Response:
                 }
                 for name, settings in gateway.config.backends.items()
             ]
+        }
+    )
+
+
+async def list_interactions(request: web.Request) -> web.Response:
+    """List stored interactions in arrival order, of one `channel` or all, paged."""
+    query = request.query
+    limit = page_limit(query)
+    interactions = await request.app[GATEWAY].store.list_interactions(
+        channel_id=query.get("channel"), limit=limit, after=query.get("cursor")
+    )
+    return json_response(
+        {
+            "interactions": [i.model_dump(mode="json") for i in interactions],
+            "next_cursor": interactions[-1].id if len(interactions) == limit else None,
         }
     )
 

@@ -25,6 +25,7 @@ from gateway.conformance import ChannelCase, ChannelConformance, golden
 from gateway.metrics import Metrics
 from gateway.plugins import load_plugins
 from gateway.runtime import Gateway
+from gateway.schema import Interaction
 from gateway.test_builders import (
     make_channel,
     run_channel,
@@ -53,6 +54,10 @@ class GatewayUnderTest:
     gateway: Gateway
     client: TestClient[Any, Any]
     admin: TestClient[Any, Any]
+
+    async def interactions(self, channel_id: str | None = None) -> list[Interaction]:
+        """Return what the gateway stored (of one channel, or all), in arrival order."""
+        return await self.gateway.store.list_interactions(channel_id=channel_id, limit=100_000)
 
     async def post_signed(
         self, channel_id: str, payload: Any, secret: str, *, msg_id: str | None = None

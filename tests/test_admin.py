@@ -78,3 +78,26 @@ async def test_unknown_interaction_and_route_are_json_404(
     nowhere = await gut.admin.get("/admin/nothing")
     assert nowhere.status == 404
     assert (await nowhere.json())["error"]["code"] == "not_found"
+
+
+async def test_interactions_are_listed_in_arrival_order_by_channel_and_paged(
+    gateway_factory: GatewayFactory, config: dict[str, Any]
+) -> None:
+    config["channels"]["other"] = {"type": "generic", "secret": SECRET}
+    gut = await gateway_factory(config)
+    for n, channel in enumerate(["web", "other", "web", "web"]):
+        response = await gut.post_signed(channel, message(f"m-{n}"), SECRET)
+        assert response.status == 200
+
+    first = await (await gut.admin.get("/admin/interactions?channel=web&limit=2")).json()
+    rest = await (
+        await gut.admin.get(
+            f"/admin/interactions?channel=web&limit=2&cursor={first['next_cursor']}"
+        )
+    ).json()
+
+    assert [i["external_id"] for i in first["interactions"]] == ["m-0", "m-2"]
+    assert [i["external_id"] for i in rest["interactions"]] == ["m-3"]
+    assert rest["next_cursor"] is None
+    assert [i.external_id for i in await gut.interactions()] == ["m-0", "m-1", "m-2", "m-3"]
+    assert [i.external_id for i in await gut.interactions("other")] == ["m-1"]

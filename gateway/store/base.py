@@ -259,6 +259,11 @@ class Store(Protocol):
     async def get_interaction(self, interaction_id: str) -> Interaction | None:
         """Return a stored interaction, or None."""
 
+    async def list_interactions(
+        self, *, channel_id: str | None = None, limit: int = 100, after: str | None = None
+    ) -> list[Interaction]:
+        """Return stored interactions in arrival order, after the one with id `after`."""
+
     async def deliveries_of(self, interaction_id: str) -> list[StoredDelivery]:
         """Return the delivery jobs of one interaction, oldest first."""
 

@@ -184,6 +184,13 @@ class SqliteStore:
         """Return a stored interaction, or None."""
         return await self._read(partial(_get_interaction, interaction_id=interaction_id))
 
+    async def list_interactions(
+        self, *, channel_id: str | None = None, limit: int = 100, after: str | None = None
+    ) -> list[Interaction]:
+        """Return stored interactions in arrival order, after the one with id `after`."""
+        query = partial(_list_interactions, channel_id=channel_id, limit=limit, after=after)
+        return await self._read(query)
+
     async def deliveries_of(self, interaction_id: str) -> list[StoredDelivery]:
         """Return the delivery jobs of one interaction, oldest first."""
         return await self._read(partial(deliveries.deliveries_of, interaction_id=interaction_id))
@@ -607,6 +614,20 @@ def _write_item(
         jobs = [(i.id, backend, order_key, now) for backend in backends]
         cursor.executemany(INSERT_DELIVERY, jobs)
     return CommitResult(i.id, duplicate=False, interaction=i)
+
+
+def _list_interactions(
+    conn: sqlite3.Connection, channel_id: str | None, limit: int, after: str | None
+) -> list[Interaction]:
+    sql = "SELECT body FROM interactions WHERE rowid > coalesce((SELECT rowid FROM interactions"
+    sql += " WHERE id = :after), 0)"
+    if channel_id is not None:
+        sql += " AND channel_id = :channel"
+    rows = conn.execute(
+        sql + " ORDER BY rowid LIMIT :limit",
+        {"after": after, "channel": channel_id, "limit": limit},
+    )
+    return [Interaction.model_validate_json(body) for (body,) in rows]
 
 
 def _get_interaction(conn: sqlite3.Connection, interaction_id: str) -> Interaction | None:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
-from contextlib import closing
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +16,6 @@ from meta_cases import (
     whatsapp_value,
 )
 
-from gateway.schema import Interaction
 from gateway.testing import GatewayFactory, GatewayUnderTest
 
 TYPES = ["whatsapp-cloud", "messenger", "instagram"]
@@ -43,13 +39,6 @@ async def post(gut: GatewayUnderTest, body: bytes, *, secret: str = APP_SECRET) 
     return await gut.client.post("/webhooks/meta", data=body, headers=headers)
 
 
-def stored(tmp_path: Path) -> list[Interaction]:
-    """Return what the gateway committed, read straight from its SQLite store."""
-    with closing(sqlite3.connect(tmp_path / "gateway.db")) as db:
-        rows = db.execute("SELECT body FROM interactions ORDER BY rowid").fetchall()
-    return [Interaction.model_validate_json(body) for (body,) in rows]
-
-
 @pytest.mark.parametrize("type_name", TYPES)
 async def test_the_dashboard_verification_gets_its_challenge(
     gateway_factory: GatewayFactory, type_name: str
@@ -70,14 +59,12 @@ async def test_the_dashboard_verification_gets_its_challenge(
 
 
 @pytest.mark.parametrize("type_name", TYPES)
-async def test_a_signed_webhook_is_stored(
-    gateway_factory: GatewayFactory, tmp_path: Path, type_name: str
-) -> None:
+async def test_a_signed_webhook_is_stored(gateway_factory: GatewayFactory, type_name: str) -> None:
     gut = await gateway_factory(config(type_name))
     response = await post(gut, fixture(SAMPLE[type_name]))
     assert response.status == 200, await response.text()
     assert await response.json() == {"received": 1}
-    [interaction] = stored(tmp_path)
+    [interaction] = await gut.interactions()
     assert interaction.channel.id == "meta"
     assert interaction.customer_id is not None
     assert interaction.conversation_id is not None
@@ -111,7 +98,7 @@ async def test_a_signed_webhook_is_stored(
 
 @pytest.mark.parametrize("type_name", TYPES)
 async def test_a_bad_signature_is_refused_and_nothing_stored(
-    gateway_factory: GatewayFactory, tmp_path: Path, type_name: str
+    gateway_factory: GatewayFactory, type_name: str
 ) -> None:
     gut = await gateway_factory(config(type_name))
     response = await post(gut, fixture(SAMPLE[type_name]), secret="not-the-app-secret")
@@ -119,18 +106,18 @@ async def test_a_bad_signature_is_refused_and_nothing_stored(
     error = (await response.json())["error"]
     assert error["code"] == "bad_signature"
     assert APP_SECRET not in error["message"]
-    assert stored(tmp_path) == []
+    assert await gut.interactions() == []
 
 
 @pytest.mark.parametrize("type_name", TYPES)
 async def test_a_provider_retry_is_stored_once(
-    gateway_factory: GatewayFactory, tmp_path: Path, type_name: str
+    gateway_factory: GatewayFactory, type_name: str
 ) -> None:
     gut = await gateway_factory(config(type_name))
     body = fixture(SAMPLE[type_name])
     first, retry = await post(gut, body), await post(gut, body)
     assert (first.status, retry.status) == (200, 200)
-    assert len(stored(tmp_path)) == 1
+    assert len(await gut.interactions()) == 1
 
 
 @pytest.mark.parametrize(
@@ -138,39 +125,35 @@ async def test_a_provider_retry_is_stored_once(
     [("whatsapp-cloud", "wa_batched", 5), ("messenger", "messenger_delivery", 2)],
 )
 async def test_a_batch_is_stored_as_one_interaction_per_event(
-    gateway_factory: GatewayFactory, tmp_path: Path, type_name: str, name: str, count: int
+    gateway_factory: GatewayFactory, type_name: str, name: str, count: int
 ) -> None:
     gut = await gateway_factory(config(type_name))
     response = await post(gut, fixture(name))
     assert response.status == 200
     assert await response.json() == {"received": count}
-    assert len({interaction.external_id for interaction in stored(tmp_path)}) == count
+    assert len({interaction.external_id for interaction in await gut.interactions()}) == count
 
 
-async def test_non_ascii_text_survives_the_trip(
-    gateway_factory: GatewayFactory, tmp_path: Path
-) -> None:
+async def test_non_ascii_text_survives_the_trip(gateway_factory: GatewayFactory) -> None:
     gut = await gateway_factory(config("whatsapp-cloud"))
     assert (await post(gut, fixture("wa_non_ascii"))).status == 200
-    [interaction] = stored(tmp_path)
+    [interaction] = await gut.interactions()
     assert interaction.sender.display_name == "José Pérez"
     assert interaction.content is not None
     assert interaction.content.text == "¿Dónde está mi pedido? äöå 📦 https://shop.example/o/123"
 
 
-async def test_an_invalid_event_is_a_422_naming_it(
-    gateway_factory: GatewayFactory, tmp_path: Path
-) -> None:
+async def test_an_invalid_event_is_a_422_naming_it(gateway_factory: GatewayFactory) -> None:
     gut = await gateway_factory(config("messenger"))
     body = b'{"object": "page", "entry": [{"id": "1", "messaging": [{"message": {}}]}]}'
     response = await post(gut, body)
     assert response.status == 422
     assert "entry.0.messaging.0" in (await response.json())["error"]["message"]
-    assert stored(tmp_path) == []
+    assert await gut.interactions() == []
 
 
 async def test_a_bsuid_seen_with_a_phone_finds_the_same_customer_later(
-    gateway_factory: GatewayFactory, tmp_path: Path
+    gateway_factory: GatewayFactory,
 ) -> None:
     """Once a message carried both, a BSUID-only message (a user with a username) is theirs."""
     gut = await gateway_factory(config("whatsapp-cloud"))
@@ -188,6 +171,6 @@ async def test_a_bsuid_seen_with_a_phone_finds_the_same_customer_later(
     assert (await post(gut, first)).status == 200
     assert (await post(gut, fixture("wa_text"))).status == 200  # the phone alone
     assert (await post(gut, fixture("wa_bsuid_only"))).status == 200  # the BSUID alone
-    customers = {interaction.customer_id for interaction in stored(tmp_path)}
+    customers = {interaction.customer_id for interaction in await gut.interactions()}
     assert len(customers) == 1
     assert None not in customers

@@ -6,8 +6,6 @@ the test server, exactly as the gateway sees it.
 
 from __future__ import annotations
 
-import sqlite3
-from contextlib import closing
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -66,23 +64,14 @@ async def post(
     return await gut.client.post(path, data=body, headers=sent)
 
 
-async def stored(
-    gut: GatewayUnderTest, tmp_path: Path, channel_id: str, external_id: str
-) -> list[Interaction]:
+async def stored(gut: GatewayUnderTest, channel_id: str, external_id: str) -> list[Interaction]:
     """Return the interactions stored under (channel_id, external_id)."""
-    with closing(sqlite3.connect(tmp_path / "gateway.db")) as db:
-        rows = db.execute(
-            "SELECT id FROM interactions WHERE channel_id = ? AND external_id = ?",
-            (channel_id, external_id),
-        ).fetchall()
-    found = [await gut.gateway.store.get_interaction(row[0]) for row in rows]
-    return [interaction for interaction in found if interaction is not None]
+    return [i for i in await gut.interactions(channel_id) if i.external_id == external_id]
 
 
-def count(tmp_path: Path) -> int:
-    with closing(sqlite3.connect(tmp_path / "gateway.db")) as db:
-        total: int = db.execute("SELECT count(*) FROM interactions").fetchone()[0]
-    return total
+async def count(gut: GatewayUnderTest) -> int:
+    """Return how many interactions the gateway stored."""
+    return len(await gut.interactions())
 
 
 async def assert_twiml(response: ClientResponse, twiml: str = EMPTY_TWIML) -> None:
@@ -91,11 +80,9 @@ async def assert_twiml(response: ClientResponse, twiml: str = EMPTY_TWIML) -> No
     assert await response.text() == twiml
 
 
-async def test_an_sms_is_stored_and_acknowledged_with_twiml(
-    gut: GatewayUnderTest, tmp_path: Path
-) -> None:
+async def test_an_sms_is_stored_and_acknowledged_with_twiml(gut: GatewayUnderTest) -> None:
     await assert_twiml(await post(gut, "sms", fixture("sms_inbound")))
-    [sms] = await stored(gut, tmp_path, "sms", "SM5f8e2d1c0b9a8f7e6d5c4b3a2f1e0d9c")
+    [sms] = await stored(gut, "sms", "SM5f8e2d1c0b9a8f7e6d5c4b3a2f1e0d9c")
     assert (sms.type, sms.direction, sms.channel.kind) == ("message", "inbound", "sms")
     assert sms.sender.identities[0].value == CUSTOMER
     assert sms.recipient.identities[0].value == OUR_NUMBER
@@ -106,35 +93,31 @@ async def test_an_sms_is_stored_and_acknowledged_with_twiml(
     assert sms.customer_id is not None
 
 
-async def test_an_mms_keeps_its_media(gut: GatewayUnderTest, tmp_path: Path) -> None:
+async def test_an_mms_keeps_its_media(gut: GatewayUnderTest) -> None:
     await assert_twiml(await post(gut, "sms", fixture("mms_two_media")))
-    [mms] = await stored(gut, tmp_path, "sms", "MM7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d")
+    [mms] = await stored(gut, "sms", "MM7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d")
     assert mms.channel.kind == "mms"
     assert mms.content is not None
     assert [a.content_type for a in mms.content.attachments] == ["image/jpeg", "image/png"]
 
 
-async def test_a_json_webhook_is_checked_by_its_body_hash(
-    gut: GatewayUnderTest, tmp_path: Path
-) -> None:
+async def test_a_json_webhook_is_checked_by_its_body_hash(gut: GatewayUnderTest) -> None:
     body = as_json(fixture("sms_inbound"))
     url = json_url(str(gut.client.make_url("/webhooks/sms")), body)
     headers = {"X-Twilio-Signature": sdk_signature(url, {}), "Content-Type": JSON}
     path_and_query = url.split("/", 3)[3]
     await assert_twiml(await gut.client.post(f"/{path_and_query}", data=body, headers=headers))
-    assert await stored(gut, tmp_path, "sms", "SM5f8e2d1c0b9a8f7e6d5c4b3a2f1e0d9c")
+    assert await stored(gut, "sms", "SM5f8e2d1c0b9a8f7e6d5c4b3a2f1e0d9c")
 
 
-async def test_a_provider_retry_is_stored_once(gut: GatewayUnderTest, tmp_path: Path) -> None:
+async def test_a_provider_retry_is_stored_once(gut: GatewayUnderTest) -> None:
     for _ in range(2):
         await assert_twiml(await post(gut, "sms", fixture("sms_inbound")))
-    assert len(await stored(gut, tmp_path, "sms", "SM5f8e2d1c0b9a8f7e6d5c4b3a2f1e0d9c")) == 1
-    assert count(tmp_path) == 1
+    assert len(await stored(gut, "sms", "SM5f8e2d1c0b9a8f7e6d5c4b3a2f1e0d9c")) == 1
+    assert await count(gut) == 1
 
 
-async def test_a_bad_signature_is_refused_and_nothing_stored(
-    gut: GatewayUnderTest, tmp_path: Path
-) -> None:
+async def test_a_bad_signature_is_refused_and_nothing_stored(gut: GatewayUnderTest) -> None:
     for channel_id, name in [("sms", "sms_inbound"), ("voice", "voice_incoming")]:
         response = await post(gut, channel_id, fixture(name), token=OTHER_TOKEN)
         assert response.status == 401
@@ -144,76 +127,66 @@ async def test_a_bad_signature_is_refused_and_nothing_stored(
         "/webhooks/sms", data=fixture("sms_inbound"), headers={"Content-Type": FORM}
     )
     assert unsigned.status == 401
-    assert count(tmp_path) == 0
+    assert await count(gut) == 0
 
 
-async def test_a_bad_payload_is_refused_with_its_field(
-    gut: GatewayUnderTest, tmp_path: Path
-) -> None:
+async def test_a_bad_payload_is_refused_with_its_field(gut: GatewayUnderTest) -> None:
     body = fixture("sms_inbound").replace(b"MessageSid=", b"MessageSidX=")
     response = await post(gut, "sms", body)
     assert response.status == 422
     assert "MessageSid" in await response.text()
-    assert count(tmp_path) == 0
+    assert await count(gut) == 0
 
 
-async def test_out_of_order_statuses_are_each_stored_once(
-    gut: GatewayUnderTest, tmp_path: Path
-) -> None:
+async def test_out_of_order_statuses_are_each_stored_once(gut: GatewayUnderTest) -> None:
     """`delivered` overtakes `sent`: both are kept (the core keeps the higher state)."""
     for name in ("status_delivered", "status_sent", "status_delivered"):
         await assert_twiml(await post(gut, "sms", fixture(name)))
     sid = "SM0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f"
-    [delivered] = await stored(gut, tmp_path, "sms", f"{sid}/delivered")
-    [sent] = await stored(gut, tmp_path, "sms", f"{sid}/sent")
+    [delivered] = await stored(gut, "sms", f"{sid}/delivered")
+    [sent] = await stored(gut, "sms", f"{sid}/sent")
     assert delivered.status
     assert sent.status
     assert (delivered.status.state, sent.status.state) == ("delivered", "sent")
     assert delivered.status.of_external_id == sent.status.of_external_id == sid
-    assert count(tmp_path) == 2
+    assert await count(gut) == 2
 
 
-async def test_whatsapp_messages_are_phone_identities(
-    gut: GatewayUnderTest, tmp_path: Path
-) -> None:
+async def test_whatsapp_messages_are_phone_identities(gut: GatewayUnderTest) -> None:
     await assert_twiml(await post(gut, "whatsapp", fixture("whatsapp_location")))
-    [message] = await stored(gut, tmp_path, "whatsapp", "SM2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b")
+    [message] = await stored(gut, "whatsapp", "SM2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b")
     assert message.channel.kind == "whatsapp"
     assert message.sender.display_name == "Jane Doe"
     assert message.sender.identities[0].value == CUSTOMER
     assert message.recipient.identities[0].value == WHATSAPP_SENDER
     assert message.metadata["Label"] == "Twilio HQ"
     await assert_twiml(await post(gut, "whatsapp", fixture("whatsapp_status_read")))
-    [read] = await stored(gut, tmp_path, "whatsapp", "SM7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f/read")
+    [read] = await stored(gut, "whatsapp", "SM7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f/read")
     assert read.status is not None
     assert read.status.state == "read"
 
 
-async def test_sms_and_whatsapp_from_one_phone_are_one_customer(
-    gut: GatewayUnderTest, tmp_path: Path
-) -> None:
+async def test_sms_and_whatsapp_from_one_phone_are_one_customer(gut: GatewayUnderTest) -> None:
     await post(gut, "sms", fixture("sms_inbound"))
     await post(gut, "whatsapp", fixture("whatsapp_text"))
-    [sms] = await stored(gut, tmp_path, "sms", "SM5f8e2d1c0b9a8f7e6d5c4b3a2f1e0d9c")
-    [chat] = await stored(gut, tmp_path, "whatsapp", "SM1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a")
+    [sms] = await stored(gut, "sms", "SM5f8e2d1c0b9a8f7e6d5c4b3a2f1e0d9c")
+    [chat] = await stored(gut, "whatsapp", "SM1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a")
     assert sms.customer_id is not None
     assert sms.customer_id == chat.customer_id
 
 
-async def test_a_call_its_recording_and_transcription(
-    gut: GatewayUnderTest, tmp_path: Path
-) -> None:
+async def test_a_call_its_recording_and_transcription(gut: GatewayUnderTest) -> None:
     call_sid = "CA42ed11f93dc08b952027ffbc406d0868"
     await assert_twiml(await post(gut, "voice", fixture("voice_incoming")), VOICEMAIL)
     await assert_twiml(await post(gut, "voice", fixture("voice_recording")))
     await assert_twiml(await post(gut, "voice", fixture("voice_transcription")))
     await assert_twiml(await post(gut, "voice", fixture("voice_status_completed")), VOICEMAIL)
-    [ringing] = await stored(gut, tmp_path, "voice", f"{call_sid}/ringing")
-    [completed] = await stored(gut, tmp_path, "voice", f"{call_sid}/completed")
+    [ringing] = await stored(gut, "voice", f"{call_sid}/ringing")
+    [completed] = await stored(gut, "voice", f"{call_sid}/completed")
     recording_id = f"{call_sid}/recording/RE5c1a8e9f3b2d4c6a7e8f9a0b1c2d3e4f"
-    [recording] = await stored(gut, tmp_path, "voice", recording_id)
+    [recording] = await stored(gut, "voice", recording_id)
     transcription_id = f"{call_sid}/transcription/TR8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c"
-    [transcription] = await stored(gut, tmp_path, "voice", transcription_id)
+    [transcription] = await stored(gut, "voice", transcription_id)
     assert {i.thread_external_id for i in (ringing, completed, recording, transcription)} == {
         call_sid
     }
@@ -229,7 +202,7 @@ async def test_a_call_its_recording_and_transcription(
 
 
 async def test_behind_a_proxy_the_public_url_is_what_twilio_signed(
-    gateway_factory: GatewayFactory, tmp_path: Path
+    gateway_factory: GatewayFactory,
 ) -> None:
     public = "https://gw.example.com/webhooks/sms"
     body = fixture("sms_inbound")
