@@ -84,8 +84,16 @@ def add_customer_commands(verbs: Any) -> None:
 def _register(command: argparse.ArgumentParser, work: Command) -> None:
     add_config_option(command)
 
+    async def refusing_conflicts(
+        args: argparse.Namespace, store: Store, config: GatewayConfig
+    ) -> int:
+        try:
+            return await work(args, store, config)
+        except ConflictError as exc:  # the store's state forbids it: say why, exit 1
+            return _fail(str(exc))
+
     def run(args: argparse.Namespace, plugins: Plugins) -> int:
-        return with_store(args, plugins, partial(work, args))
+        return with_store(args, plugins, partial(refusing_conflicts, args))
 
     command.set_defaults(run=run)
 
@@ -140,20 +148,14 @@ async def _link(args: argparse.Namespace, store: Store, config: GatewayConfig) -
     identity = _identity(args.identity, config)
     if identity is None:
         return 2
-    try:
-        result = await store.link_identity(args.id, identity, now=utc_now())
-    except ConflictError as exc:
-        return _fail(str(exc))
+    result = await store.link_identity(args.id, identity, now=utc_now())
     if result is None:
         return _fail(f"no customer {args.id}")
     return _print(await link_document(store, result))
 
 
 async def _unmerge(args: argparse.Namespace, store: Store, config: GatewayConfig) -> int:
-    try:
-        entry = await store.unmerge(args.id, now=utc_now())
-    except ConflictError as exc:
-        return _fail(str(exc))
+    entry = await store.unmerge(args.id, now=utc_now())
     if entry is None:
         return _fail(f"no customer {args.id}")
     return _print(await unmerge_document(store, entry))
@@ -189,10 +191,7 @@ async def _proposals(args: argparse.Namespace, store: Store, config: GatewayConf
 async def _decide(
     args: argparse.Namespace, store: Store, config: GatewayConfig, *, accept: bool
 ) -> int:
-    try:
-        proposal = await store.decide_proposal(args.proposal, accept=accept, now=utc_now())
-    except ConflictError as exc:
-        return _fail(str(exc))
+    proposal = await store.decide_proposal(args.proposal, accept=accept, now=utc_now())
     if proposal is None:
         return _fail(f"no merge proposal {args.proposal}")
     return _print({"proposal": proposal_document(proposal)})

@@ -1,8 +1,12 @@
-"""The JSON shapes the admin API returns and the CLI prints (DESIGN §8)."""
+"""The JSON shapes the admin API returns and the CLI prints (DESIGN §8).
+
+The store's records are dataclasses whose field names are the JSON keys: `asdict` is the shape.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 from gateway.store.base import (
@@ -59,77 +63,27 @@ async def interaction_document(store: Store, interaction_id: str) -> dict[str, A
 
 def delivery_document(delivery: StoredDelivery) -> dict[str, Any]:
     """Return a delivery in the admin API's JSON shape."""
-    return {
-        "id": delivery.id,
-        "interaction_id": delivery.interaction_id,
-        "backend": delivery.backend,
-        "state": delivery.state,
-        "attempts": delivery.attempts,
-        "last_error": delivery.last_error,
-        "next_attempt_at": delivery.next_attempt_at,
-    }
+    return asdict(delivery)
 
 
 def customer_document(customer: CustomerRecord) -> dict[str, Any]:
     """Return a customer with its tree's identities, crosswalk and merge log."""
-    return {
-        "id": customer.id,
-        "display_name": customer.display_name,
-        "identities": [{"kind": i.kind, "value": i.value} for i in customer.identities],
-        "created_at": customer.created_at,
-        "merged_into": customer.merged_into,
-        "crosswalk": {backend: list(refs) for backend, refs in customer.crosswalk.items()},
-        "merges": [merge_document(m) for m in customer.merges],
-    }
+    return {**asdict(customer), "identities": [i.model_dump() for i in customer.identities]}
 
 
 def merge_document(merge: MergeRecord) -> dict[str, Any]:
     """Return one entry of the merge log: a merge, or the unmerge that undid one."""
-    return {
-        "id": merge.id,
-        "action": merge.action,
-        "survivor_id": merge.survivor_id,
-        "merged_id": merge.merged_id,
-        "cause": merge.cause,
-        "interaction_id": merge.interaction_id,
-        "created_at": merge.created_at,
-        "undone_at": merge.undone_at,
-    }
+    return asdict(merge)
 
 
 def proposal_document(proposal: MergeProposal) -> dict[str, Any]:
     """Return a merge proposal."""
-    return {
-        "id": proposal.id,
-        "customer_id": proposal.customer_id,
-        "identity": {"kind": proposal.identity.kind, "value": proposal.identity.value},
-        "other_customer_id": proposal.other_customer_id,
-        "reason": proposal.reason,
-        "interaction_id": proposal.interaction_id,
-        "state": proposal.state,
-        "created_at": proposal.created_at,
-        "decided_at": proposal.decided_at,
-    }
+    return {**asdict(proposal), "identity": proposal.identity.model_dump()}
 
 
 def erasure_document(erasure: ErasureRecord) -> dict[str, Any]:
     """Return an erasure request with the receipts of the backends answered so far."""
-    return {
-        "id": erasure.id,
-        "customer_id": erasure.customer_id,
-        "requested_at": erasure.requested_at,
-        "interactions": erasure.interactions,
-        "crosswalk": {backend: list(refs) for backend, refs in erasure.crosswalk.items()},
-        "receipts": [
-            {
-                "backend": r.backend,
-                "outcome": r.outcome,
-                "detail": r.detail,
-                "finished_at": r.finished_at,
-            }
-            for r in erasure.receipts
-        ],
-    }
+    return asdict(erasure)
 
 
 def timeline_entry_document(entry: TimelineEntry) -> dict[str, Any]:

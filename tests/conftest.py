@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.payloads import SECRET
+from tests.payloads import HOOK_SECRET, SECRET
+from tests.receiver import Receiver
 
 pytest_plugins = ["gateway.testing"]
 
@@ -18,3 +19,12 @@ def config() -> dict[str, Any]:
         "channels": {"web": {"type": "generic", "secret": SECRET}},
         "backends": {"audit": {"type": "log"}},
     }
+
+
+@pytest.fixture
+async def receiver(aiohttp_server: Any) -> Receiver:
+    """Return a webhook consumer listening on 127.0.0.1 (see tests/receiver.py)."""
+    consumer = Receiver(HOOK_SECRET)
+    server = await aiohttp_server(consumer.app())
+    consumer.url = str(server.make_url("/events"))
+    return consumer

@@ -31,6 +31,11 @@ async def accept(interaction: Interaction, arrival: int) -> web.Response:
     return web.json_response({"ok": True})
 
 
+async def report_record_refs(interaction: Interaction, arrival: int) -> web.Response:
+    """Answer 200 naming a record per interaction (`contact <external id>`), as a CRM would."""
+    return web.json_response({"record_refs": [f"contact {interaction.external_id}"]})
+
+
 @dataclass(frozen=True, slots=True)
 class Arrival:
     """One event as it arrived."""

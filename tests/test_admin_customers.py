@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse, web
+from aiohttp import ClientResponse
 
 from gateway.schema import Interaction
 from gateway.testing import GatewayFactory, GatewayUnderTest
-from tests.payloads import HOOK_SECRET, SECRET, message, webhook_backend
-from tests.receiver import Receiver
+from tests.payloads import SECRET, message, webhook_backend
+from tests.receiver import Receiver, report_record_refs
 from tests.waiting import eventually
 
 NOW = (datetime.now(UTC) + timedelta(minutes=1)).replace(microsecond=0)
@@ -374,14 +374,10 @@ async def test_merge_proposals_accept_and_reject(gateway_factory: GatewayFactory
 
 
 @pytest.fixture
-async def receiver(aiohttp_server: Any) -> Receiver:
-    async def crm(interaction: Interaction, arrival: int) -> web.Response:
-        return web.json_response({"record_refs": [f"contact {interaction.external_id}"]})
-
-    consumer = Receiver(HOOK_SECRET, behaviour=crm)
-    server = await aiohttp_server(consumer.app())
-    consumer.url = str(server.make_url("/events"))
-    return consumer
+def receiver(receiver: Receiver) -> Receiver:
+    """The shared consumer, answering as a CRM that reports the record it wrote."""
+    receiver.behaviour = report_record_refs
+    return receiver
 
 
 async def test_erasure_deletes_the_customer_and_keeps_the_receipts(

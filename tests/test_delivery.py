@@ -5,22 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
 from aiohttp import web
 
 from gateway.schema import Interaction
 from gateway.testing import GatewayFactory, GatewayUnderTest
-from tests.payloads import HOOK_SECRET, SECRET, message, webhook_backend
+from tests.payloads import SECRET, message, webhook_backend
 from tests.receiver import Receiver
 from tests.waiting import eventually
-
-
-@pytest.fixture
-async def receiver(aiohttp_server: Any) -> Receiver:
-    consumer = Receiver(HOOK_SECRET)
-    server = await aiohttp_server(consumer.app())
-    consumer.url = str(server.make_url("/events"))
-    return consumer
 
 
 def config_for(receiver: Receiver, **backend: Any) -> dict[str, Any]:

@@ -8,14 +8,13 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp import web
 
 from gateway.schema import Identity, Interaction
 from gateway.store.base import CustomerRecord
 from gateway.testing import GatewayFactory, GatewayUnderTest
-from tests.payloads import HOOK_SECRET, SECRET, webhook_backend
-from tests.receiver import Receiver
+from tests.payloads import SECRET, webhook_backend
+from tests.receiver import Receiver, report_record_refs
 from tests.waiting import eventually
 
 PHONE = "+15551234567"
@@ -27,14 +26,6 @@ CHANNELS = {
     "support-voice": "voice",
     "support-email": "email",
 }
-
-
-@pytest.fixture
-async def receiver(aiohttp_server: Any) -> Receiver:
-    consumer = Receiver(HOOK_SECRET)
-    server = await aiohttp_server(consumer.app())
-    consumer.url = str(server.make_url("/events"))
-    return consumer
 
 
 def config(receiver: Receiver | None = None, **identity: Any) -> dict[str, Any]:
@@ -532,10 +523,7 @@ async def _delivered(receiver: Receiver, count: int) -> bool:
 async def test_merges_unmerges_and_erasures_reach_capable_backends(
     gateway_factory: GatewayFactory, receiver: Receiver
 ) -> None:
-    async def crm(interaction: Interaction, arrival: int) -> web.Response:
-        return web.json_response({"record_refs": [f"contact {interaction.external_id}"]})
-
-    receiver.behaviour = crm
+    receiver.behaviour = report_record_refs
     gut = await gateway_factory(config(receiver))
     store, now = gut.gateway.store, gut.gateway.clock
     ann = await send(gut, "support-sms", contact("SM1", ("phone", "+15550000001")))
@@ -602,10 +590,7 @@ async def _crosswalk_known(gut: GatewayUnderTest, customer_id: str | None) -> bo
 async def test_erasure_leaves_nothing_of_the_customer_in_the_store(
     gateway_factory: GatewayFactory, receiver: Receiver, tmp_path: Path
 ) -> None:
-    async def crm(interaction: Interaction, arrival: int) -> web.Response:
-        return web.json_response({"record_refs": [f"contact {interaction.external_id}"]})
-
-    receiver.behaviour = crm
+    receiver.behaviour = report_record_refs
     gut = await gateway_factory(config(receiver))
     store, now = gut.gateway.store, gut.gateway.clock
     secret_text = "my-account-number-is-98765"

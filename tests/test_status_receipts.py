@@ -4,20 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from gateway.testing import GatewayFactory, GatewayUnderTest
-from tests.payloads import HOOK_SECRET, SECRET, webhook_backend
+from tests.payloads import SECRET, webhook_backend
 from tests.receiver import Receiver
 from tests.waiting import eventually
-
-
-@pytest.fixture
-async def receiver(aiohttp_server: Any) -> Receiver:
-    consumer = Receiver(HOOK_SECRET)
-    server = await aiohttp_server(consumer.app())
-    consumer.url = str(server.make_url("/events"))
-    return consumer
 
 
 def receipt(message_id: str, state: str) -> dict[str, Any]:

@@ -273,7 +273,9 @@ class IdentityResolver:
                 "UPDATE customers SET display_name = ? WHERE id = ? AND display_name IS NULL",
                 (party.display_name, root),
             )
-            self._owners.clear()  # the cached entries say the customer has no name
+            for key in keys:  # other cached identities of the customer just update again
+                if (cached := self._owners.get(key)) is not None:
+                    self._owners[key] = (cached[0], cached[1], True)
         return self._thread(cur, interaction, root, occurred)
 
     def _learn_business(
