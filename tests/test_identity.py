@@ -534,6 +534,7 @@ async def test_merges_unmerges_and_erasures_reach_capable_backends(
     )
     await eventually(lambda: _delivered(receiver, 2))
     await eventually(lambda: _crosswalk_known(gut, bob.customer_id))
+    await eventually(lambda: _crosswalk_known(gut, ann.customer_id))
     both = await send(
         gut, "support-sms", contact("SM3", ("phone", "+15550000001"), ("email", "bob@example.com"))
     )
@@ -557,6 +558,10 @@ async def test_merges_unmerges_and_erasures_reach_capable_backends(
     assert merged["data"]["survivor_id"] == ann.customer_id
     assert merged["data"]["merged_id"] == bob.customer_id
     assert merged["data"]["merged_refs"] == ["contact E2"]
+    # The merged customer's next delivery names the records of both.
+    await eventually(lambda: _delivered(receiver, 3))
+    [after] = [a for a in receiver.arrivals if a.interaction.id == both.id]
+    assert sorted(after.record_refs) == ["contact E2", "contact SM1"]
     # SM3 may have reached the CRM (as the survivor's) before the merge did.
     assert set(merged["data"]["survivor_refs"]) - {"contact SM3"} == {"contact SM1"}
     assert unmerged["type"] == "com.channel-gateway.customer.unmerged.v1"

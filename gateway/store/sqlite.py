@@ -215,7 +215,7 @@ class SqliteStore:
                 now=now,
                 lease=lease,
                 recent=self._recent,
-                current=customers.current_customer,
+                current=customers.current_customers,
             )
         )
 

@@ -8,7 +8,7 @@ group commits, so they serialise with identity resolution.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -41,7 +41,7 @@ from gateway.store.sqlite_identity import (
 __all__ = [
     "advance",
     "crosswalk_of",
-    "current_customer",
+    "current_customers",
     "decide_proposal",
     "erase_customer",
     "erasures_after",
@@ -346,15 +346,39 @@ def record_crosswalk(
     )
 
 
-def current_customer(
-    conn: sqlite3.Connection, customer_id: str, backend: str
-) -> tuple[str, tuple[str, ...]]:
-    """Return the customer `customer_id` is now (its tree's root) and the records `backend`
-    reported for that whole tree, newest first."""
-    found = root_of(conn.cursor(), customer_id)
-    if found is None:
-        return customer_id, ()
-    return found[0], crosswalk_of(conn, found[0], backend)
+def current_customers(
+    conn: sqlite3.Connection, customer_ids: Collection[str], backend: str
+) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Return, per customer id, who the customer is now (its tree's root) and the records
+    `backend` reported for that whole tree, newest first.
+
+    Three queries for any number of ids: only customers in a merge (rare) need their tree walked.
+    """
+    ids = list(set(customer_ids))
+    marks = ", ".join("?" * len(ids))
+    merged = {
+        row[0]
+        for row in conn.execute(
+            f"SELECT id FROM customers WHERE id IN ({marks}) AND merged_into IS NOT NULL"
+            f" UNION SELECT merged_into FROM customers WHERE merged_into IN ({marks})",
+            ids * 2,
+        )
+    }
+    plain = [customer_id for customer_id in ids if customer_id not in merged]
+    refs: dict[str, list[str]] = {customer_id: [] for customer_id in plain}
+    for customer_id, ref in conn.execute(
+        f"SELECT customer_id, record_ref FROM crosswalk WHERE backend = ?"
+        f" AND customer_id IN ({', '.join('?' * len(plain))})"
+        " ORDER BY updated_at DESC, record_ref",
+        [backend, *plain],
+    ):
+        refs[customer_id].append(ref)
+    current = {customer_id: (customer_id, tuple(found)) for customer_id, found in refs.items()}
+    for customer_id in merged & set(ids):
+        found = root_of(conn.cursor(), customer_id)
+        root = found[0] if found else customer_id
+        current[customer_id] = (root, crosswalk_of(conn, root, backend))
+    return current
 
 
 def crosswalk_of(conn: sqlite3.Connection, customer_id: str, backend: str) -> tuple[str, ...]:

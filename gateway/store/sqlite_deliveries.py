@@ -9,7 +9,7 @@ queued behind the head of its (backend, order_key), so a claim only reads claima
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -171,26 +171,28 @@ def claim(
     now: datetime,
     lease: timedelta,
     recent: Mapping[str, Interaction],
-    current: Callable[[sqlite3.Connection, str, str], tuple[str, tuple[str, ...]]],
+    current: Callable[
+        [sqlite3.Connection, Collection[str], str], dict[str, tuple[str, tuple[str, ...]]]
+    ],
 ) -> list[ClaimedDelivery]:
     """Lease up to `limit` claimable deliveries of `backend`, oldest due first.
 
     `recent` holds interactions committed moments ago: they need no parsing again.
-    `current(conn, customer_id, backend)` returns who the customer is now (after merges) and the
+    `current(conn, customer_ids, backend)` says who each customer is now (after merges) and the
     records the backend has for them: a delivery carries the current identity graph.
     """
     params = {"backend": backend, "now": utc_text(now), "limit": limit}
     rows = conn.execute(_CLAIMABLE, params).fetchall()
     lease_until, updated = utc_text(now + lease), utc_text(now)
     conn.executemany(_LEASE, [(lease_until, updated, row[0]) for row in rows])
+    customers = {row[5] for row in rows if row[5]}
+    now_known = current(conn, customers, backend) if customers else {}
     claimed = []
     for row_id, attempts, created, interaction_id, body, customer_id in rows:
         interaction = recent.get(interaction_id) or Interaction.model_validate_json(body)
-        refs: tuple[str, ...] = ()
-        if customer_id:
-            root, refs = current(conn, customer_id, backend)
-            if root != customer_id:
-                interaction = interaction.model_copy(update={"customer_id": root})
+        root, refs = now_known.get(customer_id, (customer_id, ()))
+        if root != customer_id:
+            interaction = interaction.model_copy(update={"customer_id": root})
         claimed.append(ClaimedDelivery(row_id, interaction, attempts, parse_utc(created), refs))
     return claimed
 
