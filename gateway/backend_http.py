@@ -1,9 +1,10 @@
 """How an HTTP backend classifies a remote's answer: delivered, try again later, or never.
 
 Shared by every backend that talks HTTP, so they all agree with the delivery semantics: 2xx is
-delivered; 408, 425, 429 and 5xx are transient (honouring `Retry-After`); a redirect is not
-followed and is permanent (the configured URL is out of date); any other 4xx is permanent and
-carries the remote's own error text to the dead-letter queue.
+delivered once the whole answer has arrived (a 2xx whose body is cut off by a reset is transient:
+the remote may not have finished its work); 408, 425, 429 and 5xx are transient (honouring
+`Retry-After`); a redirect is not followed and is permanent (the configured URL is out of date);
+any other 4xx is permanent and carries the remote's own error text to the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -16,12 +17,20 @@ import aiohttp
 
 from gateway.errors import PermanentDeliveryError, TransientDeliveryError
 
-__all__ = ["TRANSIENT_STATUSES", "parse_retry_after", "raise_for_delivery_status"]
+__all__ = [
+    "MAX_ANSWER_BYTES",
+    "TRANSIENT_STATUSES",
+    "parse_retry_after",
+    "raise_for_delivery_status",
+]
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
 """Client-error statuses that mean "later", not "never" (every 5xx is transient too)."""
 BODY_EXCERPT = 500
 """Characters of the remote's error body kept in a failure reason."""
+MAX_ANSWER_BYTES = 1 << 20
+"""Bytes of a 2xx body kept for the backend; the rest is read to its end and dropped."""
+_READ_CHUNK = 64 * 1024
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
@@ -40,11 +49,16 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
-async def raise_for_delivery_status(response: aiohttp.ClientResponse) -> None:
-    """Return on 2xx; raise `TransientDeliveryError` or `PermanentDeliveryError` otherwise."""
+async def raise_for_delivery_status(response: aiohttp.ClientResponse) -> bytes:
+    """Return the whole body of a 2xx; raise `TransientDeliveryError` or `PermanentDeliveryError`.
+
+    A 2xx counts only once its body has arrived to the end its framing promises
+    (`Content-Length`, the last chunk): a body cut off raises `TransientDeliveryError`. The
+    first `MAX_ANSWER_BYTES` are returned (read the answer from here, not from `response`).
+    """
     status = response.status
     if 200 <= status < 300:
-        return
+        return await _whole_answer(response)
     if 300 <= status < 400:
         location = _excerpt(response.headers.get("Location", "")) or "(no Location header)"
         raise PermanentDeliveryError(
@@ -56,6 +70,22 @@ async def raise_for_delivery_status(response: aiohttp.ClientResponse) -> None:
         retry_after = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
         raise TransientDeliveryError(reason, retry_after=retry_after)
     raise PermanentDeliveryError(reason)
+
+
+async def _whole_answer(response: aiohttp.ClientResponse) -> bytes:
+    """Read a 2xx body to its end, keeping its start; a body cut off is a transient failure."""
+    kept = bytearray()
+    try:
+        while chunk := await response.content.read(_READ_CHUNK):
+            kept += chunk[: MAX_ANSWER_BYTES - len(kept)]
+    except TimeoutError:  # before ClientError: aiohttp's timeouts are both; callers classify it
+        raise
+    except aiohttp.ClientError as exc:
+        raise TransientDeliveryError(
+            f"HTTP {response.status}: answer cut off before its end ({type(exc).__name__}: "
+            f"{exc}); the remote may not have finished, so the delivery goes again"
+        ) from exc
+    return bytes(kept)
 
 
 async def _body_excerpt(response: aiohttp.ClientResponse) -> str:

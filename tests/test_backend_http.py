@@ -9,8 +9,10 @@ import pytest
 from aiohttp import web
 from pytest_aiohttp import AiohttpServer
 
+from gateway.backend_http import MAX_ANSWER_BYTES
 from gateway.errors import PermanentDeliveryError, TransientDeliveryError
 from gateway.plugin import parse_retry_after, raise_for_delivery_status
+from tests.raw_http import Hangup, answer, chunked, raw_server
 
 NOW = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
 
@@ -36,7 +38,7 @@ def test_parse_retry_after(value: str | None, seconds: float | None) -> None:
     assert parse_retry_after(value, NOW) == seconds
 
 
-async def classify(aiohttp_server: AiohttpServer, response: web.Response) -> None:
+async def classify(aiohttp_server: AiohttpServer, response: web.Response) -> bytes:
     async def handler(request: web.Request) -> web.Response:
         return response
 
@@ -47,7 +49,7 @@ async def classify(aiohttp_server: AiohttpServer, response: web.Response) -> Non
         aiohttp.ClientSession() as http,
         http.post(server.make_url("/"), allow_redirects=False) as sent,
     ):
-        await raise_for_delivery_status(sent)
+        return await raise_for_delivery_status(sent)
 
 
 @pytest.mark.parametrize("status", [200, 201, 202, 204, 299])
@@ -90,3 +92,48 @@ async def test_long_bodies_are_cut_to_one_short_line(aiohttp_server: AiohttpServ
     assert "\n" not in reason
     assert len(reason) == len("HTTP 400: ") + 500
     assert reason.endswith("…")
+
+
+async def test_2xx_returns_the_whole_body(aiohttp_server: AiohttpServer) -> None:
+    assert await classify(aiohttp_server, web.Response(body=b"x" * 300_000)) == b"x" * 300_000
+
+
+async def test_a_huge_2xx_body_is_read_to_its_end_and_its_start_kept(
+    aiohttp_server: AiohttpServer,
+) -> None:
+    body = b"y" * (MAX_ANSWER_BYTES + 100_000)
+    assert await classify(aiohttp_server, web.Response(body=body)) == body[:MAX_ANSWER_BYTES]
+
+
+CUT_OFF = [
+    pytest.param(answer(200, b'{"record', declared=100), id="content-length-short"),
+    pytest.param(answer(201, b"", declared=10), id="content-length-nothing"),
+    pytest.param(chunked(200, b'{"record', last=False), id="chunked-no-last-chunk"),
+    pytest.param(chunked(202, b"ok", last=False)[:-3], id="chunked-cut-in-a-chunk"),
+]
+
+
+@pytest.mark.parametrize("hangup", ["close", "reset"])
+@pytest.mark.parametrize("data", CUT_OFF)
+async def test_2xx_cut_off_before_its_end_is_transient(data: bytes, hangup: Hangup) -> None:
+    async with (
+        raw_server(lambda n: (data, hangup)) as server,
+        aiohttp.ClientSession() as http,
+        http.post(server.url, data=b"{}") as sent,
+    ):
+        with pytest.raises(TransientDeliveryError, match="answer cut off before its end"):
+            await raise_for_delivery_status(sent)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [answer(200, b'{"ok": true}'), chunked(200, b'{"ok"', b": true}")],
+    ids=["content-length", "chunked"],
+)
+async def test_2xx_complete_before_a_reset_is_delivered(data: bytes) -> None:
+    async with (
+        raw_server(lambda n: (data, "reset")) as server,
+        aiohttp.ClientSession() as http,
+        http.post(server.url, data=b"{}") as sent,
+    ):
+        assert await raise_for_delivery_status(sent) == b'{"ok": true}'

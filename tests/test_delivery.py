@@ -10,6 +10,7 @@ from aiohttp import web
 from gateway.schema import Interaction
 from gateway.testing import GatewayFactory, GatewayUnderTest
 from tests.payloads import SECRET, message, webhook_backend
+from tests.raw_http import Hangup, answer, raw_server
 from tests.receiver import Receiver
 from tests.waiting import eventually
 
@@ -160,6 +161,34 @@ async def test_timeout_is_retried(gateway_factory: GatewayFactory, receiver: Rec
     first = delivered["attempt_log"][0]
     assert first["outcome"] == "retry"
     assert "timeout" in first["error"]
+
+
+async def test_a_2xx_cut_off_by_a_reset_is_retried_not_delivered(
+    gateway_factory: GatewayFactory,
+) -> None:
+    def cut_twice(request: int) -> tuple[bytes, Hangup]:
+        if request <= 2:
+            return answer(200, b'{"record_refs": ["con', declared=64), "reset"
+        return answer(
+            200, b'{"record_refs": ["contact 1"]}', Content_Type="application/json"
+        ), "close"
+
+    async with raw_server(cut_twice) as server:
+        config = {
+            "channels": {"web": {"type": "generic", "secret": SECRET}},
+            "backends": {"hook": webhook_backend(server.url)},
+        }
+        gut = await gateway_factory(config)
+        interaction_id = await post(gut, message())
+
+        delivered = await reaches(gut, interaction_id, "delivered")
+
+    assert server.requests == 3
+    assert delivered["attempts"] == 3
+    log = delivered["attempt_log"]
+    assert [a["outcome"] for a in log] == ["retry", "retry", "delivered"]
+    assert "answer cut off before its end" in log[0]["error"]
+    assert metric(gut, "gateway_deliveries_total", backend="hook", outcome="retried") == 2
 
 
 async def test_circuit_opens_and_recovers(

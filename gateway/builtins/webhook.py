@@ -214,8 +214,8 @@ class WebhookBackend(Backend[WebhookSettings]):
                 timeout=aiohttp.ClientTimeout(total=timeout_s),
             ) as response:
                 receiver_down = response.status in RECEIVER_DOWN
-                await raise_for_delivery_status(response)
-                refs = await _record_refs(response)
+                answer = await raise_for_delivery_status(response)
+                refs = _record_refs(response.content_type, answer)
         except TransientDeliveryError as exc:
             return Retry(str(exc), after_s=exc.retry_after), receiver_down
         except PermanentDeliveryError as exc:
@@ -227,13 +227,13 @@ class WebhookBackend(Backend[WebhookSettings]):
         return Delivered(refs), False
 
 
-async def _record_refs(response: aiohttp.ClientResponse) -> tuple[str, ...]:
+def _record_refs(content_type: str, body: bytes) -> tuple[str, ...]:
     """Return the `record_refs` a receiver answered with (`{"record_refs": ["contact 7"]}`)."""
-    if response.content_type != "application/json":
+    if content_type != "application/json":
         return ()
     try:
-        answer = orjson.loads(await response.read())
-    except (orjson.JSONDecodeError, aiohttp.ClientError, TimeoutError):
+        answer = orjson.loads(body)
+    except orjson.JSONDecodeError:
         return ()
     refs = answer.get("record_refs") if isinstance(answer, dict) else None
     if not isinstance(refs, list):

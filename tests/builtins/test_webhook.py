@@ -31,6 +31,7 @@ from gateway.plugin import BackendContext, Delivered, Delivery, Rejected, Retry
 from gateway.plugins import load_plugins
 from gateway.schema import ChannelRef, Content, Identity, Interaction, Party, new_interaction_id
 from tests.payloads import SECRET
+from tests.raw_http import answer, chunked, raw_server
 
 NEW_SECRET = "whsec_" + "C" * 32
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -291,6 +292,27 @@ async def test_refused_connection_is_retried_and_stops_the_batch(
     assert isinstance(first, Retry)
     assert first.reason.startswith("ClientConnectorError")
     assert rest == [Retry(f"not attempted: {first.reason}", attempted=False)] * 2
+
+
+@pytest.mark.parametrize(
+    "cut_off",
+    [
+        answer(200, b'{"record_refs": ["contact', declared=500, Content_Type="application/json"),
+        chunked(202, b"accepted", last=False),
+    ],
+    ids=["content-length", "chunked"],
+)
+async def test_a_2xx_cut_off_is_retried_and_the_batch_goes_on(
+    http: aiohttp.ClientSession, cut_off: bytes
+) -> None:
+    whole = answer(200, b'{"record_refs": ["contact 2"]}', Content_Type="application/json")
+    async with raw_server(lambda n: (cut_off if n == 1 else whole, "reset")) as server:
+        first, second = await webhook(http, server.url).deliver(deliveries(2))
+    assert isinstance(first, Retry)
+    assert first.attempted
+    assert first.reason.startswith("HTTP 2")
+    assert "answer cut off before its end" in first.reason
+    assert second == Delivered(("contact 2",))
 
 
 @pytest.mark.parametrize(
