@@ -21,17 +21,20 @@ Hangup = Literal["close", "reset"]
 def answer(status: int, body: bytes, *, declared: int | None = None, **headers: str) -> bytes:
     """Return a response head and `body`; `declared` overrides the `Content-Length` sent."""
     length = len(body) if declared is None else declared
-    lines = [f"HTTP/1.1 {status} X", f"Content-Length: {length}", "Connection: close"]
-    lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+    return _head(status, f"Content-Length: {length}", headers) + body
 
 
 def chunked(status: int, *chunks: bytes, last: bool = True, **headers: str) -> bytes:
     """Return a chunked response; `last=False` leaves out the final zero-size chunk."""
-    lines = [f"HTTP/1.1 {status} X", "Transfer-Encoding: chunked", "Connection: close"]
-    lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
     body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in chunks)
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body + (b"0\r\n\r\n" if last else b"")
+    head = _head(status, "Transfer-Encoding: chunked", headers)
+    return head + body + (b"0\r\n\r\n" if last else b"")
+
+
+def _head(status: int, framing: str, headers: dict[str, str]) -> bytes:
+    lines = [f"HTTP/1.1 {status} X", framing, "Connection: close"]
+    lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 Script = Callable[[int], tuple[bytes, Hangup]]
