@@ -126,8 +126,13 @@ async def gut(gateway_factory: GatewayFactory, config: dict[str, Any]) -> Gatewa
 def test_a_form_with_too_many_fields_is_413_without_parsing(
     body: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    parsed: list[str] = []
-    monkeypatch.setattr(bodies, "parse_qsl", lambda *a, **k: parsed.append("x") or [])
+    parsed: list[bytes] = []
+
+    def spy(*args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        parsed.append(body)
+        return []
+
+    monkeypatch.setattr(bodies, "parse_qsl", spy)
 
     with pytest.raises(BodyError) as refused:
         parse_form(body)
