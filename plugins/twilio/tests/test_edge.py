@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -35,7 +36,7 @@ async def gut(gateway_factory: GatewayFactory) -> GatewayUnderTest:
 def work(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Record every form parse and signature computation the gateway does."""
     done: list[str] = []
-    parse, compute = bodies.parse_qsl, signature.compute_signature
+    parse, compute = urllib.parse.parse_qsl, signature.compute_signature
 
     def parse_spy(*args: Any, **kwargs: Any) -> list[tuple[str, str]]:
         done.append("parse")
