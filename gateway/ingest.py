@@ -10,6 +10,7 @@ import logging
 import time
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from gateway.bodies import BodyError, BodyReader, parse_form, too_large
@@ -92,6 +93,8 @@ async def _ingest(
         raise _reject("method_not_allowed", 405, "use POST", Allow="GET, POST")
     req = await _snapshot(gateway, channel, request)
     if (answer := channel.handshake(req)) is not None:
+        if answer.status >= 400:  # e.g. a wrong verify token: the integrator needs to see why
+            raise _RejectedError("handshake", _response(answer), _handshake_reason(answer))
         return "handshake", _response(answer)
     if req.method != "POST":
         raise _reject(
@@ -186,6 +189,15 @@ def _client_address(request: web.Request, server: ServerSettings) -> str | None:
             break
         remote = hop
     return remote
+
+
+def _handshake_reason(answer: WebhookResponse) -> str:
+    """Return why a channel refused a handshake: its JSON error's message, if it wrote one."""
+    try:
+        message = orjson.loads(answer.body)["error"]["message"]
+    except (orjson.JSONDecodeError, TypeError, KeyError):
+        message = None
+    return f"handshake refused: {message}" if isinstance(message, str) else "handshake refused"
 
 
 def _response(answer: WebhookResponse) -> web.Response:

@@ -15,7 +15,9 @@ from aiohttp import web
 from gateway import bodies
 from gateway.app import create_public_app
 from gateway.bodies import MAX_FORM_FIELDS, BodyError, parse_form
+from gateway.builtins.generic import GenericChannel
 from gateway.rejections import RejectionLog
+from gateway.request import WebhookRequest, WebhookResponse
 from gateway.server import JsonErrorRunner
 from gateway.testing import GatewayFactory, GatewayUnderTest, standard_webhook_headers
 from tests.payloads import SECRET, message
@@ -319,3 +321,40 @@ def test_the_rejection_log_reports_what_it_suppressed(caplog: pytest.LogCaptureF
         "channel sms refused a webhook: 401 bad_signature: no match"
         " (99 more like it in the last 11s)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (
+            WebhookResponse.json(
+                {"error": {"code": "bad_verify_token", "message": "no match"}}, 403
+            ),
+            "handshake refused: no match",
+        ),
+        (WebhookResponse.text("forbidden", 403), "handshake refused"),
+        (WebhookResponse.json(["odd"], 400), "handshake refused"),
+    ],
+)
+async def test_a_refused_handshake_is_logged(
+    gut: GatewayUnderTest,
+    caplog: pytest.LogCaptureFixture,
+    answer: WebhookResponse,
+    reason: str,
+) -> None:
+    original = gut.gateway.channels["web"]
+
+    class Refusing(GenericChannel):
+        def handshake(self, req: WebhookRequest) -> WebhookResponse | None:
+            return answer
+
+    gut.gateway.channels["web"] = Refusing(original.ctx, original.settings)
+
+    response = await gut.client.get("/webhooks/web?hub.verify_token=guess")
+
+    assert response.status == answer.status
+    assert await response.read() == answer.body
+    [line] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert line == f"channel web refused a webhook: {answer.status} handshake: {reason}"
+    assert "guess" not in line
+    assert metric(gut, "gateway_webhook_requests_total", channel="web", outcome="handshake") == 1
