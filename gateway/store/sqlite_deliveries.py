@@ -58,7 +58,7 @@ log = logging.getLogger("gateway.delivery")
 
 _REASONS_SHOWN = 5
 """Validation errors named in the reason of an unreadable delivery; the rest are counted."""
-_QUOTES_INPUT = frozenset({"value_error", "assertion_error", "union_tag_invalid"})
+_QUOTES_INPUT = frozenset({"value_error", "assertion_error"})
 """Error types whose message may quote the input (our validators write some): named by type only."""
 
 Cursor = tuple[str, int]
