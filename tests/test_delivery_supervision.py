@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway import supervision
+from gateway import delivery, supervision
 from gateway.errors import StoreUnavailableError
 from gateway.testing import GatewayFactory, GatewayUnderTest
 from tests.payloads import SECRET, message, webhook_backend
@@ -221,15 +221,32 @@ async def test_a_crashed_worker_is_logged_restarted_and_reported_until_it_recove
     assert receiver.problems == []
 
 
-async def test_a_store_outage_during_claims_is_logged_once_and_its_end_once(
+OUTAGES = {
+    "claim": (
+        "gateway.delivery",
+        "backend hook: cannot claim deliveries",
+        "backend hook: store recovered; claiming deliveries again",
+    ),
+    "merges_after": (
+        "gateway.customer_events",
+        "backend hook: cannot read merges or erasures",
+        "backend hook: store recovered; following merges and erasures again",
+    ),
+}
+
+
+@pytest.mark.parametrize("method", OUTAGES)
+async def test_a_store_outage_is_logged_once_and_its_end_once(
     gateway_factory: GatewayFactory,
     receiver: Receiver,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
+    method: str,
 ) -> None:
+    logger, failing, recovered = OUTAGES[method]
     gut = await gateway_factory(_config({"hook": webhook_backend(receiver.url, concurrency=2)}))
     store = gut.gateway.store
-    working = store.claim
+    working = getattr(store, method)
     calls = 0
     down = True
 
@@ -240,29 +257,62 @@ async def test_a_store_outage_during_claims_is_logged_once_and_its_end_once(
             raise StoreUnavailableError("the store could not be written")
         return await working(*args, **kwargs)
 
-    with caplog.at_level(logging.INFO, logger="gateway.delivery"):
-        monkeypatch.setattr(store, "claim", unavailable)
+    def lines() -> list[tuple[str, str]]:
+        return [(r.levelname, r.getMessage()) for r in caplog.records if r.name == logger]
+
+    with caplog.at_level(logging.INFO, logger=logger):
+        monkeypatch.setattr(store, method, unavailable)
 
         async def failed_often() -> bool:
-            return calls >= 6
+            return calls >= 3
 
         await eventually(failed_often)
         assert (await gut.client.get("/readyz")).status == 200  # the store itself answers
         interaction_id = await _post(gut, message())
         down = False
 
-        async def delivered() -> bool:
-            return interaction_id in receiver.delivered_ids
+        async def recovered_and_delivered() -> bool:
+            return len(lines()) == 2 and interaction_id in receiver.delivered_ids
 
-        await eventually(delivered)
+        await eventually(recovered_and_delivered)
 
-    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "gateway.delivery"]
-    assert lines == [
+    assert lines() == [
         (
             "ERROR",
-            "backend hook: cannot claim deliveries: the store could not be written"
+            f"{failing}: the store could not be written"
             " (logged once; backing off until it recovers)",
         ),
-        ("INFO", "backend hook: store recovered; claiming deliveries again"),
+        ("INFO", recovered),
     ]
     assert _metric(gut, "gateway_delivery_worker_restarts_total", backend="hook") == 0
+
+
+async def test_the_queue_stats_task_survives_an_unexpected_error(
+    gateway_factory: GatewayFactory,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(delivery, "_STATS_INTERVAL_S", 0.05)
+    gut = await gateway_factory(_config({"audit": {"type": "log"}}))
+    store = gut.gateway.store
+    working = store.queue_stats
+    calls = 0
+
+    async def broken_once(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("injected fault")
+        return await working(*args, **kwargs)
+
+    with caplog.at_level(logging.ERROR, logger="gateway.delivery"):
+        monkeypatch.setattr(store, "queue_stats", broken_once)
+
+        async def refreshed_again() -> bool:
+            return calls >= 3
+
+        await eventually(refreshed_again)
+
+    [logged] = [r for r in caplog.records if "queue stats" in r.getMessage()]
+    assert logged.getMessage() == "cannot compute delivery queue stats"
+    assert logged.exc_info
