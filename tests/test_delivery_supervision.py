@@ -60,7 +60,12 @@ CORRUPTIONS: dict[str, tuple[Corruption, str]] = {
         _set("sender.identities.0.value", LEAK),
         "sender.identities.0: value_error",
     ),
-    "unknown type tag": (_set("type", LEAK), "type: Input should be"),
+    "unknown interaction type": (_set("type", LEAK), "type: Input should be"),
+    "more than five errors": (
+        lambda body, text: "{}",
+        "type: Field required; direction: Field required; channel: Field required;"
+        " external_id: Field required; occurred_at: Field required (and 1 more)",
+    ),
 }
 
 

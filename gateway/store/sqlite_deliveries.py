@@ -47,7 +47,6 @@ __all__ = [
     "release_all",
     "replay",
     "transaction",
-    "unreadable_reason",
     "unrouted",
     "utc_text",
 ]
@@ -215,7 +214,7 @@ def claim(
     return claimed
 
 
-def unreadable_reason(exc: ValidationError) -> str:
+def _unreadable_reason(exc: ValidationError) -> str:
     """Say where and why a stored interaction fails validation, never quoting its values."""
     errors = exc.errors(include_url=False, include_context=False, include_input=False)
     named = [
@@ -243,7 +242,7 @@ def _schema_fields() -> frozenset[str]:
 def _dead_letter_unreadable(
     conn: sqlite3.Connection, backend: str, delivery_id: int, exc: ValidationError, now: datetime
 ) -> None:
-    reason = unreadable_reason(exc)
+    reason = _unreadable_reason(exc)
     update = DeliveryUpdate(delivery_id, "dead", (), error=reason)
     conn.execute(_RECORD, _record_params(update, now))
     log.warning("backend %s: delivery %d dead-lettered: %s", backend, delivery_id, reason)
