@@ -139,7 +139,12 @@ def _channel_types() -> list[tuple[str, str]]:
 
 
 def _random_text(rng: random.Random) -> str:
-    alphabets = ("abc019 +-:.", "²١٢９é☕\u200b\ufeff", "\U0001f600\U0010ffff", "<>&%\"'\\{}[]")
+    alphabets = (
+        "abc019 +-:.",
+        "²\u0661\u0662\uff19é☕\u200b\ufeff",
+        "\U0001f600\U0010ffff",
+        "<>&%\"'\\{}[]",
+    )
     alphabet = rng.choice(alphabets)
     return "".join(rng.choice(alphabet) for _ in range(rng.choice((0, 1, 5, 40, 300))))
 
@@ -187,7 +192,9 @@ def _mutate_form(rng: random.Random, body: bytes) -> bytes:
             index = rng.randrange(len(pairs))
             pairs[index] = (pairs[index][0], value)
         else:
-            pairs.append((rng.choice(("NumMedia", "CallDuration", "Timestamp", "MediaUrl0")), value))
+            pairs.append(
+                (rng.choice(("NumMedia", "CallDuration", "Timestamp", "MediaUrl0")), value)
+            )
     return urlencode(pairs).encode()
 
 
@@ -337,4 +344,48 @@ async def test_fuzzed_requests_never_get_a_5xx_and_refusals_store_nothing(
                 problems.append(f"case {number} ({case.method} {case.channel_id}): {problem}")
     assert not problems, "\n".join(problems)
     # The generator reached every path: stored, refused as unauthentic and as unusable.
-    assert statuses.keys() >= {401, 422} and any(200 <= s < 300 for s in statuses), statuses
+    assert statuses.keys() >= {401, 422}, statuses
+    assert any(200 <= s < 300 for s in statuses), statuses
+
+
+_BAD_STANDARD_HEADERS = [
+    {"webhook-timestamp": "²"},
+    {"webhook-timestamp": "\u0661\u0667\u0660\u0660\u0660\u0660\u0660\u0660\u0660\u0660"},
+    {"webhook-timestamp": "9" * 5_000},
+    {"webhook-timestamp": str(2**64)},
+    {"webhook-timestamp": "-1"},
+    {"webhook-id": "msg_\udcff"},  # the byte 0xFF, as the server hands it over
+    {"webhook-id": "msg_\udcff", "webhook-timestamp": "²"},
+    {"webhook-id": "x" * 513},
+    {"webhook-id": "msg 1"},
+    {"webhook-signature": "v1,\udcff\udcfe"},
+]
+
+
+@pytest.mark.parametrize("bad", _BAD_STANDARD_HEADERS)
+async def test_odd_standard_webhook_headers_are_401_json_not_500(
+    gateway_factory: GatewayFactory, bad: dict[str, str]
+) -> None:
+    gut = await _start(gateway_factory, [("generic", "generic")])
+    body = json.dumps(message()).encode()
+    headers = {"Content-Type": JSON, **_sign_generic(body, JSON, ""), **bad}
+    port = gut.client.server.port
+    assert port is not None
+    status, content_type, answer = await _send(port, Case("generic-secure", "POST", body, headers))
+    assert (status, _problem(status, content_type, answer)) == (401, None)
+    assert await gut.interactions() == []
+
+
+@pytest.mark.parametrize("webhook_id", ["msg_\udcff", "x" * 513, "a b"])
+async def test_an_unverified_channel_refuses_an_unusable_webhook_id(
+    gateway_factory: GatewayFactory, webhook_id: str
+) -> None:
+    gut = await _start(gateway_factory, [("generic", "generic")])
+    body = json.dumps({k: v for k, v in message().items() if k != "external_id"}).encode()
+    headers = {"Content-Type": JSON, "webhook-id": webhook_id}
+    port = gut.client.server.port
+    assert port is not None
+    status, content_type, answer = await _send(port, Case("generic-open", "POST", body, headers))
+    assert (status, _problem(status, content_type, answer)) == (400, None)
+    assert b"webhook-id" in answer
+    assert await gut.interactions() == []

@@ -68,7 +68,10 @@ _TOO_MUCH: list[tuple[dict[str, Any], tuple[Any, ...]]] = [
     (_content(html="x" * (schema.MAX_TEXT + 1)), ("content", "html")),
     (_call(transcript="x" * (schema.MAX_TEXT + 1)), ("call", "transcript")),
     (_content(subject="x" * (schema.MAX_SHORT + 1)), ("content", "subject")),
-    (_content(attachments=[{"url": "x" * (schema.MAX_SHORT + 1)}]), ("content", "attachments", 0, "url")),
+    (
+        _content(attachments=[{"url": "x" * (schema.MAX_SHORT + 1)}]),
+        ("content", "attachments", 0, "url"),
+    ),
     (_content(attachments=[{}] * (schema.MAX_ATTACHMENTS + 1)), ("content", "attachments")),
     (_call(status="x" * (schema.MAX_SHORT + 1)), ("call", "status")),
     (_call(recording_url="x" * (schema.MAX_SHORT + 1)), ("call", "recording_url")),
@@ -130,7 +133,8 @@ def test_values_at_every_bound_are_kept() -> None:
 
 
 @pytest.mark.parametrize(
-    "occurred_at", ["0001-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"]
+    "occurred_at",
+    ["0001-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"],
 )
 async def test_the_edge_answers_422_naming_the_date_and_stores_nothing(
     gateway_factory: GatewayFactory, config: dict[str, Any], occurred_at: str
