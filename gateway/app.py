@@ -40,12 +40,12 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Answer 200 when the store is reachable and every backend has started, else 503."""
+    """Answer 200 when the store is reachable and every backend delivers, else 503."""
     gateway = request.app[GATEWAY]
     problems = [
-        f"backend {name}: {state}"
+        f"backend {name}: {problem}"
         for name in gateway.config.backends
-        if (state := gateway.delivery.state(name)) != "ready"
+        if (problem := gateway.delivery.problem(name))
     ]
     try:
         await gateway.store.ping()
