@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.errors import StoreUnavailableError
 from gateway.http_errors import error_response
-from gateway.ingest import GATEWAY, handle_webhook
+from gateway.ingest import GATEWAY, handle_webhook, install_edge
 from gateway.runtime import Gateway
 
 __all__ = ["GATEWAY", "create_public_app"]
@@ -19,6 +19,7 @@ def create_public_app(gateway: Gateway) -> web.Application:
     """Return the public app; starting it opens the gateway, cleaning it up closes it."""
     app = web.Application(client_max_size=gateway.config.server.max_body_bytes)
     app[GATEWAY] = gateway
+    install_edge(app)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         async with app[GATEWAY].running():
