@@ -8,13 +8,20 @@ rather than waited for.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from urllib.parse import parse_qsl
 
 from aiohttp import StreamReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDict, MultiDictProxy
 
-__all__ = ["MAX_FORM_FIELDS", "BodyError", "BodyReader", "parse_form"]
+__all__ = ["ARRIVAL_GRACE_S", "MAX_FORM_FIELDS", "BodyError", "BodyReader", "parse_form"]
+
+ARRIVAL_GRACE_S = 1.0
+"""How long shutdown lets bodies already arriving finish before answering them 503: a body whose
+last bytes cross the signal is served, and the connection is not closed under unread bytes (which
+would reset it and lose the answer)."""
 
 MAX_FORM_FIELDS = 1000
 """The most fields a form-encoded webhook may have (Twilio's carry a few dozen)."""
@@ -44,13 +51,16 @@ class BodyReader:
 
     def __init__(self) -> None:
         self._arriving: set[StreamReader] = set()
-        self.shutting_down = False
+        self._none_arriving = asyncio.Event()
+        self._none_arriving.set()
+        self.refusing = False
 
     async def read(self, content: StreamReader, limit: int) -> bytes:
         """Return the whole body of `content`, or raise `BodyError` once it passes `limit`."""
-        if self.shutting_down and not content.is_eof():
+        if self.refusing and not content.is_eof():
             raise _shutting_down()
         self._arriving.add(content)
+        self._none_arriving.clear()
         body = bytearray()
         try:
             while chunk := await content.readany():
@@ -65,11 +75,16 @@ class BodyReader:
             raise BodyError("bad_payload", 400, "the body's framing is malformed") from None
         finally:
             self._arriving.discard(content)
+            if not self._arriving:
+                self._none_arriving.set()
         return bytes(body)
 
-    def shut_down(self) -> None:
-        """Answer every body still arriving 503, and every later one that has not arrived."""
-        self.shutting_down = True
+    async def shut_down(self, grace_s: float = ARRIVAL_GRACE_S) -> None:
+        """Give bodies arriving `grace_s` to finish, then answer them and every later body that
+        has not fully arrived 503."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._none_arriving.wait(), grace_s)
+        self.refusing = True
         for content in self._arriving:
             content.set_exception(_ShuttingDownError())
 

@@ -77,7 +77,7 @@ class ServerSettings(Section):
     `trust_proxy` honours; from any other peer they are ignored."""
     shutdown_timeout: Duration = timedelta(seconds=10)
     """On SIGTERM, how long in-flight webhooks may take to finish; bodies still arriving are
-    answered 503 at once."""
+    answered 503 after one second."""
 
     @cached_property
     def _proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

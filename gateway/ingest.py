@@ -39,7 +39,7 @@ def install_edge(app: web.Application) -> None:
     app[REJECTIONS] = RejectionLog()
 
     async def shut_down(app: web.Application) -> None:
-        app[BODIES].shut_down()
+        await app[BODIES].shut_down()
 
     app.on_shutdown.append(shut_down)
 
