@@ -41,7 +41,9 @@ def image_env() -> dict[str, str]:
     env: dict[str, str] = {}
     for word, rest in instructions():
         if word == "ENV":
-            env.update(part.split("=", 1) for part in shlex.split(rest))
+            for part in shlex.split(rest):
+                name, _, value = part.partition("=")
+                env[name] = value
     return env
 
 
@@ -92,6 +94,7 @@ async def test_healthcheck_command_follows_gateway_port(aiohttp_server: AiohttpS
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     server = await aiohttp_server(app, host="127.0.0.1")
+    assert server.port is not None
     assert await _healthcheck(server.port) == 0
     assert await _healthcheck(free_port()) != 0
 
