@@ -127,7 +127,8 @@ def _problems(
             continue  # a block already reported by _plugin_settings
         message = human_message(error)
         if error["type"] == "extra_forbidden" and loc and isinstance(loc[-1], str):
-            message += did_you_mean(loc[-1], allowed_keys(model, loc[:-1]))
+            if suggestion := did_you_mean(loc[-1], allowed_keys(model, loc[:-1])):
+                message += "." + suggestion
         found.append(doc.problem(path, message, key=error["type"] == "extra_forbidden"))
     return found
 

@@ -32,7 +32,7 @@ _MESSAGES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "url_parsing": lambda _: f"must be an absolute URL such as {_URL_EXAMPLE}",
     "url_type": lambda _: f"must be an absolute URL such as {_URL_EXAMPLE}",
     "url_syntax_violation": lambda _: f"must be an absolute URL such as {_URL_EXAMPLE}",
-    "url_scheme": lambda c: f"must be a URL starting with {c.get('expected_schemes', 'https')}",
+    "url_scheme": lambda c: f"must be a {c.get('expected_schemes')} URL such as {_URL_EXAMPLE}",
     "url_too_long": lambda c: f"must be a URL of at most {c.get('max_length')} characters",
     "int_parsing": lambda _: "must be a whole number",
     "int_type": lambda _: "must be a whole number",
