@@ -126,9 +126,9 @@ def _problems(
         if base and not loc and error["type"] == "none_required":
             continue  # a block already reported by _plugin_settings
         message = human_message(error)
-        if error["type"] == "extra_forbidden" and loc and isinstance(loc[-1], str):
-            if suggestion := did_you_mean(loc[-1], allowed_keys(model, loc[:-1])):
-                message += "." + suggestion
+        key = loc[-1] if error["type"] == "extra_forbidden" and loc else None
+        if isinstance(key, str) and (hint := did_you_mean(key, allowed_keys(model, loc[:-1]))):
+            message += "." + hint
         found.append(doc.problem(path, message, key=error["type"] == "extra_forbidden"))
     return found
 
