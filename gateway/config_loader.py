@@ -81,7 +81,8 @@ def parse_config(text: str, file: str, plugins: Plugins, env: Mapping[str, str])
         config = GatewayConfig.model_validate(resolved)
     except ValidationError as exc:
         problems.extend(_problems(doc, (), exc, GatewayConfig))
-    problems.extend(_secrets_check(doc, data, resolved))
+    problems.extend(_missing_secrets(doc, resolved))
+    problems.extend(_demo_secrets(doc, data, resolved))
     problems.extend(_routes_check(doc, data))
     if problems or config is None:
         raise ConfigError([str(problem) for problem in sorted(set(problems))])
@@ -138,10 +139,8 @@ def _is_union_tag(part: str | int) -> bool:
     return isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "bool"})
 
 
-def _secrets_check(
-    doc: YamlDocument, data: dict[str, Any], resolved: dict[str, Any]
-) -> Iterable[Problem]:
-    """A channel needs a secret (or `insecure: true`); off loopback, never a published one."""
+def _missing_secrets(doc: YamlDocument, resolved: dict[str, Any]) -> Iterable[Problem]:
+    """A channel needs a secret, or `insecure: true`."""
     channels = resolved.get("channels")
     for name, channel in channels.items() if isinstance(channels, dict) else ():
         if not channel.insecure and not _has_secret(channel):
@@ -150,6 +149,12 @@ def _secrets_check(
                 f"no secret configured ({', '.join(_secret_fields(type(channel))) or 'none'}); "
                 "set one, or write `insecure: true` to accept unverified webhooks",
             )
+
+
+def _demo_secrets(
+    doc: YamlDocument, data: dict[str, Any], resolved: dict[str, Any]
+) -> Iterable[Problem]:
+    """Off loopback, no channel or backend may use a published demo secret."""
     host = _server_host(data)
     if is_loopback(host):
         return
