@@ -99,6 +99,7 @@ async def list_backends(request: web.Request) -> web.Response:
                     "circuit": gateway.delivery.circuit(name),
                     "deliveries": counts.get(name, {}),
                     "lag_s": queues[name].oldest_due_s if name in queues else 0.0,
+                    "lane": gateway.delivery.health(name).document(),
                 }
                 for name, settings in gateway.config.backends.items()
             ]

@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.errors import StoreUnavailableError
 from gateway.http_errors import error_response
-from gateway.ingest import GATEWAY, handle_webhook
+from gateway.ingest import GATEWAY, handle_webhook, install_edge
 from gateway.runtime import Gateway
 
 __all__ = ["GATEWAY", "create_public_app"]
@@ -19,6 +19,7 @@ def create_public_app(gateway: Gateway) -> web.Application:
     """Return the public app; starting it opens the gateway, cleaning it up closes it."""
     app = web.Application(client_max_size=gateway.config.server.max_body_bytes)
     app[GATEWAY] = gateway
+    install_edge(app)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         async with app[GATEWAY].running():
@@ -39,12 +40,12 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Answer 200 when the store is reachable and every backend has started, else 503."""
+    """Answer 200 when the store is reachable and every backend delivers, else 503."""
     gateway = request.app[GATEWAY]
     problems = [
-        f"backend {name}: {state}"
+        f"backend {name}: {problem}"
         for name in gateway.config.backends
-        if (state := gateway.delivery.state(name)) != "ready"
+        if (problem := gateway.delivery.problem(name))
     ]
     try:
         await gateway.store.ping()

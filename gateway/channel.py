@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from gateway.errors import PayloadError
 from gateway.request import WebhookRequest, WebhookResponse
@@ -35,6 +35,9 @@ class ChannelSettings(BaseModel):
     """Keep the provider's payload in each interaction's `raw` field."""
     insecure: bool = False
     """Accept webhooks without verifying them. Only for local experiments."""
+    max_body_bytes: Annotated[int, Field(ge=1)] | None = None
+    """Largest webhook body this channel accepts (never more than `server.max_body_bytes`);
+    unset: the channel type's own limit, if it has one, else `server.max_body_bytes`."""
 
 
 SettingsT = TypeVar("SettingsT", bound=ChannelSettings)
@@ -72,6 +75,9 @@ class Channel(ABC, Generic[SettingsT]):
     settings_model: ClassVar[type[ChannelSettings]]
     content_types: ClassVar[frozenset[str]] = frozenset({"application/json"})
     """Media types a POST body may have; anything else is answered 415."""
+    max_body_bytes: ClassVar[int | None] = None
+    """The type's body limit when the settings name none (None: `server.max_body_bytes`).
+    Bodies over it are refused 413 before any verification work."""
 
     def __init__(self, ctx: ChannelContext, settings: SettingsT) -> None:
         self.ctx = ctx

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import timedelta
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -25,7 +26,7 @@ from gateway.channel import ChannelSettings
 from gateway.enricher import EnricherSettings
 from gateway.identity import IdentityRules
 from gateway.schema import ChannelKind, Direction, InteractionType
-from gateway.settings_types import Duration, OneOrMany
+from gateway.settings_types import Cidr, Duration, OneOrMany
 
 __all__ = [
     "AdminSettings",
@@ -69,9 +70,30 @@ class ServerSettings(Section):
     max_body_bytes: Annotated[int, Field(ge=1)] = 1_048_576
     """Largest webhook body accepted; larger ones are answered 413 before being read."""
     trust_proxy: bool = False
-    """Rebuild the URL providers signed from X-Forwarded-Proto and X-Forwarded-Host."""
+    """Rebuild the URL providers signed from X-Forwarded-Proto and X-Forwarded-Host, and the
+    client address from X-Forwarded-For, when the request comes from `trusted_proxies`."""
+    trusted_proxies: list[Cidr] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    """Addresses or networks (CIDR) of the reverse proxies whose X-Forwarded-* headers
+    `trust_proxy` honours; from any other peer they are ignored."""
     shutdown_timeout: Duration = timedelta(seconds=10)
-    """On SIGTERM, how long in-flight webhooks may take to finish."""
+    """On SIGTERM, how long in-flight webhooks may take to finish; bodies still arriving are
+    answered 503 at once."""
+
+    @cached_property
+    def _proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(cidr) for cidr in self.trusted_proxies)
+
+    def is_trusted_proxy(self, peer: str | None) -> bool:
+        """Return True if `trust_proxy` is on and `peer` is one of `trusted_proxies`."""
+        if not self.trust_proxy or not peer:
+            return False
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        return any(address in network for network in self._proxy_networks)
 
 
 class AdminSettings(Section):

@@ -4,19 +4,22 @@ A plugin's test module subclasses it, names its channel class and settings and l
 provider requests with the canonical interactions they must become; pytest then collects these
 tests for it: every case parses to its golden interactions, a tampered body or signature header
 fails verification, a blank secret refuses to start, and fuzzed payloads (random JSON and form
-bodies, truncated and mutated recordings) never raise anything but `PayloadError`.
+bodies, truncated and mutated recordings, dates and numbers at every edge) never raise anything
+but `PayloadError`, and fuzzed headers never make `verify` raise anything but `SignatureError`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
+import orjson
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -28,10 +31,10 @@ from gateway.config_loader import parse_config
 from gateway.errors import ConfigError, PayloadError, SignatureError
 from gateway.plugins import load_plugins
 from gateway.request import WebhookRequest
-from gateway.schema import Interaction
+from gateway.schema import EARLIEST, LATEST, Interaction
 from gateway.test_builders import make_channel, webhook_request
 
-__all__ = ["ChannelCase", "ChannelConformance", "golden"]
+__all__ = ["EDGE_JSON", "EDGE_TEXT", "HEADER_EDGES", "ChannelCase", "ChannelConformance", "golden"]
 
 _FORM = "application/x-www-form-urlencoded"
 _JSON = "application/json"
@@ -48,6 +51,27 @@ _json_values = st.recursive(
     ),
     max_leaves=20,
 )
+
+
+HEADER_EDGES: tuple[str, ...] = (
+    "", " ", "0", "-1", "+1", " 1", "1_000", "1e3", "²", "\u0661\u0662\u0663", "\uff19",
+    "9" * 5000, str(2**64), str(-(2**63) - 1),
+    "\udcff", "abc\udcff\udcfe", "\x00", "\x7f", "é" * 600, "x" * 9000,
+    "v1,\udcff", "sha256=\udcff", "sha256=" + "0" * 64, "v1,", ",", "=",
+)  # fmt: skip
+"""Header values a client can send (non-UTF-8 bytes arrive surrogate-escaped, as in aiohttp)."""
+EDGE_TEXT: tuple[str, ...] = (
+    "", "0", "-1", "99999999999999999999", "9" * 5000, "²", "\u0661\u0662", "1e400", "NaN",
+    "0001-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00",
+    "9999-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "10000-01-01T00:00:00Z",
+    "Mon, 01 Jan 0001 00:00:00 +0100", "31 Dec 9999 23:59:59 -0100", "31 Dec 9999 -0100",
+    str(2**63), str(-62135596800), str(253402300800),
+)  # fmt: skip
+EDGE_JSON: tuple[Any, ...] = (
+    *EDGE_TEXT, 0, -1, 2**63, -(2**63) - 1, 2**64, 10**30, -62135596800, -62135596800000,
+    253402214400, 253402300800, 253402300800000, 1e308, -1e308, True, None, [], {},
+)  # fmt: skip
+"""Dates and numbers at and beyond every edge: epoch 0, year 1 and 9999 with offsets, 2^63."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,10 +241,77 @@ class ChannelConformance:
         with contextlib.suppress(PayloadError):
             self.channel(case.request.received_at).parse(fuzzed)
 
+    def test_fuzzed_headers_raise_only_signature_errors(self) -> None:
+        """Every header, set to odd bytes, digits or huge values: `verify` passes or raises
+        `SignatureError`, and a request that still verifies parses or raises `PayloadError`."""
+        rng = random.Random(10)
+        for case in self.cases():
+            names = {name.lower() for name in (*case.request.headers, *self.signature_headers)}
+            for name in sorted(names):
+                noise = [_random_header(rng) for _ in range(8)]
+                for value in (None, *HEADER_EDGES, *noise):
+                    headers = CIMultiDict(case.request.headers)
+                    headers.popall(name, None)
+                    if value is not None:
+                        headers[name] = value
+                    fuzzed = replace(case.request, headers=CIMultiDictProxy(headers))
+                    channel = self.channel(case.request.received_at)
+                    try:
+                        channel.verify(fuzzed)
+                    except SignatureError:
+                        continue
+                    with contextlib.suppress(PayloadError):
+                        _check_storable(channel.parse(fuzzed))
+
+    def test_date_and_number_edges_parse_or_raise_payload_errors(self) -> None:
+        """Each value of each recording, set to a date or number at or beyond an edge (year 1,
+        9999 with an offset, epoch 0, 2^63, 5,000 digits): `parse` raises `PayloadError` or
+        returns interactions inside the schema's bounds that serialise."""
+        for case in self._with_body():
+            channel = self.channel(case.request.received_at)
+            for body, content_type in _edge_bodies(case.request):
+                with contextlib.suppress(PayloadError):
+                    _check_storable(channel.parse(_body_request(case.request, body, content_type)))
+
     def _with_body(self) -> list[ChannelCase]:
         cases = [case for case in self.cases() if case.request.body]
         assert cases, "no recorded request has a body"
         return cases
+
+
+def _random_header(rng: random.Random) -> str:
+    """Return random bytes as the server hands them over (non-UTF-8 surrogate-escaped)."""
+    raw = bytes(rng.randrange(32, 256) for _ in range(rng.randrange(1, 80)))
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _edge_bodies(req: WebhookRequest) -> list[tuple[bytes, str]]:
+    """Return `req`'s body with one value at a time replaced by each edge value."""
+    if req.content_type == _FORM:
+        pairs = list(req.form.items()) if req.form else []
+        return [
+            (
+                urlencode([*pairs[:index], (pairs[index][0], edge), *pairs[index + 1 :]]).encode(),
+                _FORM,
+            )
+            for index in range(len(pairs))
+            for edge in EDGE_TEXT
+        ]
+    document = json.loads(req.body)
+    return [
+        (json.dumps(put(edge)).encode(), req.content_type or _JSON)
+        for put in _mutations(document)[1:]
+        for edge in EDGE_JSON
+    ]
+
+
+def _check_storable(interactions: Sequence[Interaction]) -> None:
+    """Fail unless each interaction validates again, serialises, and lies inside the bounds."""
+    for interaction in interactions:
+        again = Interaction.model_validate_json(interaction.model_dump_json())
+        orjson.dumps(again.model_dump(mode="json"))
+        for moment in (again.occurred_at, again.received_at):
+            assert EARLIEST < moment < LATEST, f"{moment} is out of range"
 
 
 def _headers(headers: Mapping[str, str]) -> CIMultiDictProxy[str]:

@@ -28,12 +28,14 @@ from gateway.backend import (
 )
 from gateway.errors import StoreUnavailableError
 from gateway.store.base import ErasureReceipt, MergeRecord, Store
+from gateway.supervision import Outage
 
 __all__ = ["CustomerEventFollower", "follows_customer_events"]
 
 log = logging.getLogger("gateway.customer_events")
 _PAGE = 50
 _POLL_S = 1.0
+_STORE_RETRY_MAX_S = 30.0
 
 
 def follows_customer_events(backend: Backend[Any]) -> bool:
@@ -58,6 +60,13 @@ class CustomerEventFollower:
         self._retry = retry
         self._clock = clock
         self._backoff_s = 0.0
+        self._store_outage = Outage(
+            log,
+            f"backend {name}: cannot read merges or erasures",
+            f"backend {name}: store recovered; following merges and erasures again",
+            min_s=_POLL_S,
+            max_s=_STORE_RETRY_MAX_S,
+        )
 
     async def run(
         self, stopping: Callable[[], bool], sleep: Callable[[float], Awaitable[None]]
@@ -67,8 +76,10 @@ class CustomerEventFollower:
             try:
                 answered = await self.follow_once()
             except StoreUnavailableError as exc:
-                log.error("backend %s: cannot read merges or erasures: %s", self._name, exc)
-                answered = True
+                self._store_outage.failed(exc)
+                await sleep(self._store_outage.wait_s)
+                continue
+            self._store_outage.succeeded()
             if answered:
                 self._backoff_s = 0.0
                 await sleep(_POLL_S)

@@ -6,6 +6,8 @@ in-process retry absorbs blips; anything longer is rescheduled in the store with
 backoff and full jitter (never an in-memory sleep of minutes). Per-customer order comes from the
 store, which only leases the head of each (backend, order_key) queue. A circuit breaker per
 backend stops calls to a remote that keeps failing. Tenacity lives here and nowhere else.
+Every worker is supervised (`gateway.supervision`): one that raises is logged, restarted with
+backoff and reported as a stopped lane until it works again.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 
 import aiohttp
@@ -50,6 +53,7 @@ from gateway.store.base import (
     DeliveryUpdate,
     Store,
 )
+from gateway.supervision import LaneHealth, Outage, Supervisor
 
 __all__ = ["BackendState", "DeliveryEngine"]
 
@@ -66,6 +70,8 @@ _DEADLINE_MARGIN_S = 5.0
 """Headroom over the backend's own request timeout, so its timeout (a clean outcome) wins."""
 _STATS_INTERVAL_S = 5.0
 _START_RETRY_MAX_S = 60.0
+_STORE_RETRY_MAX_S = 5.0
+"""The longest wait between claims while the store is unavailable."""
 
 
 def _is_blip(exc: BaseException) -> bool:
@@ -103,10 +109,13 @@ class _Lane:
     cls: type[Backend[Any]]
     settings: BackendSettings
     breaker: CircuitBreaker
+    claims: Outage
+    """Claims failing because the store is unavailable."""
     backend: Backend[Any] | None = None
     state: BackendState = "starting"
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     in_flight: set[int] = field(default_factory=set)
+    health: LaneHealth = field(default_factory=LaneHealth)
 
     @property
     def idle_s(self) -> float:
@@ -129,7 +138,7 @@ class DeliveryEngine:
         self._metrics = metrics
         self._clock = clock
         self._lanes = {
-            name: _Lane(name, cls, settings, CircuitBreaker(settings.circuit))
+            name: _Lane(name, cls, settings, CircuitBreaker(settings.circuit), _claim_outage(name))
             for name, (cls, settings) in backends.items()
         }
         self._tasks: list[asyncio.Task[None]] = []
@@ -145,6 +154,15 @@ class DeliveryEngine:
         """Return a backend's circuit state."""
         return self._lanes[backend].breaker.state
 
+    def health(self, backend: str) -> LaneHealth:
+        """Return which of a backend's workers are down, its restarts and its last error."""
+        return self._lanes[backend].health
+
+    def problem(self, backend: str) -> str | None:
+        """Say why a backend does not deliver now (not started, a lane stopped), or None."""
+        lane = self._lanes[backend]
+        return lane.state if lane.state != "ready" else lane.health.problem()
+
     def notify(self, backends: Iterable[str]) -> None:
         """Wake the workers of `backends`: they have new deliveries."""
         for name in backends:
@@ -157,6 +175,8 @@ class DeliveryEngine:
             context = BackendContext(lane.name, http, log.getChild(lane.name))
             lane.backend = lane.cls(context, lane.settings)
             self._tasks.append(asyncio.create_task(self._run(lane), name=f"backend-{lane.name}"))
+            self._metrics.worker_restarts.labels(lane.name)
+            self._show(lane)
         self._stats = asyncio.create_task(self._refresh_stats(), name="delivery-stats")
 
     async def stop(self, grace_s: float) -> None:
@@ -187,18 +207,46 @@ class DeliveryEngine:
                 except Exception:
                     log.exception("backend %s failed to close", lane.name)
             lane.state = "stopped"
+            self._show(lane)
 
     async def _run(self, lane: _Lane) -> None:
         if not await self._start_backend(lane):
+            self._show(lane)
             return
         assert lane.backend is not None
-        work = [self._work(lane) for _ in range(lane.settings.concurrency)]
+        self._show(lane)
+        supervisor = Supervisor(
+            lane.name,
+            lane.health,
+            stopping=lambda: self._stopping,
+            pause=self._pause,
+            clock=self._clock,
+            changed=partial(self._show, lane),
+            restarts=self._metrics.worker_restarts.labels(lane.name),
+            log=log,
+        )
+        workers = [f"worker {n}" for n in range(1, lane.settings.concurrency + 1)]
+        work = [supervisor.run(w, partial(self._work, lane, supervisor, w)) for w in workers]
         if follows_customer_events(lane.backend):
             follower = CustomerEventFollower(
                 self._store, lane.name, lane.backend, lane.settings.retry, self._clock
             )
-            work.append(follower.run(lambda: self._stopping, self._pause))
+
+            async def rest(seconds: float) -> None:
+                supervisor.alive("customer events")
+                await self._pause(seconds)
+
+            work.append(
+                supervisor.run(
+                    "customer events", partial(follower.run, lambda: self._stopping, rest)
+                )
+            )
         await asyncio.gather(*work)
+
+    def _show(self, lane: _Lane) -> None:
+        """Publish whether the lane delivers: started, and none of its workers down."""
+        up = lane.state == "ready" and lane.health.up
+        self._metrics.lane_up.labels(lane.name).set(1 if up else 0)
 
     async def _pause(self, seconds: float) -> None:
         """Sleep `seconds`, or less if the engine stops."""
@@ -234,27 +282,34 @@ class DeliveryEngine:
         if not self._stopping:  # once stopping, the event stays set so no worker waits again
             lane.wake.clear()
 
-    async def _work(self, lane: _Lane) -> None:
-        assert lane.backend is not None
+    async def _work(self, lane: _Lane, supervisor: Supervisor, worker: str) -> None:
         while not self._stopping:
-            if not lane.breaker.acquire():
-                await self._idle(lane, lane.breaker.seconds_until_probe() or lane.idle_s)
-                continue
-            probe = lane.breaker.probing
-            limit = 1 if probe else lane.backend.batch_limit()
-            try:
-                claimed = await self._store.claim(
-                    lane.name, limit, now=self._clock(), lease=self._lease(lane, limit)
-                )
-            except StoreUnavailableError as exc:
-                log.error("backend %s: cannot claim deliveries: %s", lane.name, exc)
-                claimed = []
-            if not claimed:
-                if probe:
-                    lane.breaker.abandon_probe()
-                await self._idle(lane, lane.idle_s)
-                continue
-            await self._deliver(lane, claimed)
+            await self._round(lane)
+            supervisor.alive(worker)
+
+    async def _round(self, lane: _Lane) -> None:
+        """Claim due deliveries and deliver them, or wait a little if there are none."""
+        assert lane.backend is not None
+        if not lane.breaker.acquire():
+            await self._idle(lane, lane.breaker.seconds_until_probe() or lane.idle_s)
+            return
+        probe = lane.breaker.probing
+        limit = 1 if probe else lane.backend.batch_limit()
+        try:
+            claimed = await self._store.claim(
+                lane.name, limit, now=self._clock(), lease=self._lease(lane, limit)
+            )
+        except StoreUnavailableError as exc:
+            lane.claims.failed(exc)
+            claimed = []
+        else:
+            lane.claims.succeeded()
+        if not claimed:
+            if probe:
+                lane.breaker.abandon_probe()
+            await self._idle(lane, lane.claims.wait_s if lane.claims.active else lane.idle_s)
+            return
+        await self._deliver(lane, claimed)
 
     def _lease(self, lane: _Lane, batch: int) -> timedelta:
         per_call = self._deadline(lane, batch) + _QUICK_WAIT_MAX_S
@@ -401,6 +456,9 @@ class DeliveryEngine:
             except StoreUnavailableError as exc:
                 log.warning("cannot read delivery queue stats: %s", exc)
                 stats = {}
+            except Exception:
+                log.exception("cannot compute delivery queue stats")
+                stats = {}
             for name, lane in self._lanes.items():
                 queue = stats.get(name)
                 metrics.queue_depth.labels(name).set(queue.pending if queue else 0)
@@ -408,6 +466,16 @@ class DeliveryEngine:
                 metrics.delivery_lag.labels(name).set(queue.oldest_due_s if queue else 0.0)
                 metrics.circuit_state.labels(name).state(lane.breaker.state)
             await asyncio.sleep(_STATS_INTERVAL_S)
+
+
+def _claim_outage(backend: str) -> Outage:
+    return Outage(
+        log,
+        f"backend {backend}: cannot claim deliveries",
+        f"backend {backend}: store recovered; claiming deliveries again",
+        min_s=_IDLE_MAX_S,
+        max_s=_STORE_RETRY_MAX_S,
+    )
 
 
 def _describe(error: BaseException | None) -> str | None:

@@ -9,34 +9,53 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any
-from urllib.parse import parse_qsl
 
+import orjson
 from aiohttp import web
-from multidict import MultiDict, MultiDictProxy
 
+from gateway.bodies import BodyError, BodyReader, parse_form, too_large
 from gateway.channel import Channel
+from gateway.config import ServerSettings
 from gateway.errors import PayloadError, SignatureError, StoreUnavailableError
 from gateway.http_errors import error_response
+from gateway.rejections import RejectionLog
 from gateway.request import WebhookRequest, WebhookResponse
 from gateway.runtime import Gateway
 
-__all__ = ["GATEWAY", "handle_webhook"]
+__all__ = ["GATEWAY", "handle_webhook", "install_edge"]
 
 log = logging.getLogger("gateway.ingest")
 GATEWAY = web.AppKey("gateway", Gateway)
+BODIES = web.AppKey("bodies", BodyReader)
+REJECTIONS = web.AppKey("rejections", RejectionLog)
 _FORM = "application/x-www-form-urlencoded"
+_QUIET = frozenset({"client_disconnected", "shutting_down", "store_unavailable"})
+"""Outcomes that are not the sender's fault: logged elsewhere, or not worth a warning."""
+
+
+def install_edge(app: web.Application) -> None:
+    """Give `app` the webhook edge's state; on shutdown, bodies still arriving are answered 503."""
+    app[BODIES] = BodyReader()
+    app[REJECTIONS] = RejectionLog()
+
+    async def shut_down(app: web.Application) -> None:
+        app[BODIES].shut_down()
+
+    app.on_shutdown.append(shut_down)
 
 
 class _RejectedError(Exception):
-    """A request answered with an error: the outcome label and the response."""
+    """A request answered with an error: the outcome label, the response and the reason."""
 
-    def __init__(self, outcome: str, response: web.Response) -> None:
+    def __init__(self, outcome: str, response: web.Response, reason: str) -> None:
         self.outcome = outcome
         self.response = response
+        self.reason = reason
 
 
 def _reject(outcome: str, status: int, message: str, **headers: str) -> _RejectedError:
-    return _RejectedError(outcome, error_response(status, outcome, message, headers or None))
+    response = error_response(status, outcome, message, headers or None)
+    return _RejectedError(outcome, response, message)
 
 
 async def handle_webhook(request: web.Request) -> web.StreamResponse:
@@ -52,6 +71,10 @@ async def handle_webhook(request: web.Request) -> web.StreamResponse:
         outcome, response = await _ingest(gateway, channel, request)
     except _RejectedError as rejected:
         outcome, response = rejected.outcome, rejected.response
+        if outcome == "client_disconnected":
+            log.debug("channel %s: the client hung up before its body arrived", channel_id)
+        elif outcome not in _QUIET:
+            request.app[REJECTIONS].rejected(channel_id, outcome, response.status, rejected.reason)
     except Exception:
         # A plugin bug, not bad input: the provider retries, the log has the traceback.
         log.exception("channel %s failed on a webhook", channel_id)
@@ -70,6 +93,8 @@ async def _ingest(
         raise _reject("method_not_allowed", 405, "use POST", Allow="GET, POST")
     req = await _snapshot(gateway, channel, request)
     if (answer := channel.handshake(req)) is not None:
+        if answer.status >= 400:  # e.g. a wrong verify token: the integrator needs to see why
+            raise _RejectedError("handshake", _response(answer), _handshake_reason(answer))
         return "handshake", _response(answer)
     if req.method != "POST":
         raise _reject(
@@ -110,47 +135,69 @@ async def _ingest(
 async def _snapshot(
     gateway: Gateway, channel: Channel[Any], request: web.Request
 ) -> WebhookRequest:
-    """Read the request within the limits and freeze it for the channel."""
-    limit = gateway.config.server.max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise _reject("body_too_large", 413, f"body is over the {limit}-byte limit")
-    if request.body_exists and request.content_type not in channel.content_types:
-        raise _reject(
-            "unsupported_media_type",
-            415,
-            f"Content-Type {request.content_type} is not accepted; "
-            f"use {', '.join(sorted(channel.content_types))}",
-        )
+    """Read the request within the limits, cheapest refusals first, and freeze it."""
+    server = gateway.config.server
+    limit = _body_limit(server, channel)
     try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise _reject("body_too_large", 413, f"body is over the {limit}-byte limit") from None
-    form = None
-    if request.content_type == _FORM:
-        try:
-            pairs = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=bool(body))
-        except (UnicodeDecodeError, ValueError):
-            raise _reject("bad_payload", 400, "body is not valid form encoding") from None
-        form = MultiDictProxy(MultiDict(pairs))
+        if request.content_length is not None and request.content_length > limit:
+            raise too_large(limit)
+        if request.body_exists and request.content_type not in channel.content_types:
+            raise BodyError(
+                "unsupported_media_type",
+                415,
+                f"Content-Type {request.content_type} is not accepted; "
+                f"use {', '.join(sorted(channel.content_types))}",
+            )
+        body = await request.app[BODIES].read(request.content, limit)
+        form = parse_form(body) if request.content_type == _FORM else None
+    except BodyError as exc:
+        raise _reject(exc.outcome, exc.status, exc.message) from None
+    proxied = server.is_trusted_proxy(request.remote)
     return WebhookRequest(
         method=request.method,
-        url=_provider_url(request, trust_proxy=gateway.config.server.trust_proxy),
+        url=_provider_url(request, proxied=proxied),
         headers=request.headers,
         query=request.query,
         body=body,
         received_at=gateway.clock(),
         form=form,
-        remote=request.remote,
+        remote=_client_address(request, server) if proxied else request.remote,
     )
 
 
-def _provider_url(request: web.Request, *, trust_proxy: bool) -> str:
+def _body_limit(server: ServerSettings, channel: Channel[Any]) -> int:
+    """Return the largest body `channel` takes: its own limit, never over the server's."""
+    own = channel.settings.max_body_bytes or channel.max_body_bytes
+    return min(own, server.max_body_bytes) if own else server.max_body_bytes
+
+
+def _provider_url(request: web.Request, *, proxied: bool) -> str:
     """Return the URL as the provider called it, which is what it signed."""
     scheme, host = request.scheme, request.host
-    if trust_proxy:
+    if proxied:
         scheme = request.headers.get("X-Forwarded-Proto", scheme).split(",")[0].strip() or scheme
         host = request.headers.get("X-Forwarded-Host", host).split(",")[0].strip() or host
     return f"{scheme}://{host}{request.raw_path}"
+
+
+def _client_address(request: web.Request, server: ServerSettings) -> str | None:
+    """Return the nearest X-Forwarded-For hop that is not itself a trusted proxy."""
+    remote = request.remote
+    hops = ",".join(request.headers.getall("X-Forwarded-For", ())).split(",")
+    for hop in reversed([hop.strip() for hop in hops if hop.strip()]):
+        if not server.is_trusted_proxy(remote):
+            break
+        remote = hop
+    return remote
+
+
+def _handshake_reason(answer: WebhookResponse) -> str:
+    """Return why a channel refused a handshake: its JSON error's message, if it wrote one."""
+    try:
+        message = orjson.loads(answer.body)["error"]["message"]
+    except (orjson.JSONDecodeError, TypeError, KeyError):
+        message = None
+    return f"handshake refused: {message}" if isinstance(message, str) else "handshake refused"
 
 
 def _response(answer: WebhookResponse) -> web.Response:

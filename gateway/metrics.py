@@ -157,6 +157,18 @@ class Metrics:
             states=["closed", "open", "half_open"],
             registry=self.registry,
         )
+        self.worker_restarts = Counter(
+            "gateway_delivery_worker_restarts",
+            "Delivery workers (and customer-event followers) restarted after an unexpected error.",
+            ["backend"],
+            registry=self.registry,
+        )
+        self.lane_up = Gauge(
+            "gateway_delivery_lane_up",
+            "1 while a backend has started and none of its workers is down, else 0.",
+            ["backend"],
+            registry=self.registry,
+        )
         self._channels: dict[str, ChannelMetrics] = {}
 
     def channel(self, channel_id: str) -> ChannelMetrics:

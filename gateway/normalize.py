@@ -22,14 +22,26 @@ _TWILIO_CLIENT = "client:"
 _POSSIBLE = phonenumbers.ValidationResult.IS_POSSIBLE
 
 
-@lru_cache(maxsize=16_384)
+MAX_PHONE_INPUT = 64
+"""Longest value read as a phone (prefix, punctuation and spaces included); longer is none."""
+MAX_EMAIL_INPUT = 512
+
+
 def normalize_phone(value: str, default_region: str, *, international: bool = False) -> str | None:
     """Return `value` as E.164, or None if it cannot be a phone number (cached: customers write
     again, and parsing costs ~12 µs).
 
     `international=True` reads bare digits as including the country code (WhatsApp `wa_id`,
-    Vonage `msisdn`) instead of as a national number of `default_region`.
+    Vonage `msisdn`) instead of as a national number of `default_region`. A value longer than
+    `MAX_PHONE_INPUT` is refused before any work, so the cache holds only short keys.
     """
+    if len(value) > MAX_PHONE_INPUT or len(default_region) > 3:
+        return None
+    return _normalize_phone(value, default_region, international)
+
+
+@lru_cache(maxsize=16_384)
+def _normalize_phone(value: str, default_region: str, international: bool) -> str | None:
     text = value.strip()
     for prefix in _PHONE_PREFIXES:
         text = text.removeprefix(prefix)
@@ -48,6 +60,8 @@ def normalize_phone(value: str, default_region: str, *, international: bool = Fa
 
 def normalize_email(value: str) -> str | None:
     """Return the address in `value` (`Jane <Jane@Example.COM>` too) lower-cased, or None."""
+    if len(value) > MAX_EMAIL_INPUT:
+        return None
     _, address = parseaddr(value.strip().removeprefix("mailto:"))
     local, at, domain = address.strip().rpartition("@")
     if not (local and at and domain) or " " in address:

@@ -21,7 +21,8 @@ class WebhookRequest:
 
     method: str
     url: str
-    """The URL as the provider called it (X-Forwarded-Proto/Host applied if `trust_proxy`)."""
+    """The URL as the provider called it: X-Forwarded-Proto/Host applied when `trust_proxy` is
+    on and the request came through one of `server.trusted_proxies`."""
     headers: CIMultiDictProxy[str]
     query: MultiMapping[str]
     body: bytes
@@ -30,6 +31,8 @@ class WebhookRequest:
     form: MultiMapping[str] | None = None
     """Every form field, repeated keys included, when the body is form-encoded."""
     remote: str | None = None
+    """The client's address: the peer's, or the nearest untrusted X-Forwarded-For hop when the
+    peer is a trusted proxy."""
 
     @property
     def content_type(self) -> str:

@@ -24,6 +24,17 @@ from ulid import ULID
 
 __all__ = [
     "CHANNEL_KINDS",
+    "EARLIEST",
+    "LATEST",
+    "MAX_ATTACHMENTS",
+    "MAX_DURATION_S",
+    "MAX_ID",
+    "MAX_IDENTITIES",
+    "MAX_METADATA",
+    "MAX_METADATA_KEY",
+    "MAX_SHORT",
+    "MAX_SIZE",
+    "MAX_TEXT",
     "SCHEMA_VERSION",
     "STATUS_RANK",
     "Attachment",
@@ -39,6 +50,7 @@ __all__ = [
     "Party",
     "StatusInfo",
     "StatusState",
+    "in_range",
     "new_interaction_id",
 ]
 
@@ -71,15 +83,50 @@ def new_interaction_id() -> str:
     return str(ULID())
 
 
-def _as_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(9999, 1, 1, tzinfo=UTC)
+"""Timestamps lie strictly between these: year 1 (Go's zero time) and 9999 are refused, so no
+arithmetic on a stored timestamp (conversation windows, retention) can overflow."""
+MAX_DURATION_S: Final = 604_800
+"""Longest call: one week."""
+MAX_SIZE: Final = 2**40
+"""Largest attachment size: 1 TiB."""
+MAX_TEXT: Final = 1_048_576
+"""Longest message text, HTML or transcript, in characters (1 Mi)."""
+MAX_SHORT: Final = 4096
+"""Longest other string: names, URLs, media types, statuses, errors, metadata values."""
+MAX_ID: Final = 512
+"""Longest provider id (`external_id`, threads, channel ids, identity values)."""
+MAX_ATTACHMENTS: Final = 100
+MAX_IDENTITIES: Final = 100
+MAX_METADATA: Final = 64
+"""Most `metadata` entries; each key is at most `MAX_METADATA_KEY` characters."""
+MAX_METADATA_KEY: Final = 128
+_MAX_COUNT: Final = 2**31 - 1
+
+
+def in_range(value: datetime) -> datetime:
+    """Return the aware `value` in UTC, or raise `ValueError` if outside (EARLIEST, LATEST).
+
+    An offset on year 1 or 9999 can overflow the conversion itself: that is out of range too.
+    """
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST < utc < LATEST:
+        raise ValueError("timestamp must be after 1970-01-01 and before 9999-01-01 (UTC)")
+    return utc
 
 
 UtcDatetime = Annotated[
     AwareDatetime,
     Field(description="RFC 3339 timestamp with an offset; stored and sent in UTC."),
-    AfterValidator(_as_utc),
+    AfterValidator(in_range),
 ]
+Text = Annotated[str, Field(max_length=MAX_TEXT)]
+Short = Annotated[str, Field(max_length=MAX_SHORT)]
+ExternalId = Annotated[str, Field(min_length=1, max_length=MAX_ID)]
 
 
 class _Model(BaseModel):
@@ -91,7 +138,7 @@ class Identity(_Model):
 
     kind: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
     """`phone` (E.164), `email` (lower case) or a provider-scoped kind such as `slack_user`."""
-    value: Annotated[str, Field(min_length=1, max_length=512)]
+    value: ExternalId
 
     @model_validator(mode="after")
     def _check_value(self) -> Identity:
@@ -105,59 +152,59 @@ class Identity(_Model):
 class Party(_Model):
     """The sender or the recipient of an interaction."""
 
-    display_name: str | None = None
-    identities: list[Identity] = Field(default_factory=list)
+    display_name: Short | None = None
+    identities: list[Identity] = Field(default_factory=list, max_length=MAX_IDENTITIES)
 
 
 class Attachment(_Model):
     """A file that came with a message; `url` is where the provider serves it."""
 
-    url: str | None = None
-    content_type: str | None = None
-    filename: str | None = None
-    size: Annotated[int, Field(ge=0)] | None = None
+    url: Short | None = None
+    content_type: Short | None = None
+    filename: Short | None = None
+    size: Annotated[int, Field(ge=0, le=MAX_SIZE)] | None = None
 
 
 class Content(_Model):
     """What a message says."""
 
-    text: str | None = None
-    subject: str | None = None
-    html: str | None = None
-    attachments: list[Attachment] = Field(default_factory=list)
+    text: Text | None = None
+    subject: Short | None = None
+    html: Text | None = None
+    attachments: list[Attachment] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
 
 
 class CallInfo(_Model):
     """Details of a voice call (interactions of type `call`)."""
 
-    status: str
+    status: Short
     """Provider call status, e.g. `ringing`, `in-progress`, `completed`, `no-answer`."""
-    duration_s: Annotated[int, Field(ge=0)] | None = None
-    recording_url: str | None = None
-    transcript: str | None = None
+    duration_s: Annotated[int, Field(ge=0, le=MAX_DURATION_S)] | None = None
+    recording_url: Short | None = None
+    transcript: Text | None = None
 
 
 class StatusInfo(_Model):
     """A delivery/read receipt for an earlier message (interactions of type `status`)."""
 
-    of_external_id: Annotated[str, Field(min_length=1)]
+    of_external_id: ExternalId
     state: StatusState
-    error: str | None = None
+    error: Short | None = None
 
 
 class ChannelRef(_Model):
     """Which configured channel an interaction came through."""
 
-    id: str
+    id: ExternalId
     kind: ChannelKind
-    provider: str
+    provider: ExternalId
 
 
 class ConversationContext(_Model):
     """Where the interaction sits in the customer's cross-channel conversation."""
 
-    conversation_channels: list[ChannelKind]
-    conversation_size: Annotated[int, Field(ge=1)]
+    conversation_channels: list[ChannelKind] = Field(max_length=len(CHANNEL_KINDS))
+    conversation_size: Annotated[int, Field(ge=1, le=_MAX_COUNT)]
     repeat_contact: bool
     previous_channel: ChannelKind | None = None
 
@@ -178,9 +225,9 @@ class Interaction(_Model):
     type: InteractionType
     direction: Direction
     channel: ChannelRef
-    external_id: Annotated[str, Field(min_length=1, max_length=512)]
+    external_id: ExternalId
     """The provider's id of this event; (channel.id, external_id) is the dedupe key."""
-    thread_external_id: str | None = None
+    thread_external_id: Annotated[str, Field(max_length=MAX_ID)] | None = None
     """The provider's thread: an e-mail Message-ID chain, a Slack thread_ts, ..."""
     occurred_at: UtcDatetime
     """When it happened, by the provider's clock."""
@@ -194,7 +241,9 @@ class Interaction(_Model):
     customer_id: Annotated[str, Field(pattern=f"^cus_{_ULID}$")] | None = None
     conversation_id: Annotated[str, Field(pattern=f"^conv_{_ULID}$")] | None = None
     context: ConversationContext | None = None
-    metadata: dict[str, str] = Field(default_factory=dict)
+    metadata: dict[Annotated[str, Field(max_length=MAX_METADATA_KEY)], Short] = Field(
+        default_factory=dict, max_length=MAX_METADATA
+    )
     """Provider extras worth keeping, as a flat string map."""
     raw: JsonValue | None = None
     """The provider payload, only when the channel sets `include_raw`."""

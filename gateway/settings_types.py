@@ -1,16 +1,31 @@
-"""Field types shared by configuration models: durations and one-or-many lists."""
+"""Field types shared by configuration models: durations, networks and one-or-many lists."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BeforeValidator, GetJsonSchemaHandler, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    GetJsonSchemaHandler,
+    PlainSerializer,
+    WithJsonSchema,
+)
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core.core_schema import CoreSchema
 
-__all__ = ["Duration", "OneOrMany", "format_duration", "one_or_many", "parse_duration"]
+__all__ = [
+    "Cidr",
+    "Duration",
+    "OneOrMany",
+    "format_duration",
+    "one_or_many",
+    "parse_cidr",
+    "parse_duration",
+]
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
@@ -77,3 +92,18 @@ class _OneOrManySchema:
 T = TypeVar("T")
 OneOrMany = Annotated[list[T], BeforeValidator(one_or_many), _OneOrManySchema()]
 """A list field that also accepts a single value: `to: audit` means `to: [audit]`."""
+
+
+def parse_cidr(value: str) -> str:
+    """Return `value` (`10.0.0.0/8`, `::1`, `192.0.2.7`) as a network in CIDR form."""
+    try:
+        return str(ipaddress.ip_network(value.strip()))
+    except ValueError:
+        raise ValueError(
+            f"invalid network {value!r}: use an address or a network in CIDR form, "
+            "like 10.0.0.0/8, 192.0.2.7 or ::1 (no host bits set after the prefix)"
+        ) from None
+
+
+Cidr = Annotated[str, AfterValidator(parse_cidr)]
+"""A pydantic field type for an IP address or network, kept in CIDR form (`10.0.0.0/8`)."""

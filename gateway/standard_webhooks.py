@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated
@@ -20,11 +21,13 @@ from pydantic import AfterValidator, SecretStr
 from gateway.errors import SignatureError
 
 __all__ = [
+    "MAX_ID_LENGTH",
     "SECRET_PREFIX",
     "TOLERANCE_S",
     "WebhookSecret",
     "decode_secret",
     "decode_secrets",
+    "is_message_id",
     "sign",
     "signature_headers",
     "verify",
@@ -33,6 +36,10 @@ __all__ = [
 SECRET_PREFIX = "whsec_"
 TOLERANCE_S = 300
 """Largest accepted distance between `webhook-timestamp` and now: 5 minutes, either way."""
+MAX_ID_LENGTH = 512
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+"""ASCII digits only (`str.isdigit` takes `²`), and few: `int()` of 5,000 digits raises."""
+_MESSAGE_ID = re.compile(rf"[\x21-\x7e]{{1,{MAX_ID_LENGTH}}}")
 
 
 def decode_secret(secret: str) -> bytes:
@@ -81,11 +88,22 @@ def signature_headers(
     }
 
 
+def is_message_id(value: str) -> bool:
+    """Return whether `value` is a usable `webhook-id`: 1 to 512 printable ASCII characters."""
+    return _MESSAGE_ID.fullmatch(value) is not None
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    """Return header `name`, bytes that are not UTF-8 replaced (the server keeps them escaped)."""
+    value = headers.get(name, "")
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def verify(keys: Sequence[bytes], headers: Mapping[str, str], body: bytes, now: datetime) -> None:
     """Raise `SignatureError` unless one signature in `headers` matches one of `keys`."""
-    msg_id = headers.get("webhook-id", "")
-    timestamp = headers.get("webhook-timestamp", "")
-    signatures = headers.get("webhook-signature", "")
+    msg_id = _header(headers, "webhook-id")
+    timestamp = _header(headers, "webhook-timestamp")
+    signatures = _header(headers, "webhook-signature")
     for name, value in (
         ("webhook-id", msg_id),
         ("webhook-timestamp", timestamp),
@@ -93,7 +111,9 @@ def verify(keys: Sequence[bytes], headers: Mapping[str, str], body: bytes, now: 
     ):
         if not value:
             raise SignatureError(f"missing {name} header")
-    if not timestamp.isdigit():
+    if not is_message_id(msg_id):
+        raise SignatureError(f"webhook-id is not 1 to {MAX_ID_LENGTH} printable ASCII characters")
+    if not _TIMESTAMP.fullmatch(timestamp):
         raise SignatureError("webhook-timestamp is not a Unix time in seconds")
     sent = int(timestamp)
     if abs(now.timestamp() - sent) > TOLERANCE_S:

@@ -63,6 +63,13 @@ async def test_channels_and_backends(
                 "circuit": "closed",
                 "deliveries": {"pending": 0, "in_flight": 0, "delivered": 2, "dead": 0},
                 "lag_s": 0.0,
+                "lane": {
+                    "up": True,
+                    "down": {},
+                    "restarts": 0,
+                    "last_error": None,
+                    "last_error_at": None,
+                },
             }
         ]
     }

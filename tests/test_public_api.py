@@ -20,6 +20,9 @@ PUBLIC = {
         "CHANNEL_KINDS", "SCHEMA_VERSION", "STATUS_RANK", "Attachment", "CallInfo", "ChannelKind",
         "ChannelRef", "Content", "ConversationContext", "Direction", "Identity", "Interaction",
         "InteractionType", "Party", "StatusInfo", "StatusState", "new_interaction_id",
+        # The bounds of every value (issue 10): plugins check theirs and name the field.
+        "EARLIEST", "LATEST", "MAX_ATTACHMENTS", "MAX_DURATION_S", "MAX_ID", "MAX_IDENTITIES",
+        "MAX_METADATA", "MAX_METADATA_KEY", "MAX_SHORT", "MAX_SIZE", "MAX_TEXT", "in_range",
     ],
     "gateway.errors": [
         "AuthenticationError", "ConfigError", "DeliveryError", "GatewayError", "NotReadyError",

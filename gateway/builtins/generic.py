@@ -79,6 +79,11 @@ class GenericChannel(Channel[GenericSettings]):
                 status=422,
             )
         msg_id = req.headers.get("webhook-id")
+        if msg_id is not None and not standard_webhooks.is_message_id(msg_id):
+            raise PayloadError(
+                f"must be 1 to {standard_webhooks.MAX_ID_LENGTH} printable ASCII characters",
+                field="webhook-id",
+            )
         return [
             self._interaction(req, item, f"[{i}]" if len(items) > 1 else "", msg_id)
             for i, item in enumerate(items)
@@ -122,7 +127,7 @@ class GenericChannel(Channel[GenericSettings]):
                 found = canonical_identity(kind, value, self.ctx.default_region)
                 if found is None:
                     raise PayloadError(
-                        f"{value!r} is not a valid {kind}",
+                        f"{value!r:.40} is not a valid {kind:.40}",
                         field=f"{where}.identities.{index}",
                         status=422,
                     )

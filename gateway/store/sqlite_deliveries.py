@@ -8,11 +8,15 @@ queued behind the head of its (backend, order_key), so a claim only reads claima
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any, TypeVar
+
+from pydantic import ValidationError
 
 from gateway.schema import Interaction
 from gateway.store.base import (
@@ -48,6 +52,13 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+
+log = logging.getLogger("gateway.delivery")
+
+_REASONS_SHOWN = 5
+"""Validation errors named in the reason of an unreadable delivery; the rest are counted."""
+_QUOTES_INPUT = frozenset({"value_error", "assertion_error"})
+"""Error types whose message may quote the input (our validators write some): named by type only."""
 
 Cursor = tuple[str, int]
 """A position in arrival order: (received_at, rowid) of the last interaction seen."""
@@ -177,6 +188,8 @@ def claim(
 ) -> list[ClaimedDelivery]:
     """Lease up to `limit` claimable deliveries of `backend`, oldest due first.
 
+    A delivery whose stored interaction no longer validates is dead-lettered alone, with the
+    reason, and not returned: one bad row never stops a backend's queue.
     `recent` holds interactions committed moments ago: they need no parsing again.
     `current(conn, customer_ids, backend)` says who each customer is now (after merges) and the
     records the backend has for them: a delivery carries the current identity graph.
@@ -189,12 +202,50 @@ def claim(
     now_known = current(conn, customers, backend) if customers else {}
     claimed = []
     for row_id, attempts, created, interaction_id, body, customer_id in rows:
-        interaction = recent.get(interaction_id) or Interaction.model_validate_json(body)
+        try:
+            interaction = recent.get(interaction_id) or Interaction.model_validate_json(body)
+        except ValidationError as exc:
+            _dead_letter_unreadable(conn, backend, row_id, exc, now)
+            continue
         root, refs = now_known.get(customer_id, (customer_id, ()))
         if root != customer_id:
             interaction = interaction.model_copy(update={"customer_id": root})
         claimed.append(ClaimedDelivery(row_id, interaction, attempts, parse_utc(created), refs))
     return claimed
+
+
+def _unreadable_reason(exc: ValidationError) -> str:
+    """Say where and why a stored interaction fails validation, never quoting its values."""
+    errors = exc.errors(include_url=False, include_context=False, include_input=False)
+    named = [
+        f"{_location(e['loc'])}: " + (e["type"] if e["type"] in _QUOTES_INPUT else e["msg"])
+        for e in errors[:_REASONS_SHOWN]
+    ]
+    more = f" (and {len(errors) - _REASONS_SHOWN} more)" if len(errors) > _REASONS_SHOWN else ""
+    return "stored interaction no longer validates: " + "; ".join(named) + more
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    """Return `loc` dotted; keys that are no field of the schema (input, then) become `<key>`."""
+    known = _schema_fields()
+    parts = [str(p) if isinstance(p, int) or p in known else "<key>" for p in loc]
+    return ".".join(parts) or "body"
+
+
+@cache
+def _schema_fields() -> frozenset[str]:
+    schema = Interaction.model_json_schema()
+    models = [schema, *schema.get("$defs", {}).values()]
+    return frozenset(name for model in models for name in model.get("properties", {}))
+
+
+def _dead_letter_unreadable(
+    conn: sqlite3.Connection, backend: str, delivery_id: int, exc: ValidationError, now: datetime
+) -> None:
+    reason = _unreadable_reason(exc)
+    update = DeliveryUpdate(delivery_id, "dead", (), error=reason)
+    conn.execute(_RECORD, _record_params(update, now))
+    log.warning("backend %s: delivery %d dead-lettered: %s", backend, delivery_id, reason)
 
 
 def record(

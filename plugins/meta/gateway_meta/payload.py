@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gateway.errors import PayloadError
+from gateway.schema import in_range
 
 __all__ = ["Node", "put"]
 
@@ -164,13 +165,15 @@ class Node:
         if value is None:
             raise self.error("required field is missing", key)
         seconds, millis = divmod(value, 1000)  # exact: no float rounding of the milliseconds
-        return self._utc(seconds, key) + timedelta(milliseconds=millis)
+        return self._utc(seconds, key, millis)
 
-    def _utc(self, seconds: int, key: str) -> datetime:
+    def _utc(self, seconds: int, key: str, millis: int = 0) -> datetime:
         try:
-            return datetime.fromtimestamp(seconds, UTC)
+            return in_range(datetime.fromtimestamp(seconds, UTC) + timedelta(milliseconds=millis))
         except (OverflowError, OSError, ValueError):
-            raise self.error("timestamp out of range", key) from None
+            raise self.error(
+                "timestamp out of range: must be after 1970-01-01 and before 9999-01-01", key
+            ) from None
 
 
 def put(metadata: dict[str, str], key: str, value: str | None) -> None:

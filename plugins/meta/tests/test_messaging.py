@@ -186,6 +186,10 @@ def test_each_channel_takes_its_own_product_only() -> None:
         ),
         (event(timestamp="1518479195308", message={"mid": "m"}), "entry.0.messaging.0.timestamp"),
         (event(timestamp=10**30, message={"mid": "m"}), "entry.0.messaging.0.timestamp"),
+        *(  # year 1, before and at the epoch, year 9999 and later: refused, never stored
+            (event(timestamp=millis, message={"mid": "m"}), "entry.0.messaging.0.timestamp")
+            for millis in (-62135596800000, -1, 0, 253402214400000, 253402300800000, 2**63)
+        ),
         (event(message={"mid": "m", "attachments": {}}), "entry.0.messaging.0.message.attachments"),
         (event(delivery={"mids": "m_1"}), "entry.0.messaging.0.delivery.mids"),
     ],

@@ -312,6 +312,13 @@ def test_raw_keeps_only_this_event_when_asked() -> None:
         (lambda m: m.update(id=""), "entry.0.changes.0.value.messages.0.id"),
         (lambda m: m.update(timestamp="yesterday"), "entry.0.changes.0.value.messages.0.timestamp"),
         (lambda m: m.update(timestamp="9" * 18), "entry.0.changes.0.value.messages.0.timestamp"),
+        *(  # year 1, the epoch, year 9999 and later: refused, never stored
+            (
+                lambda m, seconds=seconds: m.update(timestamp=seconds),
+                "entry.0.changes.0.value.messages.0.timestamp",
+            )
+            for seconds in (-62135596800, 0, "0", 253402214400, "253402300800", 2**63)
+        ),
         (lambda m: m.pop("type"), "entry.0.changes.0.value.messages.0.type"),
         (lambda m: m.update(text="hello"), "entry.0.changes.0.value.messages.0.text"),
         (lambda m: m.update({"from": "not-a-phone"}), "entry.0.changes.0.value.messages.0.from"),

@@ -26,6 +26,8 @@ class TwilioChannel(Channel[SettingsT]):
 
     provider = "twilio"
     content_types: ClassVar[frozenset[str]] = frozenset({FORM, JSON})
+    max_body_bytes: ClassVar[int | None] = 65_536
+    """Twilio's webhooks are a few KiB: refuse anything far larger before checking it."""
 
     @cached_property
     def _tokens(self) -> tuple[str, ...]:

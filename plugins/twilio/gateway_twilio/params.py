@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -9,12 +10,14 @@ from typing import Any
 
 from gateway.errors import PayloadError
 from gateway.plugin import WebhookRequest, normalize_identity
-from gateway.schema import Identity
+from gateway.schema import Identity, in_range
 
 __all__ = ["FORM", "JSON", "Params"]
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
+_COUNT = re.compile(r"[0-9]{1,18}")
+"""A count is ASCII digits, and few: `int()` also takes `١٢`, `+5`, `1_0` and raises on 5,000."""
 
 
 class Params:
@@ -53,12 +56,13 @@ class Params:
         value = self.get(name)
         if value is None:
             return None
-        try:
-            number = int(value)
-        except ValueError:
+        if not _COUNT.fullmatch(value.strip()):
             raise PayloadError(
-                f"expected a whole number, got {value!r:.40}", field=name, status=422
-            ) from None
+                f"expected a whole number of 1 to 18 digits, got {value!r:.40}",
+                field=name,
+                status=422,
+            )
+        number = int(value)
         if number < 0 or (most is not None and number > most):
             limit = f"0 to {most}" if most is not None else "a non-negative number"
             raise PayloadError(f"expected {limit}, got {number}", field=name, status=422)
@@ -76,7 +80,10 @@ class Params:
                 f"expected an RFC 2822 date, got {value!r:.40}", field=name, status=422
             ) from None
         # RFC 2822 writes an unknown zone as -0000, which Python reads as naive: it is UTC.
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        try:
+            return in_range(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+        except ValueError as exc:
+            raise PayloadError(str(exc), field=name, status=422) from None
 
     def identity(self, name: str, region: str) -> Identity | None:
         """Return the address in `name` as a canonical identity (E.164 phone, Twilio Client).

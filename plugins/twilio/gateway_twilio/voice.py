@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final
 
+from gateway.schema import MAX_DURATION_S
 from gateway_twilio.params import Params
 
 __all__ = ["voice_fields"]
@@ -50,7 +51,7 @@ def voice_fields(params: Params, region: str, received_at: datetime) -> dict[str
         extras = _RECORDING_EXTRAS
     else:
         event, sid, outcome = "call", "", params.require("CallStatus").lower()
-        call["duration_s"] = params.count("CallDuration")
+        call["duration_s"] = params.count("CallDuration", most=MAX_DURATION_S)
         extras = _CALL_EXTRAS
     if event == "call":
         external_id = f"{call_sid}/{outcome}"

@@ -158,6 +158,10 @@ def test_each_state_of_a_message_is_its_own_event() -> None:
         (edited("mms_two_media", NumMedia="two"), "NumMedia", 422),
         (edited("mms_two_media", NumMedia="-1"), "NumMedia", 422),
         (edited("mms_two_media", NumMedia="100000"), "NumMedia", 422),
+        *(
+            (edited("mms_two_media", NumMedia=count), "NumMedia", 422)
+            for count in ("²", "\u0661", "\uff12", "+2", " 2_0", "9" * 19, "9" * 5000)
+        ),
         (edited("mms_two_media", drop=("MediaUrl1",)), "MediaUrl1", 422),
         (edited("sms_inbound", From="client:" + "a" * 600), "From", 422),
         (edited("sms_inbound", MessageSid="SM" * 300), "external_id", 422),

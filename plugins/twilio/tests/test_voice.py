@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -114,6 +114,30 @@ def test_a_twilio_client_caller_is_a_twilio_client_identity() -> None:
         (edited("voice_incoming", drop=("CallStatus",)), "CallStatus"),
         (edited("voice_status_completed", CallDuration="a minute"), "CallDuration"),
         (edited("voice_status_completed", Timestamp="yesterday"), "Timestamp"),
+        *(
+            (edited("voice_status_completed", CallDuration=duration), "CallDuration")
+            for duration in (
+                "99999999999999999999",
+                "9" * 5000,
+                "²",
+                "\u0661\u0662",
+                "\uff11\uff12",
+                "+5",
+                "1_0",
+                "-1",
+                "604801",
+            )
+        ),
+        *(
+            (edited("voice_status_completed", Timestamp=moment), "Timestamp")
+            for moment in (
+                "Fri, 31 Dec 9999 23:59:59 -0100",
+                "31 Dec 9999 -0100",
+                "31 Dec 9999 00:00:00 +0000",
+                "Thu, 01 Jan 1970 00:00:00 +0000",
+                "Thu, 01 Jan 1970 00:59:59 +0100",
+            )
+        ),
         (edited("voice_recording", drop=("RecordingSid",)), "RecordingSid"),
     ],
 )
@@ -121,6 +145,17 @@ def test_bad_payloads_name_the_field(body: bytes, field: str) -> None:
     with pytest.raises(PayloadError) as caught:
         run_channel(voice(), signed_form(body))
     assert (caught.value.field, caught.value.status) == (field, 422)
+
+
+def test_the_longest_call_and_the_bounds_of_time_are_accepted() -> None:
+    call = parse_one(
+        edited(
+            "voice_status_completed", CallDuration="604800", Timestamp="31 Dec 9998 22:59:59 -0100"
+        )
+    )
+    assert call.call is not None
+    assert call.call.duration_s == 604_800
+    assert call.occurred_at == datetime(9999, 1, 1, tzinfo=UTC) - timedelta(seconds=1)
 
 
 def test_a_timestamp_without_zone_is_utc() -> None:
