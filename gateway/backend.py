@@ -54,7 +54,7 @@ class BackendSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     type: str
-    """The backend type, e.g. `log` or `hubspot`."""
+    """The backend type, e.g. `log` or `webhook`."""
     base_url: HttpUrl | None = None
     """Override of the vendor's API root (tests point it at a local fake)."""
     timeout: Duration = timedelta(seconds=10)
@@ -123,7 +123,7 @@ class Backend(ABC, Generic[SettingsT]):
     """Delivers interactions somewhere. The host owns retries, ordering and metrics."""
 
     type_name: ClassVar[str]
-    """The YAML `type` of the backend, e.g. `hubspot`."""
+    """The YAML `type` of the backend, e.g. `webhook`."""
     settings_model: ClassVar[type[BackendSettings]]
     max_batch: ClassVar[int] = 1
     """Most deliveries the host hands to one `deliver` call."""

@@ -16,11 +16,22 @@ from gateway.cli_config import add_config_option, load_from_args
 from gateway.cli_customers import add_customer_commands
 from gateway.cli_deliveries import add_delivery_commands
 from gateway.config_schema import config_json_schema
+from gateway.demo_secrets import demo_secret_warning
 from gateway.errors import ConfigError, PluginLoadError
 from gateway.plugins import Plugins, load_plugins
 from gateway.schema import Interaction
 
-__all__ = ["main"]
+__all__ = ["EXIT_BROKEN_PIPE", "UsageError", "log_level", "main"]
+
+
+EXIT_BROKEN_PIPE = 141
+"""What a shell reports for a program killed by SIGPIPE: `gateway ... | head` stops quietly."""
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class UsageError(Exception):
+    """A mistake in how the command was run (exit status 2, like argparse's own)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,10 +39,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         plugins = load_plugins()
-        return int(args.run(args, plugins))
+        status = int(args.run(args, plugins))
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
     except (ConfigError, PluginLoadError) as exc:
         print(exc, file=sys.stderr)
         return 1
+    except UsageError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader (`head`, `less`) has gone: point stdout at /dev/null so the interpreter's
+        # final flush does not fail again, and exit as a SIGPIPE'd program would.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    return status
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,12 +82,13 @@ def _serve(args: argparse.Namespace, plugins: Plugins) -> int:
     from gateway.runtime import Gateway
     from gateway.server import serve
 
-    logging.basicConfig(
-        level=os.environ.get("GATEWAY_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = log_level()
     path, config = load_from_args(args, plugins)
-    logging.getLogger("gateway").info("configuration: %s", path)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logger = logging.getLogger("gateway")
+    logger.info("configuration: %s", path)
+    if warning := demo_secret_warning(config):
+        logger.warning("%s", warning)
     run_event_loop(serve(Gateway(config, plugins)))
     return 0
 
@@ -82,8 +104,22 @@ def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
+def log_level() -> str:
+    """Return the level `$GATEWAY_LOG_LEVEL` names (default INFO); raise `UsageError` if unknown."""
+    written = os.environ.get("GATEWAY_LOG_LEVEL", "INFO")
+    level = written.strip().upper()
+    if level not in _LOG_LEVELS:
+        raise UsageError(
+            f"GATEWAY_LOG_LEVEL={written!r} is not a log level; use one of {', '.join(_LOG_LEVELS)}"
+        )
+    return level
+
+
 def _check(args: argparse.Namespace, plugins: Plugins) -> int:
+    log_level()
     path, config = load_from_args(args, plugins)
+    if warning := demo_secret_warning(config):
+        print(f"{path}: warning: {warning}", file=sys.stderr)
     print(
         f"{path}: ok ({len(config.channels)} channels, {len(config.backends)} backends, "
         f"{len(config.routes)} routes)"

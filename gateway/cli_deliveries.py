@@ -15,6 +15,7 @@ from typing import Any
 
 from gateway.channel import utc_now
 from gateway.cli_config import add_config_option, with_store
+from gateway.cli_progress import Progress
 from gateway.config import GatewayConfig
 from gateway.documents import delivery_document, interaction_document
 from gateway.pipeline import order_key
@@ -24,6 +25,9 @@ from gateway.schema import Interaction
 from gateway.store.base import Store
 
 __all__ = ["add_delivery_commands"]
+
+_CHUNK = 500
+"""Dead letters listed, and replayed, per store call: progress is shown between chunks."""
 
 
 def add_delivery_commands(verbs: Any) -> None:
@@ -119,13 +123,29 @@ def _replay(args: argparse.Namespace, plugins: Plugins) -> int:
     async def work(store: Store, config: GatewayConfig) -> int:
         if not _known_backend(config, args.backend):
             return 1
-        replayed = await store.replay(
-            now=utc_now(), delivery_ids=args.ids or None, backend=args.backend
-        )
+        ids = args.ids or await _dead_letter_ids(store, args.backend)
+        replayed = 0
+        with Progress("dlq replay", "dead letters", total=len(ids)) as progress:
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                replayed += await store.replay(
+                    now=utc_now(), delivery_ids=chunk, backend=args.backend
+                )
+                progress.advance(len(chunk))
         print(f"replayed {replayed} dead letters")
         return 0
 
     return with_store(args, plugins, work)
+
+
+async def _dead_letter_ids(store: Store, backend: str | None) -> list[int]:
+    """Return the ids of every dead letter (of `backend`), so a replay can count its progress."""
+    ids: list[int] = []
+    while page := await store.list_deliveries(
+        state="dead", backend=backend, limit=_CHUNK, after_id=ids[-1] if ids else None
+    ):
+        ids += [delivery.id for delivery in page]
+    return ids
 
 
 def _backfill(args: argparse.Namespace, plugins: Plugins) -> int:
@@ -133,11 +153,14 @@ def _backfill(args: argparse.Namespace, plugins: Plugins) -> int:
         if not _known_backend(config, args.backend):
             return 1
         router = Router(config.routes, list(config.backends))
+        label = f"backfill {args.backend}"
+        with Progress(label, "interactions examined") as progress:
 
-        def plan(interaction: Interaction) -> tuple[bool, str | None]:
-            return args.backend in router.backends_for(interaction), order_key(interaction)
+            def plan(interaction: Interaction) -> tuple[bool, str | None]:
+                progress.advance()
+                return args.backend in router.backends_for(interaction), order_key(interaction)
 
-        queued = await store.backfill(args.backend, since=args.since, now=utc_now(), plan=plan)
+            queued = await store.backfill(args.backend, since=args.since, now=utc_now(), plan=plan)
         print(f"queued {queued} interactions for {args.backend}")
         return 0
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import typing
 from collections.abc import Iterable, Mapping
@@ -11,11 +10,14 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from gateway.config import GatewayConfig
+from gateway.config import GatewayConfig, ServerSettings, is_loopback
+from gateway.config_messages import allowed_keys, did_you_mean, human_message
+from gateway.demo_secrets import demo_secret_paths
 from gateway.errors import ConfigError
 from gateway.plugins import Plugins
 from gateway.registry import Registry
-from gateway.yaml_source import Path, Problem, YamlDocument, read_yaml
+from gateway.settings_types import one_or_many
+from gateway.yaml_source import Path, Problem, YamlDocument, read_yaml, variable_names
 
 __all__ = ["DEFAULT_CONFIG", "default_config_path", "load_config", "parse_config"]
 
@@ -44,9 +46,20 @@ def load_config(
 
 
 def parse_config(text: str, file: str, plugins: Plugins, env: Mapping[str, str]) -> GatewayConfig:
-    """Validate configuration `text` read from `file`; raise `ConfigError` listing problems."""
+    """Validate configuration `text` read from `file`; raise `ConfigError` listing problems.
+
+    Every problem is reported at once: schema errors, and the checks between sections, which
+    read names from the file whether or not the blocks they name are valid.
+    """
     doc = read_yaml(text, file, env)
-    data = {} if doc.data is None else doc.data
+    if doc.data is None:
+        raise ConfigError(
+            [
+                f"{file}: the configuration file is empty; write at least one section "
+                "(see docs/configuration.md), or leave the file out to use the embedded default"
+            ]
+        )
+    data = doc.data
     if not isinstance(data, dict):
         raise ConfigError([str(doc.problem((), "the configuration must be a mapping of sections"))])
     problems: list[Problem] = []
@@ -63,13 +76,15 @@ def parse_config(text: str, file: str, plugins: Plugins, env: Mapping[str, str])
             }
             # A block that failed is reported already: leave it out so nothing cascades.
             resolved[section] = {name: s for name, s in settings.items() if s is not None}
+    config: GatewayConfig | None = None
     try:
         config = GatewayConfig.model_validate(resolved)
     except ValidationError as exc:
-        problems.extend(_problems(doc, (), exc))
-    else:
-        problems.extend(_cross_check(doc, config, data))
-    if problems:
+        problems.extend(_problems(doc, (), exc, GatewayConfig))
+    problems.extend(_missing_secrets(doc, resolved))
+    problems.extend(_demo_secrets(doc, data, resolved))
+    problems.extend(_routes_check(doc, data))
+    if problems or config is None:
         raise ConfigError([str(problem) for problem in sorted(set(problems))])
     return config
 
@@ -90,30 +105,32 @@ def _plugin_settings(
             doc.problem(
                 (*path, "type"),
                 f"unknown {registry.what} type '{type_name}'; installed: {_listing(registry)}."
-                + _did_you_mean(type_name, registry.type_names()),
+                + did_you_mean(type_name, registry.type_names()),
             )
         )
         return None
+    model = registry[type_name].cls.settings_model
     try:
-        return registry[type_name].cls.settings_model.model_validate(block)
+        return model.model_validate(block)
     except ValidationError as exc:
-        problems.extend(_problems(doc, path, exc))
+        problems.extend(_problems(doc, path, exc, model))
         return None
 
 
-def _problems(doc: YamlDocument, base: Path, exc: ValidationError) -> list[Problem]:
+def _problems(
+    doc: YamlDocument, base: Path, exc: ValidationError, model: type[BaseModel]
+) -> list[Problem]:
     found = []
     for error in exc.errors(include_url=False, include_input=False):
         loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
         path = (*base, *loc)
-        if error["type"] == "extra_forbidden":
-            found.append(doc.problem(path, "unknown key", key=True))
-        elif error["type"] == "missing":
-            found.append(doc.problem(path, "required key is missing"))
-        elif base and not loc and error["type"] == "none_required":
+        if base and not loc and error["type"] == "none_required":
             continue  # a block already reported by _plugin_settings
-        else:
-            found.append(doc.problem(path, _message(error["msg"])))
+        message = human_message(error)
+        key = loc[-1] if error["type"] == "extra_forbidden" and loc else None
+        if isinstance(key, str) and (hint := did_you_mean(key, allowed_keys(model, loc[:-1]))):
+            message += "." + hint
+        found.append(doc.problem(path, message, key=error["type"] == "extra_forbidden"))
     return found
 
 
@@ -122,38 +139,77 @@ def _is_union_tag(part: str | int) -> bool:
     return isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "bool"})
 
 
-def _message(msg: str) -> str:
-    return msg.removeprefix("Value error, ")
-
-
-def _cross_check(
-    doc: YamlDocument, config: GatewayConfig, data: dict[str, Any]
-) -> Iterable[Problem]:
-    """Check references between sections; names come from the file, valid blocks or not."""
-    backends = list(data.get("backends") or ())
-    channels = list(data.get("channels") or ())
-    for name, channel in config.channels.items():
+def _missing_secrets(doc: YamlDocument, resolved: dict[str, Any]) -> Iterable[Problem]:
+    """A channel needs a secret, or `insecure: true`."""
+    channels = resolved.get("channels")
+    for name, channel in channels.items() if isinstance(channels, dict) else ():
         if not channel.insecure and not _has_secret(channel):
             yield doc.problem(
                 ("channels", name),
                 f"no secret configured ({', '.join(_secret_fields(type(channel))) or 'none'}); "
                 "set one, or write `insecure: true` to accept unverified webhooks",
             )
-    for index, route in enumerate(config.routes):
-        for position, backend in enumerate(route.to):
-            if backend not in backends:
-                yield doc.problem(
-                    ("routes", index, "to", position),
-                    f"unknown backend '{backend}'; configured: {', '.join(backends) or 'none'}."
-                    + _did_you_mean(backend, backends),
-                )
-        for position, channel_id in enumerate(route.match.channel_id or ()):
-            if channel_id not in channels:
-                yield doc.problem(
-                    ("routes", index, "match", "channel_id", position),
-                    f"unknown channel '{channel_id}'; configured: {', '.join(channels) or 'none'}."
-                    + _did_you_mean(channel_id, channels),
-                )
+
+
+def _demo_secrets(
+    doc: YamlDocument, data: dict[str, Any], resolved: dict[str, Any]
+) -> Iterable[Problem]:
+    """Off loopback, no channel or backend may use a published demo secret."""
+    host = _server_host(data)
+    if is_loopback(host):
+        return
+    sections = {
+        s: resolved[s] for s in ("channels", "backends") if isinstance(resolved.get(s), dict)
+    }
+    for path in demo_secret_paths(sections):
+        written = path if path in doc.values else path[:-1]
+        variables = variable_names(doc.templates.get(written, ""))
+        fix = (
+            f"set {variables[0]} to a secret of your own"
+            if variables
+            else "use a secret of your own"
+        )
+        yield doc.problem(
+            written,
+            f"this is the published demo secret, accepted on loopback only, and server.host {host} "
+            f"is reachable from other machines; {fix}, or listen on 127.0.0.1",
+        )
+
+
+def _server_host(data: dict[str, Any]) -> str:
+    server = data.get("server")
+    host = server.get("host") if isinstance(server, dict) else None
+    return host if isinstance(host, str) else ServerSettings().host
+
+
+def _routes_check(doc: YamlDocument, data: dict[str, Any]) -> Iterable[Problem]:
+    """Check the names routes refer to, as written, whether the routes are valid or not."""
+    routes = data.get("routes")
+    backends, channels = _names(data.get("backends")), _names(data.get("channels"))
+    for index, route in enumerate(routes if isinstance(routes, list) else ()):
+        if not isinstance(route, dict):
+            continue
+        yield from _references(doc, ("routes", index, "to"), route.get("to"), "backend", backends)
+        if isinstance(match := route.get("match"), dict):
+            path = ("routes", index, "match", "channel_id")
+            yield from _references(doc, path, match.get("channel_id"), "channel", channels)
+
+
+def _references(
+    doc: YamlDocument, path: Path, written: Any, what: str, configured: list[str]
+) -> Iterable[Problem]:
+    """Yield a problem for every name in `written` (one or a list) that is not configured."""
+    for position, name in enumerate(() if written is None else one_or_many(written)):
+        if isinstance(name, str) and name not in configured:
+            yield doc.problem(
+                (*path, position),
+                f"unknown {what} '{name}'; configured: {', '.join(configured) or 'none'}."
+                + did_you_mean(name, configured),
+            )
+
+
+def _names(blocks: Any) -> list[str]:
+    return list(blocks) if isinstance(blocks, dict) else []
 
 
 def _has_secret(value: Any) -> bool:
@@ -179,8 +235,3 @@ def _secret_fields(model: type[BaseModel]) -> list[str]:
 
 def _listing(registry: Registry[Any]) -> str:
     return ", ".join(registry.type_names()) or "none"
-
-
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" Did you mean '{close[0]}'?" if close else ""

@@ -46,8 +46,13 @@ The gateway reads one YAML file: the one named by `--config`, else `$GATEWAY_CON
   seconds.
 - **Unknown keys are errors**, and so is an unknown `type` (the error lists the installed types).
 - **Errors** read `FILE:LINE:COL: dotted.path: message`, e.g.
-  `gateway.yaml:14:11: backends.crm.type: unknown backend type 'hubspt'; installed: ...`.
-  Every problem in the file is reported at once.
+  `gateway.yaml:14:11: backends.crm.type: unknown backend type 'webhok'; installed: ...`.
+  Every problem in the file is reported at once: wrong values, unknown keys (with a suggestion:
+  `server.prot: unknown key. Did you mean 'port'?`) and routes naming a backend or channel that is
+  not configured. An empty file is an error too; leave it out to run on the embedded default.
+- **Published demo secrets** (the README's `whsec_Y2hh...`) are accepted only while
+  `server.host` is a loopback address: anywhere else the gateway refuses to start, and
+  `gateway check` fails, naming the key and the variable to set.
 - **Secrets** (type `secret` below) are never printed: not in errors, logs or command output.
   A channel with no secret configured refuses to start unless its block says `insecure: true`.
 - `gateway check [--config FILE]` validates the file without starting anything.

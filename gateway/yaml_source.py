@@ -15,7 +15,15 @@ import yaml
 
 from gateway.errors import ConfigError
 
-__all__ = ["Location", "Path", "Problem", "YamlDocument", "format_path", "read_yaml"]
+__all__ = [
+    "Location",
+    "Path",
+    "Problem",
+    "YamlDocument",
+    "format_path",
+    "read_yaml",
+    "variable_names",
+]
 
 Path = tuple[str | int, ...]
 _VARIABLE = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})")
@@ -61,6 +69,8 @@ class YamlDocument:
     data: Any = None
     values: dict[Path, Location] = field(default_factory=dict)
     keys: dict[Path, Location] = field(default_factory=dict)
+    templates: dict[Path, str] = field(default_factory=dict)
+    """Values as written before `${VAR}` expansion, for those that had a variable."""
 
     def locate(self, path: Path, *, key: bool = False) -> Location:
         """Return where `path` is written, or where its nearest written parent is."""
@@ -76,6 +86,11 @@ class YamlDocument:
         where = format_path(path)
         at = self.locate(path, key=key)
         return Problem(at.line, at.col, f"{at}: {where + ': ' if where else ''}{message}")
+
+
+def variable_names(template: str) -> list[str]:
+    """Return the names of the `${VAR}` variables in `template`, in order."""
+    return [match[1] for match in _VARIABLE.finditer(template) if match[1]]
 
 
 def read_yaml(text: str, file: str, env: Mapping[str, str]) -> YamlDocument:
@@ -133,6 +148,7 @@ def _build(
         ]
     value = loader.construct_object(node)
     if isinstance(value, str) and "$" in value:
+        doc.templates[path] = value
         return _expand(value, path, doc, env, problems)
     return value
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
+from gateway.cli import EXIT_BROKEN_PIPE, log_level, main
 from tests.payloads import SECRET
 
 
@@ -56,3 +57,43 @@ def test_python_dash_m_is_the_same_program() -> None:
         capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
     assert json.loads(result.stdout)["title"] == "interaction/v1"
+
+
+@pytest.mark.parametrize("level", ["verbose", "info2", "", "10"])
+@pytest.mark.parametrize("verb", ["serve", "check"])
+def test_an_unknown_log_level_is_a_usage_error(tmp_path: Path, level: str, verb: str) -> None:
+    path = tmp_path / "gw.yaml"
+    path.write_text(
+        f"server: {{port: 0}}\nadmin: {{port: 0}}\nstorage: {{url: 'sqlite:///{tmp_path}/gw.db'}}\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", verb, "--config", str(path)],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "GATEWAY_LOG_LEVEL": level},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"gateway: GATEWAY_LOG_LEVEL={level!r} is not a log level; "
+        "use one of DEBUG, INFO, WARNING, ERROR, CRITICAL\n"
+    )
+
+
+@pytest.mark.parametrize("level", ["debug", "INFO", " warning "])
+def test_known_log_levels_in_any_case(monkeypatch: pytest.MonkeyPatch, level: str) -> None:
+    monkeypatch.setenv("GATEWAY_LOG_LEVEL", level)
+    assert log_level() == level.strip().upper()
+
+
+@pytest.mark.parametrize("argv", [["schema", "config"], ["schema", "interaction"], ["plugins"]])
+def test_a_closed_pipe_exits_quietly(argv: list[str]) -> None:
+    """`gateway ... | head`: the reader has gone before the output is written."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway", *argv],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    process.stdout.close()
+    _, err = process.communicate(timeout=60)
+    assert b"Traceback" not in err
+    assert b"BrokenPipeError" not in err
+    assert process.returncode == EXIT_BROKEN_PIPE

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
-from gateway.cli import main
+from gateway import cli_progress
+from gateway.cli import EXIT_BROKEN_PIPE, main
 from gateway.schema import ChannelRef, Content, Interaction
 from gateway.store.base import AttemptRecord, CommitItem, DeliveryUpdate
 from gateway.store.sqlite import SqliteStore
@@ -56,10 +59,12 @@ def seed(config_path: Path, interactions: list[Interaction], dead: bool) -> None
         await store.open()
         try:
             await store.commit([CommitItem(i, ("hook",)) for i in interactions])
-            if dead:
-                now = datetime.now(UTC)
-                claimed = await store.claim("hook", 100, now=now, lease=timedelta(minutes=1))
-                attempt = AttemptRecord(NOW, NOW, "dead", "HTTP 400: bad field")
+            attempt = AttemptRecord(NOW, NOW, "dead", "HTTP 400: bad field")
+            while dead and (
+                claimed := await store.claim(
+                    "hook", 500, now=datetime.now(UTC), lease=timedelta(minutes=1)
+                )
+            ):
                 await store.record(
                     [DeliveryUpdate(c.id, "dead", (attempt,), error=attempt.error) for c in claimed]
                 )
@@ -122,3 +127,71 @@ def test_backfill_follows_routing_and_since(
         "queued 0 interactions for audit\n"
     )
     assert run_cli(capsys, "backfill", "nope", "--since", since, *config)[0] == 1
+
+
+@pytest.fixture
+def progress_every_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make non-terminal progress print a line at every update, not every 5 seconds."""
+    monkeypatch.setattr(cli_progress, "LINE_INTERVAL", 0.0)
+
+
+@pytest.mark.usefixtures("progress_every_call")
+@pytest.mark.parametrize("how", [["--all"], ["--backend", "hook"]])
+def test_replaying_many_dead_letters_shows_progress(
+    config_path: Path, capsys: pytest.CaptureFixture[str], how: list[str]
+) -> None:
+    seed(config_path, [interaction(n) for n in range(1200)], dead=True)
+    status, out, err = run_cli(capsys, "dlq", "replay", *how, "--config", str(config_path))
+    assert (status, out) == (0, "replayed 1200 dead letters\n")
+    assert err.splitlines() == [
+        "dlq replay: 500/1200 dead letters (41%)",
+        "dlq replay: 1000/1200 dead letters (83%)",
+        "dlq replay: 1200/1200 dead letters (100%)",
+    ]
+    assert run_cli(capsys, "dlq", "replay", *how, "--config", str(config_path))[1] == (
+        "replayed 0 dead letters\n"
+    )
+
+
+@pytest.mark.usefixtures("progress_every_call")
+def test_backfill_over_many_rows_shows_progress(
+    config_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(config_path, [interaction(n, "sms") for n in range(1, 1201)], dead=False)
+    since = (NOW - timedelta(days=2000)).date().isoformat()
+    status, out, err = run_cli(
+        capsys, "backfill", "audit", "--since", since, "--config", str(config_path)
+    )
+    assert (status, out) == (0, "queued 1200 interactions for audit\n")
+    lines = err.splitlines()
+    assert len(lines) == 1200
+    assert lines[0] == "backfill audit: 1 interactions examined"
+    assert lines[-1] == "backfill audit: 1200 interactions examined"
+
+
+def test_quick_work_prints_no_progress(
+    config_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(config_path, [interaction(1)], dead=True)
+    assert run_cli(capsys, "dlq", "replay", "--all", "--config", str(config_path)) == (
+        0,
+        "replayed 1 dead letters\n",
+        "",
+    )
+
+
+def test_a_listing_piped_to_head_stops_quietly(config_path: Path) -> None:
+    """`gateway dlq list | head -2`: more output than a pipe holds, the reader leaves midway."""
+    seed(config_path, [interaction(n) for n in range(1200)], dead=True)
+    command = ["dlq", "list", "--limit", "2000", "--config", str(config_path)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway", *command],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    assert process.stdout.readline().split()[:2] == [b"ID", b"BACKEND"]
+    assert process.stdout.readline().split()[:3] == [b"1", b"hook", b"1"]
+    process.stdout.close()
+    _, err = process.communicate(timeout=60)
+    assert err == b""
+    assert process.returncode == EXIT_BROKEN_PIPE

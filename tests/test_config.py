@@ -99,8 +99,7 @@ def test_unknown_key(plugins: Plugins) -> None:
 
 def test_wrong_type(plugins: Plugins) -> None:
     assert problems(plugins, "server:\n  port: eighty\n") == [
-        "gw.yaml:2:9: server.port: Input should be a valid integer, "
-        "unable to parse string as an integer"
+        "gw.yaml:2:9: server.port: must be a whole number"
     ]
 
 
@@ -135,7 +134,7 @@ def test_plugin_setting_errors_point_into_the_block(plugins: Plugins) -> None:
     assert problems(
         plugins, "backends:\n  crm:\n    type: log\n    format: xml\n    tries: 3\n"
     ) == [
-        "gw.yaml:4:13: backends.crm.format: Input should be 'json' or 'text'",
+        "gw.yaml:4:13: backends.crm.format: must be 'json' or 'text'",
         "gw.yaml:5:5: backends.crm.tries: unknown key",
     ]
 
@@ -173,7 +172,7 @@ def test_route_match_unknown_channel(plugins: Plugins) -> None:
 def test_route_bad_kind(plugins: Plugins) -> None:
     found = problems(plugins, VALID + "routes:\n  - match: {channel_kind: fax}\n    to: [audit]\n")
     assert found[0].startswith(
-        "gw.yaml:6:27: routes[0].match.channel_kind[0]: Input should be 'sms'"
+        "gw.yaml:6:27: routes[0].match.channel_kind[0]: must be 'sms', 'mms',"
     )
 
 
@@ -200,8 +199,8 @@ def test_unsupported_storage(plugins: Plugins) -> None:
 def test_bad_channel_id(plugins: Plugins) -> None:
     found = problems(plugins, "channels:\n  'no spaces':\n    type: generic\n    insecure: true\n")
     assert found == [
-        "gw.yaml:3:5: channels.no spaces: String should match pattern "
-        "'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'"
+        "gw.yaml:3:5: channels.no spaces: must be 1 to 64 letters, digits, '_', '.' or '-', "
+        "starting with a letter or digit"
     ]
 
 

@@ -92,7 +92,7 @@ def test_bad_pattern_is_a_config_error_at_its_line(plugins: Plugins) -> None:
 
 def test_unknown_rule_key_is_a_config_error(plugins: Plugins) -> None:
     assert problems(plugins, "identity:\n  rules:\n    limit: {phone: 2}\n") == [
-        "gw.yaml:3:5: identity.rules.limit: unknown key"
+        "gw.yaml:3:5: identity.rules.limit: unknown key. Did you mean 'limits'?"
     ]
 
 
