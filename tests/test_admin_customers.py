@@ -406,8 +406,10 @@ async def test_erasure_deletes_the_customer_and_keeps_the_receipts(
         "interactions": 2,
         "crosswalk": crosswalk,
         "receipts": [],
+        "scrubbed_at": erased["erasure"]["scrubbed_at"],  # no other reader: scrubbed at once
     }
     assert erased == {"erasure": erasure}
+    assert erasure["scrubbed_at"] is not None
 
     gone = await error(await gut.admin.get(f"/admin/customers/{customer_id}"), 404, "not_found")
     assert gone == (

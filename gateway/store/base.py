@@ -235,6 +235,9 @@ class ErasureRecord:
     crosswalk: dict[str, tuple[str, ...]]
     """The records each backend had for the customer: what it is asked to erase."""
     receipts: tuple[ErasureReceipt, ...]
+    scrubbed_at: datetime | None = None
+    """When no copy of the erased rows was left in the store's files (WAL checkpointed); None
+    until then."""
 
 
 class Store(Protocol):

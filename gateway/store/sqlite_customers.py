@@ -65,7 +65,9 @@ _PROPOSAL_COLUMNS = (
     "id, customer_id, kind, value, other_customer_id, reason, interaction_id, state,"
     " created_at, decided_at FROM merge_proposals"
 )
-_ERASURE_COLUMNS = "id, customer_id, requested_at, interactions, crosswalk FROM erasures"
+_ERASURE_COLUMNS = (
+    "id, customer_id, requested_at, interactions, crosswalk, scrubbed_at FROM erasures"
+)
 _IN_TREE = " IN (SELECT id FROM tree)"
 
 
@@ -434,7 +436,7 @@ def _proposal(row: Any) -> MergeProposal:
 
 
 def _erasure(conn: sqlite3.Connection, row: Any) -> ErasureRecord:
-    erasure_id, customer_id, requested, interactions, crosswalk = row
+    erasure_id, customer_id, requested, interactions, crosswalk, scrubbed = row
     receipts = conn.execute(
         "SELECT backend, outcome, detail, finished_at FROM erasure_receipts"
         " WHERE erasure_id = ? ORDER BY backend",
@@ -450,4 +452,5 @@ def _erasure(conn: sqlite3.Connection, row: Any) -> ErasureRecord:
             ErasureReceipt(backend, outcome, detail, parse_utc(finished))
             for backend, outcome, detail, finished in receipts
         ),
+        None if scrubbed is None else parse_utc(scrubbed),
     )
