@@ -529,6 +529,10 @@ class SqliteStore:
             raise StoreUnavailableError("the store is not open")
         try:
             return await asyncio.get_running_loop().run_in_executor(self._writer, run, conn)
+        except sqlite3.Error as exc:
+            if is_storage_error(exc):
+                self._probed_at = -_PROBE_CACHE_S  # the next `ping` probes again
+            raise
         finally:
             if self._checkpoint_due:
                 self._maintain.set()
