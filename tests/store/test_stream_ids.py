@@ -37,13 +37,15 @@ async def merged_pair(store: SqliteStore, n: int) -> tuple[str, int]:
     """Create two customers and merge them by operator link; return the survivor, merge id."""
     [phone] = await store.commit([contact(f"p{n}", "phone", f"+1555000{n:04d}")])
     await store.commit([contact(f"e{n}", "email", f"c{n}@example.com")])
-    assert phone.interaction is not None and phone.interaction.customer_id is not None
+    assert phone.interaction is not None
+    assert phone.interaction.customer_id is not None
     linked = await store.link_identity(
         phone.interaction.customer_id,
         Identity(kind="email", value=f"c{n}@example.com"),
         now=datetime.now(UTC),
     )
-    assert linked is not None and linked.merge_id is not None
+    assert linked is not None
+    assert linked.merge_id is not None
     return linked.customer_id, linked.merge_id
 
 
@@ -64,9 +66,10 @@ def test_stream_ids_are_never_reused(tmp_path: Path, table: str) -> None:
     with closing(sqlite3.connect(tmp_path / "gateway.db", isolation_level=None)) as conn:
         migrate(conn)
         insert = _INSERTS[table]
-        ids = [conn.execute(insert).lastrowid for _ in range(3)]
-        conn.execute(f"DELETE FROM {table} WHERE id = ?", (ids[-1],))  # noqa: S608 - fixed names
-        assert conn.execute(insert).lastrowid == ids[-1] + 1
+        newest = [conn.execute(insert).lastrowid for _ in range(3)][-1]
+        assert newest is not None
+        conn.execute(f"DELETE FROM {table} WHERE id = ?", (newest,))
+        assert conn.execute(insert).lastrowid == newest + 1
 
 
 def test_migration_starts_ids_above_every_cursor(tmp_path: Path) -> None:
@@ -76,7 +79,7 @@ def test_migration_starts_ids_above_every_cursor(tmp_path: Path) -> None:
         for table in ("customer_merges", "erasures"):
             for _ in range(5):
                 conn.execute(_INSERTS[table])
-            conn.execute(f"DELETE FROM {table} WHERE id > 3")  # noqa: S608 - fixed names
+            conn.execute(f"DELETE FROM {table} WHERE id > 3")
         conn.execute(
             "INSERT INTO stream_cursors (backend, stream, last_id)"
             " VALUES ('crm', 'merges', 5), ('crm', 'erasures', 5)"

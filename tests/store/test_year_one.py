@@ -1,4 +1,4 @@
-"""A stored interaction dated in year 1 fails no later commit (the conversation-window arithmetic)."""
+"""A stored interaction dated in year 1 fails no later commit (conversation-window arithmetic)."""
 
 from __future__ import annotations
 
@@ -65,7 +65,8 @@ async def test_later_webhooks_of_a_customer_with_a_year_one_row_commit(
             )
             assert batches == [2]
             assert [same[0].duplicate, other[0].duplicate] == [False, False]
-            assert same[0].interaction is not None and first.interaction is not None
+            assert same[0].interaction is not None
+            assert first.interaction is not None
             assert same[0].interaction.customer_id == first.interaction.customer_id
         finally:
             await store.close()
