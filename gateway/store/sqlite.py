@@ -581,10 +581,10 @@ class SqliteStore:
                 _log.info("SQLite store: a reader holds the WAL; checkpointing again later")
                 return None
             self._checkpoint_due = False
-            if self._unscrubbed:
-                stamp = "UPDATE erasures SET scrubbed_at = ? WHERE scrubbed_at IS NULL"
-                transaction(conn, lambda c: c.execute(stamp, (utc_text(at),)))
-                self._unscrubbed = False
+            # Also those another process (the CLI) erased: writes nothing if there are none.
+            stamp = "UPDATE erasures SET scrubbed_at = ? WHERE scrubbed_at IS NULL"
+            transaction(conn, lambda c: c.execute(stamp, (utc_text(at),)))
+            self._unscrubbed = False
         except sqlite3.Error as exc:
             _log.warning("SQLite store: cannot checkpoint the WAL: %s", exc)
             return None
