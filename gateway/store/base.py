@@ -257,7 +257,7 @@ class Store(Protocol):
         """
 
     async def ping(self) -> None:
-        """Raise `StoreUnavailableError` unless the store can be read right now."""
+        """Raise `StoreUnavailableError` unless a write could commit right now."""
 
     async def get_interaction(self, interaction_id: str) -> Interaction | None:
         """Return a stored interaction, or None."""

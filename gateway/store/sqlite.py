@@ -242,6 +242,7 @@ class SqliteStore:
         if self._probe is None or (self._probe.done() and now - self._probed_at > _PROBE_CACHE_S):
             self._probed_at = now
             self._probe = asyncio.ensure_future(self._on_writer(self._run_probe))
+            self._probe.add_done_callback(_seen)  # a caller may have stopped waiting for it
         try:
             await asyncio.wait_for(asyncio.shield(self._probe), _PROBE_TIMEOUT_S)
         except TimeoutError:
@@ -671,6 +672,12 @@ class SqliteStore:
                 self._observe_batch(len(batch))
             except Exception:
                 _log.exception("SQLite store: the batch observer failed")
+
+
+def _seen(probe: asyncio.Future[None]) -> None:
+    """Mark the probe's outcome retrieved: each caller that still waits gets it anyway."""
+    if not probe.cancelled():
+        probe.exception()
 
 
 def _connect(path: str, busy: float) -> sqlite3.Connection:
