@@ -592,20 +592,22 @@ class SqliteStore:
         return at
 
     async def _maintain_loop(self) -> None:
-        """Checkpoint when the WAL outgrew its mark or an erasure waits to be scrubbed."""
+        """Checkpoint when the WAL outgrew its mark or an erasure waits to be scrubbed; after a
+        failure, back off (writes meanwhile do not make it try again sooner)."""
         first, longest = _SCRUB_RETRY_S
-        retry, wait = first, None
+        retry = first
         self._maintain.set()  # an erasure may have been left unscrubbed by the last run
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._maintain.wait(), wait)
+            await self._maintain.wait()
             self._maintain.clear()
             if not (self._checkpoint_due or self._unscrubbed):
-                wait = None
-            elif await self._checkpoint_now() is not None:
-                retry, wait = first, None
-            else:
-                retry, wait = min(retry * 2, longest), retry
+                continue
+            if await self._checkpoint_now() is not None:
+                retry = first
+                continue
+            await asyncio.sleep(retry)
+            retry = min(retry * 2, longest)
+            self._maintain.set()
 
     async def _change_graph(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run `work`, which changes the identity graph, then drop what the resolver cached.
