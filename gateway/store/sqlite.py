@@ -449,7 +449,8 @@ class SqliteStore:
         erasure = await self._change_graph(erase)
         if erasure is None:
             return None
-        if (scrubbed := await self._checkpoint_now()) is not None:
+        if await self._checkpoint_now():  # the stamp may be another checkpoint's, just before
+            scrubbed = await self._read(partial(customers.scrubbed_at, erasure_id=erasure.id))
             return dataclasses.replace(erasure, scrubbed_at=scrubbed)
         self._maintain.set()  # retried in the background, off the commit path
         return erasure
@@ -564,32 +565,31 @@ class SqliteStore:
         probe(conn, write=self._write_failed, now=utc_text(datetime.now(UTC)))
         self._write_failed = False
 
-    async def _checkpoint_now(self) -> datetime | None:
-        """Checkpoint and truncate the WAL; return when, or None if it could not (yet)."""
+    async def _checkpoint_now(self) -> bool:
+        """Checkpoint and truncate the WAL; False if it could not (yet)."""
         try:
             return await self._on_writer(self._checkpoint)
         except StoreUnavailableError:
-            return None
+            return False
 
-    def _checkpoint(self, conn: sqlite3.Connection) -> datetime | None:
+    def _checkpoint(self, conn: sqlite3.Connection) -> bool:
         """On the writer thread: checkpoint, and stamp the erasures it scrubbed."""
         if self._files.fault is not None:
-            return None
+            return False
         busy_wait(conn, _BOOKKEEPING_BUSY_S)
-        at = datetime.now(UTC)
         try:
             if not checkpoint(conn):
                 _log.info("SQLite store: a reader holds the WAL; checkpointing again later")
-                return None
+                return False
             self._checkpoint_due = False
             # Also those another process (the CLI) erased: writes nothing if there are none.
             stamp = "UPDATE erasures SET scrubbed_at = ? WHERE scrubbed_at IS NULL"
-            transaction(conn, lambda c: c.execute(stamp, (utc_text(at),)))
+            transaction(conn, lambda c: c.execute(stamp, (utc_text(datetime.now(UTC)),)))
             self._unscrubbed = False
         except sqlite3.Error as exc:
             _log.warning("SQLite store: cannot checkpoint the WAL: %s", exc)
-            return None
-        return at
+            return False
+        return True
 
     async def _maintain_loop(self) -> None:
         """Checkpoint when the WAL outgrew its mark or an erasure waits to be scrubbed; after a
@@ -602,7 +602,7 @@ class SqliteStore:
             self._maintain.clear()
             if not (self._checkpoint_due or self._unscrubbed):
                 continue
-            if await self._checkpoint_now() is not None:
+            if await self._checkpoint_now():
                 retry = first
                 continue
             await asyncio.sleep(retry)

@@ -53,6 +53,7 @@ __all__ = [
     "merges_after",
     "record_crosswalk",
     "record_receipt",
+    "scrubbed_at",
     "timeline",
     "unmerge",
 ]
@@ -291,6 +292,12 @@ def erasures_of(conn: sqlite3.Connection, customer_id: str) -> list[ErasureRecor
         (customer_id,),
     )
     return [_erasure(conn, row) for row in rows.fetchall()]
+
+
+def scrubbed_at(conn: sqlite3.Connection, erasure_id: int) -> datetime | None:
+    """Return when an erasure was scrubbed from the files, or None (not yet, or no such id)."""
+    row = conn.execute("SELECT scrubbed_at FROM erasures WHERE id = ?", (erasure_id,)).fetchone()
+    return None if row is None or row[0] is None else parse_utc(row[0])
 
 
 def merges_after(conn: sqlite3.Connection, backend: str, limit: int) -> list[MergeRecord]:
