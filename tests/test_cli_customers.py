@@ -274,7 +274,9 @@ def test_erase_then_show_prints_the_erasure(config_path: Path, cli: Cli) -> None
         "interactions": 2,
         "crosswalk": {},
         "receipts": [],
+        "scrubbed_at": erasure["scrubbed_at"],
     }
+    assert erasure["scrubbed_at"] is not None  # no other reader: scrubbed at once
     assert err == (
         "erased from the store; the running gateway asks each backend that erases customers,"
         f" and `gateway customers show {ann}` shows their receipts\n"

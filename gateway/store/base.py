@@ -235,6 +235,9 @@ class ErasureRecord:
     crosswalk: dict[str, tuple[str, ...]]
     """The records each backend had for the customer: what it is asked to erase."""
     receipts: tuple[ErasureReceipt, ...]
+    scrubbed_at: datetime | None = None
+    """When no copy of the erased rows was left in the store's files (WAL checkpointed); None
+    until then."""
 
 
 class Store(Protocol):
@@ -254,7 +257,7 @@ class Store(Protocol):
         """
 
     async def ping(self) -> None:
-        """Raise `StoreUnavailableError` unless the store can be read right now."""
+        """Raise `StoreUnavailableError` unless a write could commit right now."""
 
     async def get_interaction(self, interaction_id: str) -> Interaction | None:
         """Return a stored interaction, or None."""

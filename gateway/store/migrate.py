@@ -9,6 +9,9 @@ newer gateway is refused. Failures raise `StoreUnavailableError`.
 
 A statement may span lines but must end with `;` at the end of a line: the file is split with
 `sqlite3.complete_statement`, because `executescript` would commit the transaction it runs in.
+
+Foreign keys are off while migrations run (a table rebuild drops a table others refer to) and
+`PRAGMA foreign_key_check` must come back empty before each migration commits.
 """
 
 from __future__ import annotations
@@ -59,6 +62,15 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] | None = N
     latest = migrations[-1].version if migrations else 0
     if _checked_version(conn, latest) == latest:
         return []
+    enforced = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+    conn.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction: set it out here
+    try:
+        return _apply(conn, migrations, latest)
+    finally:
+        conn.execute(f"PRAGMA foreign_keys = {int(enforced):d}")
+
+
+def _apply(conn: sqlite3.Connection, migrations: Sequence[Migration], latest: int) -> list[int]:
     applied: list[int] = []
     for migration in migrations:
         conn.execute("BEGIN IMMEDIATE")
@@ -69,6 +81,8 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] | None = N
                 continue
             for statement in _statements(migration.sql):
                 conn.execute(statement)
+            if broken := conn.execute("PRAGMA foreign_key_check").fetchall():
+                raise sqlite3.IntegrityError(f"it breaks foreign keys: {broken[:5]}")
             conn.execute(f"PRAGMA user_version = {migration.version:d}")
             conn.execute("COMMIT")
         except sqlite3.Error as exc:

@@ -10,6 +10,18 @@ Reads use a second connection on their own thread, so they never queue behind wr
 delivery queue's writes (claim, record, replay ...) run on the writer thread too, each in its own
 transaction between commit batches; their SQL lives in `sqlite_deliveries`.
 
+Every operation on the writer has its own budget for waiting on another process's write lock:
+an ingest request gets about 1.5 s from its arrival (then 503, the provider retries), delivery
+bookkeeping 0.1 s (the worker backs off and claims again later), so lock waits of bookkeeping
+never sit ahead of an ingest commit for long. After every write transaction the writer checks
+that the paths still name the files it opened (`sqlite_health`); if not, it refuses every write
+until a restart. `ping` asks the writer whether a transaction could commit now.
+
+The WAL stays small: once it passes 1 MiB a background task checkpoints and truncates it between
+transactions (`journal_size_limit` caps what a checkpoint leaves). An erasure is scrubbed from
+the files by such a checkpoint: it is retried in the background until it succeeds while another
+reader holds an old snapshot, and `erasures.scrubbed_at` records when it did.
+
 Only one process may serve a store: `recover` takes an exclusive lock on `<path>.lock`, held
 until `close`, so releasing the leases a crash left behind can never steal a live server's.
 
@@ -20,6 +32,8 @@ fixed width, so text order is time order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import fcntl
 import logging
 import sqlite3
@@ -57,6 +71,14 @@ from gateway.store.base import (
 )
 from gateway.store.migrate import migrate
 from gateway.store.sqlite_deliveries import INSERT_DELIVERY, transaction, utc_text
+from gateway.store.sqlite_health import (
+    WriterFiles,
+    busy_wait,
+    checkpoint,
+    is_lock_wait,
+    is_storage_error,
+    probe,
+)
 from gateway.store.sqlite_identity import IdentityResolver
 
 __all__ = ["SqliteStore", "Synchronous", "sqlite_path_from_url"]
@@ -64,13 +86,28 @@ __all__ = ["SqliteStore", "Synchronous", "sqlite_path_from_url"]
 Synchronous = Literal["full", "normal", "off"]
 
 _T = TypeVar("_T")
-_Request = tuple[Sequence[CommitItem], asyncio.Future[list[CommitResult]]]
+_Request = tuple[Sequence[CommitItem], asyncio.Future[list[CommitResult]], float]
+"""Items, the caller's future, and the loop time until which it may wait for a lock."""
 _Outcome = list[CommitResult] | Exception
 
 _log = logging.getLogger(__name__)
 
 _URL_PREFIX = "sqlite:///"
-_BUSY_TIMEOUT_S = 5.0
+_READ_BUSY_S = 5.0
+_COMMIT_BUSY_S = 1.5
+"""How long an ingest request (from its arrival) or an operator's write waits for a lock."""
+_MIN_BUSY_S = 0.05
+_BOOKKEEPING_BUSY_S = 0.1
+"""How long delivery bookkeeping and checkpoints wait for a lock before giving up."""
+_PROBE_BUSY_S = 0.2
+_PROBE_TIMEOUT_S = 1.0
+"""How long `ping` waits for the writer thread, busy with another operation's lock wait."""
+_PROBE_CACHE_S = 0.5
+_WAL_CHECKPOINT_BYTES = 1 << 20
+_JOURNAL_SIZE_LIMIT = 4 << 20
+_SCRUB_RETRY_S = (0.25, 5.0)
+"""First and longest wait between checkpoints retried for an erasure."""
+_UNSCRUBBED = "SELECT EXISTS (SELECT 1 FROM erasures WHERE scrubbed_at IS NULL)"
 _SYNCHRONOUS: tuple[Synchronous, ...] = ("full", "normal", "off")
 _CHUNK = 500  # rows per backfill or prune transaction: bounded memory, short write locks
 _RECENT_MAX = 2048
@@ -131,8 +168,17 @@ class SqliteStore:
         self._write_conn: sqlite3.Connection | None = None
         self._read_conn: sqlite3.Connection | None = None
         self._writer_task: asyncio.Task[None] | None = None
+        self._maintainer: asyncio.Task[None] | None = None
+        self._maintain = asyncio.Event()
         self._closed = False
         self._lock: IO[bytes] | None = None
+        # The writer's health, written on the writer thread.
+        self._files = WriterFiles(path)
+        self._write_failed = False  # then `ping` writes for real, until a write succeeds
+        self._checkpoint_due = False
+        self._unscrubbed = False  # an erasure waits for a successful checkpoint
+        self._probe: asyncio.Future[None] | None = None
+        self._probed_at = 0.0
 
     async def open(self) -> None:
         """Create or migrate the schema and start accepting commits."""
@@ -142,18 +188,23 @@ class SqliteStore:
             return
         loop = asyncio.get_running_loop()
         try:
-            conn = await loop.run_in_executor(self._writer, self._open_writer)
+            await loop.run_in_executor(self._writer, self._open_writer)
             await loop.run_in_executor(self._reader, self._open_reader)
         except (sqlite3.Error, OSError, StoreUnavailableError) as exc:
             await self.close()  # closes whichever connection did open
             raise StoreUnavailableError(f"cannot open {self._path}: {exc}") from exc
-        self._writer_task = asyncio.create_task(self._write_loop(conn), name="sqlite-group-commit")
+        self._writer_task = asyncio.create_task(self._write_loop(), name="sqlite-group-commit")
+        self._maintainer = asyncio.create_task(self._maintain_loop(), name="sqlite-checkpoints")
 
     async def close(self) -> None:
         """Finish the commits already accepted, then release every resource."""
         if self._closed:
             return
         self._closed = True
+        if self._maintainer is not None:
+            self._maintainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintainer
         if self._writer_task is not None:
             self._queue.put_nowait(None)
             await self._writer_task
@@ -172,13 +223,33 @@ class SqliteStore:
             raise StoreUnavailableError("the store is not open")
         if not items:
             return []
-        future: asyncio.Future[list[CommitResult]] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((items, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[CommitResult]] = loop.create_future()
+        self._queue.put_nowait((items, future, loop.time() + _COMMIT_BUSY_S))
         return await future
 
     async def ping(self) -> None:
-        """Raise `StoreUnavailableError` unless the store can be read right now."""
-        await self._read(lambda conn: conn.execute("SELECT 1 FROM interactions LIMIT 1").fetchall())
+        """Raise `StoreUnavailableError` unless a transaction could commit right now.
+
+        One probe on the writer serves every caller for half a second; a probe stuck behind
+        another operation's lock wait answers not ready after a second.
+        """
+        if self._write_conn is None or self._closed:
+            raise StoreUnavailableError("the store is not open")
+        if self._files.fault is not None:
+            raise StoreUnavailableError(self._files.fault)
+        now = asyncio.get_running_loop().time()
+        if self._probe is None or (self._probe.done() and now - self._probed_at > _PROBE_CACHE_S):
+            self._probed_at = now
+            self._probe = asyncio.ensure_future(self._on_writer(self._run_probe))
+            self._probe.add_done_callback(_seen)  # a caller may have stopped waiting for it
+        try:
+            await asyncio.wait_for(asyncio.shield(self._probe), _PROBE_TIMEOUT_S)
+        except TimeoutError:
+            raise StoreUnavailableError(
+                f"the writer did not answer within {_PROBE_TIMEOUT_S:g}s: it is waiting for a"
+                " lock or a slow disk"
+            ) from None
 
     async def get_interaction(self, interaction_id: str) -> Interaction | None:
         """Return a stored interaction, or None."""
@@ -216,7 +287,8 @@ class SqliteStore:
                 lease=lease,
                 recent=self._recent,
                 current=customers.current_customers,
-            )
+            ),
+            busy=_BOOKKEEPING_BUSY_S,
         )
 
     async def record(self, updates: Sequence[DeliveryUpdate]) -> None:
@@ -227,13 +299,12 @@ class SqliteStore:
             now=datetime.now(UTC),
             keep_refs=customers.record_crosswalk,
         )
-        await self._write(record)
+        await self._write(record, busy=_BOOKKEEPING_BUSY_S)
 
     async def release(self, delivery_ids: Sequence[int]) -> None:
         """Return leased deliveries to `pending` untouched (a graceful shutdown)."""
-        await self._write(
-            partial(deliveries.release, delivery_ids=delivery_ids, now=datetime.now(UTC))
-        )
+        release = partial(deliveries.release, delivery_ids=delivery_ids, now=datetime.now(UTC))
+        await self._write(release, busy=_BOOKKEEPING_BUSY_S)
 
     async def get_delivery(self, delivery_id: int) -> StoredDelivery | None:
         """Return one delivery, or None."""
@@ -306,7 +377,7 @@ class SqliteStore:
         after: deliveries.Cursor | None = deliveries.FIRST_ROW
         while after is not None:
             work = partial(deliveries.prune_chunk, before=before, after=after, size=_CHUNK)
-            deleted, after = await self._write(work)
+            deleted, after = await self._write(work, busy=_BOOKKEEPING_BUSY_S)
             pruned += deleted
         return pruned
 
@@ -366,13 +437,22 @@ class SqliteStore:
         """Delete everything stored of a customer's merge tree; return the erasure request.
 
         Deleted pages are zeroed (`secure_delete`) and the WAL is checkpointed and truncated,
-        so no copy of the erased rows stays in the files.
+        so no copy of the erased rows stays in the files: at once if no other reader holds an
+        old snapshot, else in the background until it succeeds; `scrubbed_at` says when.
         """
-        erasure = await self._change_graph(
-            partial(customers.erase_customer, customer_id=customer_id, now=now)
-        )
-        if erasure is not None:
-            await self._write(_checkpoint, in_transaction=False)
+
+        def erase(conn: sqlite3.Connection) -> ErasureRecord | None:
+            erased = customers.erase_customer(conn, customer_id, now)
+            self._unscrubbed = self._unscrubbed or erased is not None
+            return erased
+
+        erasure = await self._change_graph(erase)
+        if erasure is None:
+            return None
+        if await self._checkpoint_now():  # the stamp may be another checkpoint's, just before
+            scrubbed = await self._read(partial(customers.scrubbed_at, erasure_id=erasure.id))
+            return dataclasses.replace(erasure, scrubbed_at=scrubbed)
+        self._maintain.set()  # retried in the background, off the commit path
         return erasure
 
     async def crosswalk_of(self, customer_id: str, backend: str) -> tuple[str, ...]:
@@ -386,35 +466,39 @@ class SqliteStore:
 
     async def merges_after(self, backend: str, limit: int) -> list[MergeRecord]:
         """Return the merge log entries `backend` has not been given yet, oldest first."""
-        return await self._write(partial(customers.merges_after, backend=backend, limit=limit))
+        work = partial(customers.merges_after, backend=backend, limit=limit)
+        return await self._write(work, busy=_BOOKKEEPING_BUSY_S)
 
     async def erasures_after(self, backend: str, limit: int) -> list[ErasureRecord]:
         """Return the erasures `backend` has not been asked to perform yet, oldest first."""
-        return await self._write(partial(customers.erasures_after, backend=backend, limit=limit))
+        work = partial(customers.erasures_after, backend=backend, limit=limit)
+        return await self._write(work, busy=_BOOKKEEPING_BUSY_S)
 
     async def advance(self, backend: str, stream: Stream, last_id: int) -> None:
         """Record that `backend` has been given `stream` up to `last_id`."""
         work = partial(customers.advance, backend=backend, stream=stream, last_id=last_id)
-        await self._write(work)
+        await self._write(work, busy=_BOOKKEEPING_BUSY_S)
 
     async def record_receipt(self, erasure_id: int, receipt: ErasureReceipt) -> None:
         """Keep a backend's answer to an erasure request."""
         work = partial(customers.record_receipt, erasure_id=erasure_id, receipt=receipt)
-        await self._write(work)
+        await self._write(work, busy=_BOOKKEEPING_BUSY_S)
 
-    def _open_writer(self) -> sqlite3.Connection:
+    def _open_writer(self) -> None:
         Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-        self._write_conn = conn = _connect(self._path)
+        self._write_conn = conn = _connect(self._path, _COMMIT_BUSY_S)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA secure_delete = ON")  # erased data is overwritten, not just unlinked
+        conn.execute(f"PRAGMA journal_size_limit = {_JOURNAL_SIZE_LIMIT:d}")
         migrate(conn)
         self._resolver.load(conn)
-        return conn
+        self._unscrubbed = bool(conn.execute(_UNSCRUBBED).fetchone()[0])
+        self._files.remember()
 
     def _open_reader(self) -> None:
-        self._read_conn = conn = _connect(self._path)
+        self._read_conn = conn = _connect(self._path, _READ_BUSY_S)
         conn.execute("PRAGMA query_only = ON")
 
     async def _read(self, query: Callable[[sqlite3.Connection], _T]) -> _T:
@@ -427,19 +511,103 @@ class SqliteStore:
             raise StoreUnavailableError("the store could not be read") from exc
 
     async def _write(
-        self, work: Callable[[sqlite3.Connection], _T], *, in_transaction: bool = True
+        self, work: Callable[[sqlite3.Connection], _T], *, busy: float = _COMMIT_BUSY_S
     ) -> _T:
-        """Run `work` in its own transaction on the writer thread, between commit batches."""
-        conn = self._write_conn
-        if self._writer_task is None or self._closed or conn is None:
+        """Run `work` in its own transaction on the writer thread, between commit batches,
+        waiting at most `busy` seconds for another process's lock."""
+        if self._writer_task is None or self._closed:
             raise StoreUnavailableError("the store is not open")
-        loop = asyncio.get_running_loop()
         try:
-            if not in_transaction:
-                return await loop.run_in_executor(self._writer, work, conn)
-            return await loop.run_in_executor(self._writer, transaction, conn, work)
+            return await self._on_writer(
+                partial(self._guarded, run=partial(transaction, work=work), busy=busy)
+            )
         except sqlite3.Error as exc:
-            raise StoreUnavailableError("the store could not be written") from exc
+            raise StoreUnavailableError(f"the store could not be written: {exc}") from exc
+
+    async def _on_writer(self, run: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run `run` on the writer thread; wake the checkpointer if the WAL outgrew its mark."""
+        conn = self._write_conn
+        if conn is None:
+            raise StoreUnavailableError("the store is not open")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._writer, run, conn)
+        except sqlite3.Error as exc:
+            if is_storage_error(exc):
+                self._probed_at = -_PROBE_CACHE_S  # the next `ping` probes again
+            raise
+        finally:
+            if self._checkpoint_due:
+                self._maintain.set()
+
+    def _guarded(
+        self, conn: sqlite3.Connection, run: Callable[[sqlite3.Connection], _T], busy: float
+    ) -> _T:
+        """On the writer thread: run the write transaction(s) of `run` unless the files were
+        lost, then check that they still are the files the writer opened."""
+        if self._files.fault is not None:
+            raise StoreUnavailableError(self._files.fault)
+        busy_wait(conn, busy)
+        try:
+            result = run(conn)
+        except sqlite3.Error as exc:
+            if is_storage_error(exc) and not is_lock_wait(exc):
+                self._write_failed = True
+            raise
+        self._files.check()
+        self._write_failed = False
+        self._checkpoint_due = self._checkpoint_due or self._files.wal_bytes > _WAL_CHECKPOINT_BYTES
+        return result
+
+    def _run_probe(self, conn: sqlite3.Connection) -> None:
+        """On the writer thread: raise `StoreUnavailableError` unless a commit could succeed."""
+        self._files.check()
+        busy_wait(conn, _PROBE_BUSY_S)
+        probe(conn, write=self._write_failed, now=utc_text(datetime.now(UTC)))
+        self._write_failed = False
+
+    async def _checkpoint_now(self) -> bool:
+        """Checkpoint and truncate the WAL; False if it could not (yet)."""
+        try:
+            return await self._on_writer(self._checkpoint)
+        except StoreUnavailableError:
+            return False
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> bool:
+        """On the writer thread: checkpoint, and stamp the erasures it scrubbed."""
+        if self._files.fault is not None:
+            return False
+        busy_wait(conn, _BOOKKEEPING_BUSY_S)
+        try:
+            if not checkpoint(conn):
+                _log.info("SQLite store: a reader holds the WAL; checkpointing again later")
+                return False
+            self._checkpoint_due = False
+            # Also those another process (the CLI) erased: writes nothing if there are none.
+            stamp = "UPDATE erasures SET scrubbed_at = ? WHERE scrubbed_at IS NULL"
+            transaction(conn, lambda c: c.execute(stamp, (utc_text(datetime.now(UTC)),)))
+            self._unscrubbed = False
+        except sqlite3.Error as exc:
+            _log.warning("SQLite store: cannot checkpoint the WAL: %s", exc)
+            return False
+        return True
+
+    async def _maintain_loop(self) -> None:
+        """Checkpoint when the WAL outgrew its mark or an erasure waits to be scrubbed; after a
+        failure, back off (writes meanwhile do not make it try again sooner)."""
+        first, longest = _SCRUB_RETRY_S
+        retry = first
+        self._maintain.set()  # an erasure may have been left unscrubbed by the last run
+        while True:
+            await self._maintain.wait()
+            self._maintain.clear()
+            if not (self._checkpoint_due or self._unscrubbed):
+                continue
+            if await self._checkpoint_now():
+                retry = first
+                continue
+            await asyncio.sleep(retry)
+            retry = min(retry * 2, longest)
+            self._maintain.set()
 
     async def _change_graph(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run `work`, which changes the identity graph, then drop what the resolver cached.
@@ -461,7 +629,7 @@ class SqliteStore:
             self._lock = _lock_exclusively(self._path + ".lock")
         return deliveries.release_all(conn, datetime.now(UTC))
 
-    async def _write_loop(self, conn: sqlite3.Connection) -> None:
+    async def _write_loop(self) -> None:
         queue = self._queue
         while (request := await queue.get()) is not None:
             batch = [request]
@@ -471,23 +639,31 @@ class SqliteStore:
                     queue.put_nowait(None)  # close() was called: stop after this batch
                     break
                 batch.append(queued)
-            await self._commit_batch(conn, batch)
+            await self._commit_batch(batch)
 
-    async def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Request]) -> None:
+    async def _commit_batch(self, batch: list[_Request]) -> None:
         loop = asyncio.get_running_loop()
-        requests = [items for items, _ in batch]
+        requests = [items for items, _, _ in batch]
+        # Wait for a lock only as long as the earliest request still may: ~1.5 s from arrival.
+        busy = max(_MIN_BUSY_S, min(deadline for _, _, deadline in batch) - loop.time())
+        run = partial(_commit, requests=requests, resolver=self._resolver, recent=self._recent)
         outcomes: list[_Outcome]
         try:
-            outcomes = await loop.run_in_executor(
-                self._writer, _commit, conn, requests, self._resolver, self._recent
-            )
-        except Exception as exc:
-            _log.error("SQLite store: a batch of %d commits failed", len(batch), exc_info=exc)
+            outcomes = await self._on_writer(partial(self._guarded, run=run, busy=busy))
+        except StoreUnavailableError as exc:  # the files were lost: logged once, loudly
             outcomes = [exc] * len(batch)
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
+        except Exception as exc:
+            if is_storage_error(exc):
+                _log.warning("SQLite store: a batch of %d commits failed: %s", len(batch), exc)
+            else:
+                _log.error("SQLite store: a batch of %d commits failed", len(batch), exc_info=exc)
+            outcomes = [exc] * len(batch)
+        for (_, future, _), outcome in zip(batch, outcomes, strict=True):
             if future.done():  # the caller was cancelled
                 continue
-            if isinstance(outcome, Exception):
+            if isinstance(outcome, StoreUnavailableError):
+                future.set_exception(outcome)
+            elif isinstance(outcome, Exception):
                 error = StoreUnavailableError(_COMMIT_FAILED)
                 error.__cause__ = outcome
                 future.set_exception(error)
@@ -500,13 +676,14 @@ class SqliteStore:
                 _log.exception("SQLite store: the batch observer failed")
 
 
-def _checkpoint(conn: sqlite3.Connection) -> None:
-    """Copy the WAL into the database and truncate it (readers may keep part of it; fine)."""
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+def _seen(probe: asyncio.Future[None]) -> None:
+    """Mark the probe's outcome retrieved: each caller that still waits gets it anyway."""
+    if not probe.cancelled():
+        probe.exception()
 
 
-def _connect(path: str) -> sqlite3.Connection:
-    return sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+def _connect(path: str, busy: float) -> sqlite3.Connection:
+    return sqlite3.connect(path, timeout=busy, isolation_level=None)
 
 
 def _lock_exclusively(path: str) -> IO[bytes]:
@@ -547,8 +724,10 @@ def _commit(
     try:
         # Nearly every batch commits whole: no per-request savepoints on the fast path.
         outcomes = transaction(conn, whole)
-    except Exception:
+    except Exception as exc:
         resolver.forget()
+        if is_storage_error(exc):
+            raise  # the database, not a request: retrying one by one would wait for it again
         _log.info("SQLite store: a batch of %d commits failed; retrying one by one", len(requests))
         # Again, with a savepoint per request, so only the culprit fails.
         try:

@@ -53,6 +53,7 @@ __all__ = [
     "merges_after",
     "record_crosswalk",
     "record_receipt",
+    "scrubbed_at",
     "timeline",
     "unmerge",
 ]
@@ -65,7 +66,9 @@ _PROPOSAL_COLUMNS = (
     "id, customer_id, kind, value, other_customer_id, reason, interaction_id, state,"
     " created_at, decided_at FROM merge_proposals"
 )
-_ERASURE_COLUMNS = "id, customer_id, requested_at, interactions, crosswalk FROM erasures"
+_ERASURE_COLUMNS = (
+    "id, customer_id, requested_at, interactions, crosswalk, scrubbed_at FROM erasures"
+)
 _IN_TREE = " IN (SELECT id FROM tree)"
 
 
@@ -291,6 +294,12 @@ def erasures_of(conn: sqlite3.Connection, customer_id: str) -> list[ErasureRecor
     return [_erasure(conn, row) for row in rows.fetchall()]
 
 
+def scrubbed_at(conn: sqlite3.Connection, erasure_id: int) -> datetime | None:
+    """Return when an erasure was scrubbed from the files, or None (not yet, or no such id)."""
+    row = conn.execute("SELECT scrubbed_at FROM erasures WHERE id = ?", (erasure_id,)).fetchone()
+    return None if row is None or row[0] is None else parse_utc(row[0])
+
+
 def merges_after(conn: sqlite3.Connection, backend: str, limit: int) -> list[MergeRecord]:
     """Return the merge log entries after `backend`'s cursor (a new backend starts at the end)."""
     last = _cursor(conn, backend, "merges", "customer_merges")
@@ -434,7 +443,7 @@ def _proposal(row: Any) -> MergeProposal:
 
 
 def _erasure(conn: sqlite3.Connection, row: Any) -> ErasureRecord:
-    erasure_id, customer_id, requested, interactions, crosswalk = row
+    erasure_id, customer_id, requested, interactions, crosswalk, scrubbed = row
     receipts = conn.execute(
         "SELECT backend, outcome, detail, finished_at FROM erasure_receipts"
         " WHERE erasure_id = ? ORDER BY backend",
@@ -450,4 +459,5 @@ def _erasure(conn: sqlite3.Connection, row: Any) -> ErasureRecord:
             ErasureReceipt(backend, outcome, detail, parse_utc(finished))
             for backend, outcome, detail, finished in receipts
         ),
+        None if scrubbed is None else parse_utc(scrubbed),
     )

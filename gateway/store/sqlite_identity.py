@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 import orjson
@@ -404,7 +405,7 @@ class IdentityResolver:
         last = cur.execute(_LAST_CONTACT, {"root": root}).fetchone()
         if last is None:
             return None
-        since = utc_text(parse_utc(last[0]) - self.policy.conversation_window)
+        since = _window_start(last[0], self.policy.conversation_window)
         rows = cur.execute(_RECENT_CONTACTS, {"root": root, "since": since}).fetchall()
         latest = max(rows, key=lambda row: (row[2], row[0]))[1]
         rows = [row for row in rows if row[1] == latest]
@@ -452,6 +453,14 @@ class IdentityResolver:
         return interaction.model_copy(
             update={"customer_id": root, "conversation_id": current.id, "context": context}
         )
+
+
+def _window_start(last: str, window: timedelta) -> str:
+    """Return `last - window` as text, clamped to year 1: a stored year-1 row never overflows."""
+    try:
+        return utc_text(parse_utc(last) - window)
+    except OverflowError:
+        return utc_text(datetime.min.replace(tzinfo=UTC))
 
 
 def _label(key: Key) -> str:

@@ -183,7 +183,7 @@ async def test_transaction_aborted_by_sqlite_fails_the_whole_batch(
 async def test_locked_database_fails_the_whole_batch(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_module, "_BUSY_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(sqlite_module, "_COMMIT_BUSY_S", 0.05)
     batches: list[int] = []
     store = SqliteStore(str(db_path), observe_batch=batches.append)
     await store.open()

@@ -475,7 +475,7 @@ async def test_queue_operations_need_an_open_store(db_path: Path) -> None:
 async def test_locked_database_fails_a_claim(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_module, "_BUSY_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(sqlite_module, "_BOOKKEEPING_BUSY_S", 0.05)
     store = SqliteStore(str(db_path))
     await store.open()
     try:
