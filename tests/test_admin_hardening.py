@@ -8,6 +8,7 @@ import hmac
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import product
 from typing import Any
 
 import orjson
@@ -145,18 +146,16 @@ def same_origin(gut: GatewayUnderTest) -> str:
     return f"http://127.0.0.1:{gut.admin.port}"
 
 
-@pytest.mark.parametrize(
-    "origin",
-    ["http://evil.example", "null", "http://127.0.0.1:1", "http://localhost", "file://", "x"],
-)
-async def test_a_cross_origin_replay_is_refused_and_replays_nothing(
-    seeded: Seeded, origin: str
-) -> None:
+FOREIGN_ORIGINS = ["http://evil.example", "null", "http://127.0.0.1:1", "http://localhost", "x"]
+
+
+async def test_a_cross_origin_replay_is_refused_and_replays_nothing(seeded: Seeded) -> None:
     await dead(seeded)
-    response = await seeded.gut.admin.post(
-        "/admin/dead-letters/replay", data=b"", headers={"Origin": origin}
-    )
-    await error(response, 403, "forbidden_origin")
+    for origin in [*FOREIGN_ORIGINS, "file://", "https://127.0.0.1"]:
+        response = await seeded.gut.admin.post(
+            "/admin/dead-letters/replay", json={}, headers={"Origin": origin}
+        )
+        await error(response, 403, "forbidden_origin")
     assert (await delivery(seeded))["state"] == "dead"
 
 
@@ -183,14 +182,13 @@ UNSAFE_ROUTES = [
 FORM_MEDIA = ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]
 
 
-@pytest.mark.parametrize("media", FORM_MEDIA)
 @pytest.mark.parametrize(("method", "path"), UNSAFE_ROUTES)
 async def test_a_form_body_is_refused_on_every_route_that_changes_something(
-    seeded: Seeded, method: str, path: str, media: str
+    seeded: Seeded, method: str, path: str
 ) -> None:
     """What a cross-origin form (or a `fetch` with no preflight) can send: 415, nothing done."""
     await dead(seeded)
-    for body in (b'{"identity": "phone:+15550000002"}', b""):
+    for media, body in product(FORM_MEDIA, (b'{"identity": "phone:+15550000002"}', b"")):
         response = await seeded.gut.admin.request(
             method,
             path.format(customer=seeded.customer_id),
@@ -237,7 +235,9 @@ async def test_the_token_is_compared_in_constant_time(
         headers = {"Authorization": f"Bearer {offered}"}
         response = await seeded.gut.admin.get("/admin/channels", headers=headers)
         assert response.status == status
-        assert compare_digest.calls == [(offered.encode(), TOKEN.encode())]
+        # Other code (signatures) may compare too: the token's comparisons are the ones here.
+        mine = [call for call in compare_digest.calls if TOKEN.encode() in call]
+        assert mine == [(offered.encode(), TOKEN.encode())]
 
 
 @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "bEaReR"])
