@@ -20,7 +20,12 @@ from gateway.admin_http import (
     page_limit,
     takes,
 )
-from gateway.documents import delivery_document, interaction_document, interaction_json
+from gateway.documents import (
+    delivery_document,
+    interaction_document,
+    interaction_json,
+    timed,
+)
 from gateway.errors import StoreUnavailableError
 from gateway.http_errors import error_response
 from gateway.ingest import GATEWAY
@@ -118,7 +123,7 @@ async def list_backends(request: web.Request) -> web.Response:
                     "circuit": gateway.delivery.circuit(name),
                     "deliveries": counts.get(name, {}),
                     "lag_s": queues[name].oldest_due_s if name in queues else 0.0,
-                    "lane": gateway.delivery.health(name).document(),
+                    "lane": timed(gateway.delivery.health(name).document()),
                 }
                 for name, settings in gateway.config.backends.items()
             ]

@@ -34,6 +34,7 @@ __all__ = [
     "merge_document",
     "proposal_document",
     "proposals_page",
+    "timed",
     "timeline_entry_document",
     "timeline_page",
     "timestamp",
@@ -49,16 +50,17 @@ def timestamp(moment: datetime) -> str:
 
 def _record(record: Any) -> dict[str, Any]:
     """Return a store record (a dataclass) as JSON-ready data, timestamps as `timestamp()`."""
-    return {key: _timed(value) for key, value in asdict(record).items()}
+    return {key: timed(value) for key, value in asdict(record).items()}
 
 
-def _timed(value: Any) -> Any:
+def timed(value: Any) -> Any:
+    """Return `value` (dicts, lists, tuples, scalars) with every datetime as `timestamp()`."""
     if isinstance(value, datetime):
         return timestamp(value)
     if isinstance(value, dict):
-        return {key: _timed(item) for key, item in value.items()}
+        return {key: timed(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_timed(item) for item in value]
+        return [timed(item) for item in value]
     return value
 
 
