@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Collection
 
 from aiohttp import web
 
 from gateway.admin_customers import add_customer_routes
-from gateway.admin_http import BadRequestError, int_cursor, json_response, page_limit
-from gateway.documents import delivery_document, interaction_document
+from gateway.admin_guard import forbidden
+from gateway.admin_http import (
+    BadRequestError,
+    Handler,
+    check_query,
+    int_cursor,
+    int_id,
+    interaction_cursor,
+    json_response,
+    page_limit,
+    takes,
+)
+from gateway.documents import (
+    delivery_document,
+    interaction_document,
+    interaction_json,
+    timed,
+)
 from gateway.errors import StoreUnavailableError
 from gateway.http_errors import error_response
 from gateway.ingest import GATEWAY
@@ -20,7 +35,6 @@ from gateway.store.base import DELIVERY_STATES, ConflictError
 __all__ = ["create_admin_app"]
 
 log = logging.getLogger("gateway.admin")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def create_admin_app(gateway: Gateway) -> web.Application:
@@ -30,23 +44,17 @@ def create_admin_app(gateway: Gateway) -> web.Application:
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if expected:
-            offered = request.headers.get("Authorization", "").encode()
-            if not hmac.compare_digest(offered, b"Bearer " + expected):
-                return error_response(
-                    401,
-                    "unauthorized",
-                    "send Authorization: Bearer <admin token>",
-                    {"WWW-Authenticate": 'Bearer realm="gateway-admin"'},
-                )
+        if (refused := forbidden(request, expected)) is not None:
+            return refused
         try:
+            check_query(request)
             return await handler(request)
         except BadRequestError as exc:
-            return error_response(400, "bad_request", str(exc))
+            return error_response(400, exc.code, str(exc))
         except ConflictError as exc:
             return error_response(409, "conflict", str(exc))
         except web.HTTPException as exc:
-            return error_response(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+            return _http_error(request, exc)
         except StoreUnavailableError as exc:
             log.error("admin %s %s: %s", request.method, request.path, exc)
             return error_response(503, "store_unavailable", "the store cannot be read right now")
@@ -62,6 +70,22 @@ def create_admin_app(gateway: Gateway) -> web.Application:
     app.router.add_post("/admin/dead-letters/replay", replay_dead_letters)
     add_customer_routes(app)
     return app
+
+
+def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
+    """Answer aiohttp's own 404, 405 or 413 in the gateway's JSON shape, keeping `Allow`."""
+    message = exc.reason
+    headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+    if headers is not None:
+        message = f"{request.method} is not allowed here; use {headers['Allow']}"
+    return error_response(exc.status, exc.reason.lower().replace(" ", "_"), message, headers)
+
+
+def _known(value: str | None, name: str, known: Collection[str]) -> str | None:
+    """Return the filter `value`; raise `BadRequestError` naming `name` unless it is known."""
+    if value is not None and value not in known:
+        raise BadRequestError(f"{name}: no {name} '{value}' is configured")
+    return value
 
 
 async def list_channels(request: web.Request) -> web.Response:
@@ -99,7 +123,7 @@ async def list_backends(request: web.Request) -> web.Response:
                     "circuit": gateway.delivery.circuit(name),
                     "deliveries": counts.get(name, {}),
                     "lag_s": queues[name].oldest_due_s if name in queues else 0.0,
-                    "lane": gateway.delivery.health(name).document(),
+                    "lane": timed(gateway.delivery.health(name).document()),
                 }
                 for name, settings in gateway.config.backends.items()
             ]
@@ -107,16 +131,19 @@ async def list_backends(request: web.Request) -> web.Response:
     )
 
 
+@takes("channel", "limit", "cursor")
 async def list_interactions(request: web.Request) -> web.Response:
     """List stored interactions in arrival order, of one `channel` or all, paged."""
-    query = request.query
+    gateway, query = request.app[GATEWAY], request.query
+    channel = _known(query.get("channel"), "channel", gateway.channels)
     limit = page_limit(query)
-    interactions = await request.app[GATEWAY].store.list_interactions(
-        channel_id=query.get("channel"), limit=limit, after=query.get("cursor")
+    after = await interaction_cursor(query, gateway.store)
+    interactions = await gateway.store.list_interactions(
+        channel_id=channel, limit=limit, after=after
     )
     return json_response(
         {
-            "interactions": [i.model_dump(mode="json") for i in interactions],
+            "interactions": [interaction_json(i) for i in interactions],
             "next_cursor": interactions[-1].id if len(interactions) == limit else None,
         }
     )
@@ -131,19 +158,19 @@ async def show_interaction(request: web.Request) -> web.Response:
     return json_response(document)
 
 
+@takes("state", "backend", "limit", "cursor")
 async def list_deliveries(request: web.Request) -> web.Response:
     """List deliveries, filtered by `state` and `backend`, paged by `limit` and `cursor`."""
-    query = request.query
+    gateway, query = request.app[GATEWAY], request.query
     state = query.get("state")
     if state is not None and state not in DELIVERY_STATES:
-        return error_response(
-            400, "bad_request", f"state must be one of {', '.join(DELIVERY_STATES)}"
-        )
+        raise BadRequestError(f"state must be one of {', '.join(DELIVERY_STATES)}")
+    backend = _known(query.get("backend"), "backend", gateway.config.backends)
     limit = page_limit(query)
     cursor = int_cursor(query)
-    deliveries = await request.app[GATEWAY].store.list_deliveries(
+    deliveries = await gateway.store.list_deliveries(
         state=state,
-        backend=query.get("backend"),
+        backend=backend,
         limit=limit,
         after_id=cursor,
     )
@@ -155,29 +182,22 @@ async def list_deliveries(request: web.Request) -> web.Response:
 
 async def replay_delivery(request: web.Request) -> web.Response:
     """Make one dead delivery pending again, with a fresh retry budget."""
-    gateway = request.app[GATEWAY]
-    try:
-        delivery_id = int(request.match_info["id"])
-    except ValueError:
-        return error_response(404, "not_found", "delivery ids are integers")
+    gateway, delivery_id = request.app[GATEWAY], int_id(request, "delivery")
     delivery = await gateway.store.get_delivery(delivery_id)
     if delivery is None:
         return error_response(404, "not_found", f"no delivery {delivery_id}")
     if delivery.state != "dead":
-        return error_response(
-            409, "not_dead", f"delivery {delivery_id} is {delivery.state}; only dead ones replay"
-        )
+        raise ConflictError(f"delivery {delivery_id} is {delivery.state}; only dead ones replay")
     replayed = await gateway.store.replay(now=gateway.clock(), delivery_ids=[delivery_id])
     gateway.delivery.notify([delivery.backend])
     return json_response({"replayed": replayed})
 
 
+@takes("backend")
 async def replay_dead_letters(request: web.Request) -> web.Response:
     """Make every dead delivery of `backend` (or of every backend) pending again."""
     gateway = request.app[GATEWAY]
-    backend = request.query.get("backend")
-    if backend is not None and backend not in gateway.config.backends:
-        return error_response(404, "not_found", f"no backend '{backend}' is configured")
+    backend = _known(request.query.get("backend"), "backend", gateway.config.backends)
     replayed = await gateway.store.replay(now=gateway.clock(), backend=backend)
     gateway.delivery.notify([backend] if backend else gateway.config.backends)
     return json_response({"replayed": replayed})

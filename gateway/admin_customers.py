@@ -7,7 +7,15 @@ from typing import Any, get_args
 import orjson
 from aiohttp import web
 
-from gateway.admin_http import BadRequestError, int_cursor, json_response, page_limit
+from gateway.admin_http import (
+    BadRequestError,
+    int_cursor,
+    int_id,
+    interaction_cursor,
+    json_response,
+    page_limit,
+    takes,
+)
 from gateway.documents import (
     customer_document,
     erasure_document,
@@ -63,13 +71,14 @@ async def _unknown_customer(store: Store, customer_id: str) -> web.Response:
     return error_response(404, "not_found", message)
 
 
+@takes("identity")
 async def find_customers(request: web.Request) -> web.Response:
     """Return the customer holding `identity=KIND:VALUE`, as a list of none or one."""
     gateway = request.app[GATEWAY]
     text = request.query.get("identity")
     if not text:
         raise BadRequestError("name the identity: ?identity=KIND:VALUE, e.g. phone:+14155550100")
-    customer = await gateway.store.find_customer(_identity(gateway, text))
+    customer = await gateway.store.find_customer(_identity(gateway, _plus_restored(text)))
     return json_response({"customers": [customer_document(customer)] if customer else []})
 
 
@@ -82,13 +91,15 @@ async def show_customer(request: web.Request) -> web.Response:
     return json_response(customer_document(customer))
 
 
+@takes("limit", "cursor")
 async def customer_timeline(request: web.Request) -> web.Response:
     """Return a customer's interactions by occurrence time with their deliveries, paged."""
     store, customer_id = request.app[GATEWAY].store, request.match_info["id"]
     limit = page_limit(request.query)
     if await store.get_customer(customer_id) is None:
         return await _unknown_customer(store, customer_id)
-    entries = await store.timeline(customer_id, limit=limit, after=request.query.get("cursor"))
+    after = await interaction_cursor(request.query, store)
+    entries = await store.timeline(customer_id, limit=limit, after=after)
     return json_response(timeline_page(entries, limit))
 
 
@@ -100,6 +111,17 @@ async def link_identity(request: web.Request) -> web.Response:
     if result is None:
         return await _unknown_customer(gateway.store, customer_id)
     return json_response(await link_document(gateway.store, result))
+
+
+def _plus_restored(text: str) -> str:
+    """Undo form decoding's `+` to space where no space can be meant: a phone's leading `+`
+    (`?identity=phone:+44...`) and the `+` of an e-mail address; `%2B` needs no help."""
+    kind, sep, value = text.partition(":")
+    if kind.strip().lower() == "phone" and value.startswith(" "):
+        value = "+" + value[1:]
+    elif kind.strip().lower() == "email":
+        value = value.strip().replace(" ", "+")
+    return kind + sep + value
 
 
 def _identity_text(body: bytes) -> str:
@@ -144,6 +166,7 @@ async def list_erasures(request: web.Request) -> web.Response:
     return json_response({"erasures": [erasure_document(e) for e in erasures]})
 
 
+@takes("state", "limit", "cursor")
 async def list_proposals(request: web.Request) -> web.Response:
     """List merge proposals of a `state` (default pending, or all), paged by id."""
     query = request.query
@@ -170,11 +193,7 @@ async def reject_proposal(request: web.Request) -> web.Response:
 
 
 async def _decide(request: web.Request, *, accept: bool) -> web.Response:
-    gateway = request.app[GATEWAY]
-    try:
-        proposal_id = int(request.match_info["id"])
-    except ValueError:
-        return error_response(404, "not_found", "merge proposal ids are integers")
+    gateway, proposal_id = request.app[GATEWAY], int_id(request, "merge proposal")
     proposal = await gateway.store.decide_proposal(proposal_id, accept=accept, now=gateway.clock())
     if proposal is None:
         return error_response(404, "not_found", f"no merge proposal {proposal_id}")

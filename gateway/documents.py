@@ -1,14 +1,17 @@
 """The JSON shapes the admin API returns and the CLI prints (DESIGN §8).
 
 The store's records are dataclasses whose field names are the JSON keys: `asdict` is the shape.
+Every timestamp is written one way, `timestamp()`'s: `2026-12-02T15:00:00.123456Z`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
+from gateway.schema import Interaction
 from gateway.store.base import (
     CustomerRecord,
     ErasureRecord,
@@ -19,20 +22,67 @@ from gateway.store.base import (
     StoredDelivery,
     TimelineEntry,
 )
+from gateway.store.sqlite_deliveries import utc_text
 
 __all__ = [
     "customer_document",
     "delivery_document",
     "erasure_document",
     "interaction_document",
+    "interaction_json",
     "link_document",
     "merge_document",
     "proposal_document",
     "proposals_page",
+    "timed",
     "timeline_entry_document",
     "timeline_page",
+    "timestamp",
     "unmerge_document",
 ]
+
+
+def timestamp(moment: datetime) -> str:
+    """Return `moment` as admin and CLI JSON write it (and the store keeps it): UTC, `T`,
+    microseconds and `Z`."""
+    return utc_text(moment)
+
+
+def _record(record: Any) -> dict[str, Any]:
+    """Return a store record (a dataclass) as JSON-ready data, timestamps as `timestamp()`."""
+    return {key: timed(value) for key, value in asdict(record).items()}
+
+
+def timed(value: Any) -> Any:
+    """Return `value` (dicts, lists, tuples, scalars) with every datetime as `timestamp()`."""
+    if isinstance(value, datetime):
+        return timestamp(value)
+    if isinstance(value, dict):
+        return {key: timed(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [timed(item) for item in value]
+    return value
+
+
+def interaction_json(interaction: Interaction) -> dict[str, Any]:
+    """Return an interaction's JSON with its timestamps written as `timestamp()` writes them."""
+    python = interaction.model_dump(mode="python")
+    return {
+        key: _retimed(python[key], value)
+        for key, value in interaction.model_dump(mode="json").items()
+    }
+
+
+def _retimed(python: Any, json: Any) -> Any:
+    """Walk a model's python and JSON dumps together; take `timestamp()` where python has a
+    datetime, the JSON value elsewhere."""
+    if isinstance(python, datetime):
+        return timestamp(python)
+    if isinstance(python, dict) and isinstance(json, dict):
+        return {key: _retimed(python.get(key), item) for key, item in json.items()}
+    if isinstance(python, list | tuple) and isinstance(json, list):
+        return [_retimed(p, j) for p, j in zip(python, json, strict=True)]
+    return json
 
 
 async def interaction_document(store: Store, interaction_id: str) -> dict[str, Any] | None:
@@ -46,14 +96,14 @@ async def interaction_document(store: Store, interaction_id: str) -> dict[str, A
         log_by_delivery.setdefault(attempt.delivery_id, []).append(
             {
                 "number": attempt.number,
-                "started_at": attempt.started_at,
-                "finished_at": attempt.finished_at,
+                "started_at": timestamp(attempt.started_at),
+                "finished_at": timestamp(attempt.finished_at),
                 "outcome": attempt.outcome,
                 "error": attempt.error,
             }
         )
     return {
-        "interaction": interaction.model_dump(mode="json"),
+        "interaction": interaction_json(interaction),
         "deliveries": [
             {**delivery_document(d), "attempt_log": log_by_delivery.get(d.id, [])}
             for d in deliveries
@@ -63,33 +113,36 @@ async def interaction_document(store: Store, interaction_id: str) -> dict[str, A
 
 def delivery_document(delivery: StoredDelivery) -> dict[str, Any]:
     """Return a delivery in the admin API's JSON shape."""
-    return asdict(delivery)
+    return _record(delivery)
 
 
 def customer_document(customer: CustomerRecord) -> dict[str, Any]:
     """Return a customer with its tree's identities, crosswalk and merge log."""
-    return {**asdict(customer), "identities": [i.model_dump() for i in customer.identities]}
+    return {
+        **_record(customer),
+        "identities": [i.model_dump() for i in customer.identities],
+    }
 
 
 def merge_document(merge: MergeRecord) -> dict[str, Any]:
     """Return one entry of the merge log: a merge, or the unmerge that undid one."""
-    return asdict(merge)
+    return _record(merge)
 
 
 def proposal_document(proposal: MergeProposal) -> dict[str, Any]:
     """Return a merge proposal."""
-    return {**asdict(proposal), "identity": proposal.identity.model_dump()}
+    return {**_record(proposal), "identity": proposal.identity.model_dump()}
 
 
 def erasure_document(erasure: ErasureRecord) -> dict[str, Any]:
     """Return an erasure request with the receipts of the backends answered so far."""
-    return asdict(erasure)
+    return _record(erasure)
 
 
 def timeline_entry_document(entry: TimelineEntry) -> dict[str, Any]:
     """Return one interaction of a customer's timeline with its deliveries."""
     return {
-        "interaction": entry.interaction.model_dump(mode="json"),
+        "interaction": interaction_json(entry.interaction),
         "deliveries": [delivery_document(d) for d in entry.deliveries],
     }
 

@@ -13,6 +13,7 @@ import yaml
 
 from gateway.cli import main
 from gateway.config_loader import load_config
+from gateway.documents import interaction_json
 from gateway.plugins import load_plugins
 from gateway.runtime import open_store
 from gateway.schema import ChannelRef, Content, Identity, Interaction, Party
@@ -211,7 +212,7 @@ def test_timeline_pages_by_occurrence(config_path: Path, cli: Cli) -> None:
     rest = cli.json("timeline", ann, "--limit", "2", "--cursor", middle.id)
     assert [e["interaction"]["id"] for e in rest["interactions"]] == [late.id]
     assert rest["next_cursor"] is None
-    assert rest["interactions"][0]["interaction"] == late.model_dump(mode="json")
+    assert rest["interactions"][0]["interaction"] == interaction_json(late)
 
     missing = "cus_01JDQ4K6Z8W5N7T0M3F2V9X1AB"
     assert cli("timeline", missing) == (1, "", f"no customer {missing}\n")

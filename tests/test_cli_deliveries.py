@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -96,6 +97,9 @@ def test_dlq_list_show_replay(config_path: Path, capsys: pytest.CaptureFixture[s
     assert shown["delivery"]["state"] == "dead"
     assert shown["attempt_log"][0]["error"] == "HTTP 400: bad field"
     assert shown["interaction"]["external_id"] in ("m-1", "m-2")
+    times = [shown["interaction"]["occurred_at"], shown["interaction"]["received_at"]]
+    times += [a[k] for a in shown["attempt_log"] for k in ("started_at", "finished_at")]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", t) for t in times), times
 
     assert (
         run_cli(capsys, "dlq", "replay", str(first_id), *config)[1] == "replayed 1 dead letters\n"

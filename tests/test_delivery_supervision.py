@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
@@ -198,7 +199,7 @@ async def test_a_crashed_worker_is_logged_restarted_and_reported_until_it_recove
         assert shown["up"] is False
         assert shown["down"] == {worker: "RuntimeError"}
         assert shown["last_error"] == "RuntimeError: injected fault"
-        assert shown["last_error_at"]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", shown["last_error_at"])
         assert _metric(gut, "gateway_delivery_lane_up", backend="hook") == 0
         assert _metric(gut, "gateway_delivery_worker_restarts_total", backend="hook") >= 3
         interaction_id = await _post(gut, message())  # ingest goes on meanwhile

@@ -54,7 +54,7 @@ async def test_signed_message_is_stored_and_acknowledged(gut: GatewayUnderTest) 
     assert interaction["schema"] == "interaction/v1"
     assert interaction["channel"] == {"id": "web", "kind": "webchat", "provider": "generic"}
     assert interaction["external_id"] == "m-1"
-    assert interaction["occurred_at"] == "2026-11-22T10:00:00Z"
+    assert interaction["occurred_at"] == "2026-11-22T10:00:00.000000Z"  # as admin JSON writes it
     assert interaction["sender"]["identities"] == [{"kind": "phone", "value": "+15551234567"}]
     assert interaction["content"]["text"] == "My order has not arrived"
     assert [d["backend"] for d in body["deliveries"]] == ["audit"]

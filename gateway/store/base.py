@@ -74,6 +74,7 @@ class StoredDelivery:
     backend: str
     state: DeliveryState
     attempts: int
+    """Every attempt in the attempt log, across replays (a replay only renews the budget)."""
     last_error: str | None
     next_attempt_at: datetime | None
 

@@ -95,11 +95,13 @@ def get_customer(conn: sqlite3.Connection, customer_id: str) -> CustomerRecord |
         tree,
     )
     crosswalk: dict[str, tuple[str, ...]] = {}
+    # Customers of one tree may hold the same record (a CRM matched both, or a merged
+    # customer's delivery reported its survivor's record): each record is shown once.
     for backend, ref in conn.execute(
         TREE
         + " SELECT backend, record_ref FROM crosswalk WHERE customer_id"
         + _IN_TREE
-        + " ORDER BY backend, updated_at, record_ref",
+        + " GROUP BY backend, record_ref ORDER BY backend, max(updated_at), record_ref",
         tree,
     ):
         crosswalk[backend] = (*crosswalk.get(backend, ()), ref)
@@ -396,7 +398,7 @@ def crosswalk_of(conn: sqlite3.Connection, customer_id: str, backend: str) -> tu
         TREE
         + " SELECT record_ref FROM crosswalk WHERE backend = :backend AND customer_id"
         + _IN_TREE
-        + " ORDER BY updated_at DESC, record_ref",
+        + " GROUP BY record_ref ORDER BY max(updated_at) DESC, record_ref",
         {"root": customer_id, "backend": backend},
     )
     return tuple(row[0] for row in rows)

@@ -76,8 +76,12 @@ INSERT_DELIVERY = (
 )
 """Queue a delivery: (interaction id, backend, order key, now). It waits if its customer's queue
 at that backend is not empty; computed here rather than by a trigger, so the row is written once."""
+# `attempts` as shown counts the whole attempt log; the column restarts at each replay (the
+# retry budget's count).
 _DELIVERY_COLUMNS = (
-    "id, interaction_id, backend, state, attempts, last_error, next_attempt_at FROM deliveries"
+    "id, interaction_id, backend, state,"
+    " (SELECT count(*) FROM delivery_attempts AS a WHERE a.delivery_id = deliveries.id),"
+    " last_error, next_attempt_at FROM deliveries"
 )
 # Each arm reads the claimable rows of one state in (next_attempt_at, id) order from
 # deliveries_due, so the merge stops after `limit` rows.

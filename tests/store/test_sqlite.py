@@ -295,7 +295,7 @@ async def test_delivery_counts_per_backend_and_state(store: SqliteStore, db_path
     assert (dead.backend, dead.state, dead.attempts, dead.last_error) == (
         "crm",
         "dead",
-        3,
+        0,  # `attempts` counts the attempt log, and this raw update logged none
         "HTTP 400",
     )
 
