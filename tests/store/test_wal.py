@@ -76,7 +76,7 @@ async def seed(store: SqliteStore) -> str:
     results = await store.commit(kept)
     assert results[0].interaction is not None
     first = await store.get_interaction(erased[0].interaction.id)
-    assert first is not None
+    assert isinstance(first, Interaction)
     assert first.customer_id is not None
     return first.customer_id
 
