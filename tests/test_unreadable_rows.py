@@ -309,6 +309,28 @@ def test_backfill_skips_an_unreadable_row_and_counts_it(
         assert sorted(row[0] for row in queued) == sorted([planted.ids[0], planted.ids[2]])
 
 
+async def test_a_customer_whose_last_contact_is_unreadable_is_still_served(
+    planted: Planted, gateway_factory: GatewayFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Identity resolution reads the customer's last contact: unreadable, it starts anew."""
+    with closing(sqlite3.connect(planted.config_path.parent / "gateway.db")) as db, db:
+        db.execute(
+            f"UPDATE interactions SET body = {planted.corruption.sql} WHERE id = ?",
+            (planted.ids[2],),
+        )
+    with caplog.at_level(logging.WARNING, logger="gateway"):
+        gut = await gateway_factory(planted.config)
+        response = await gut.post_signed("web", message("m-3"), SECRET)
+        assert response.status == 200, await response.text()
+        [new_id] = (await response.json())["ids"]
+        stored = await gut.gateway.store.get_interaction(new_id)
+    assert isinstance(stored, Interaction)
+    assert stored.customer_id == planted.customer_id
+    assert stored.context is not None
+    assert stored.context.conversation_size == 1  # the unreadable row's conversation ended
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
 def test_an_unreadable_row_is_warned_about_once_per_interval() -> None:
     now = [0.0]
     warnings = UnreadableLog(interval=600.0, capacity=2, clock=lambda: now[0])
