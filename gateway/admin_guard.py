@@ -8,11 +8,11 @@ changes anything must carry JSON, which no cross-origin form or simple request c
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import re
 
 from aiohttp import web
 
+from gateway.config import is_loopback
 from gateway.http_errors import error_response
 
 __all__ = ["forbidden", "offered_token"]
@@ -34,15 +34,6 @@ def _authority(text: str) -> tuple[str, int | None] | None:
         return None
     port = match[2]
     return match[1].strip("[]").lower(), int(port) if port else None
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _same_origin(origin: str, host: tuple[str, int | None]) -> bool:
@@ -75,7 +66,7 @@ def forbidden(request: web.Request, expected_token: bytes) -> web.Response | Non
     a form's media type.
     """
     host = _authority(request.headers.get("Host", ""))
-    if host is None or not (expected_token or _is_loopback(host[0])):
+    if host is None or not (expected_token or is_loopback(host[0])):
         return error_response(
             403, "forbidden_host", "the Host header must name a loopback address or localhost"
         )

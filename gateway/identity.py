@@ -181,12 +181,12 @@ def parse_identity(text: str, default_region: str) -> Identity:
     kind, sep, value = text.partition(":")
     kind = kind.strip().lower()
     if not (sep and kind and value.strip()):
-        raise ValueError(f"expected KIND:VALUE such as phone:+14155550100, got {text!r}")
+        raise ValueError(f"expected KIND:VALUE such as phone:+14155550100, got {text!r:.60}")
     found = canonical_identity(kind, value, default_region)
     if found is None:
-        raise ValueError(f"{value.strip()!r} is not a valid {kind}")
+        raise ValueError(f"{value.strip()!r:.60} is not a valid {kind:.40}")
     try:
         return Identity(kind=found[0], value=found[1])
     except ValidationError as exc:
         reason = exc.errors()[0]["msg"]
-        raise ValueError(f"{text!r} is not a valid identity: {reason}") from None
+        raise ValueError(f"{text!r:.60} is not a valid identity: {reason}") from None

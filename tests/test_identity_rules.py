@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -128,10 +129,9 @@ def test_parse_identity(text: str, expected: Identity) -> None:
         ("phone:hello", "'hello' is not a valid phone"),
         ("email:nobody", "'nobody' is not a valid email"),
         ("web visitor:x", "'web visitor:x' is not a valid identity: String should match pattern"),
+        ("phone:" + "9" * 5000, "'" + "9" * 59 + " is not a valid phone"),  # quoted in part
     ],
 )
 def test_parse_identity_errors(text: str, message: str) -> None:
-    with pytest.raises(
-        ValueError, match="^" + message.replace("(", r"\(").replace(")", r"\)").replace("+", r"\+")
-    ):
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
         parse_identity(text, "US")

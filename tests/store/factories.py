@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gateway.schema import ChannelRef, Content, Interaction
+from gateway.schema import ChannelRef, Content, Identity, Interaction, Party
 from gateway.store.base import CommitItem
 
 
 def make_interaction(
-    external_id: str = "m1", channel_id: str = "web", *, received_at: datetime | None = None
+    external_id: str = "m1",
+    channel_id: str = "web",
+    *,
+    received_at: datetime | None = None,
+    sender: Sequence[Identity] = (),
+    text: str | None = None,
 ) -> Interaction:
+    """Return an inbound web-chat message from a sender with `sender`'s identities."""
     now = datetime.now(UTC)
     return Interaction(
         type="message",
@@ -23,7 +29,8 @@ def make_interaction(
         external_id=external_id,
         occurred_at=received_at or now,
         received_at=received_at or now,
-        content=Content(text=f"hi from {external_id}"),
+        sender=Party(identities=list(sender)),
+        content=Content(text=f"hi from {external_id}" if text is None else text),
     )
 
 

@@ -11,23 +11,14 @@ from gateway.errors import StoreUnavailableError
 from gateway.schema import ChannelKind, ChannelRef, Direction, Identity, Interaction, Party
 from gateway.store.base import CommitItem
 from gateway.store.sqlite import SqliteStore
-from tests.store.factories import raw_connection
+from tests.store.factories import make_interaction, raw_connection
 
 PHONE = Identity(kind="phone", value="+15551234567")
 EMAIL = Identity(kind="email", value="jane@example.com")
 
 
 def contact(external_id: str, *identities: Identity) -> Interaction:
-    now = datetime.now(UTC)
-    return Interaction(
-        type="message",
-        direction="inbound",
-        channel=ChannelRef(id="sms", kind="sms", provider="generic"),
-        external_id=external_id,
-        occurred_at=now,
-        received_at=now,
-        sender=Party(identities=list(identities)),
-    )
+    return make_interaction(external_id, "sms", sender=identities)
 
 
 async def commit(store: SqliteStore, interaction: Interaction) -> Interaction:

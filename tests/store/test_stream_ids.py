@@ -9,28 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from gateway.schema import ChannelRef, Content, Identity, Interaction, Party
+from gateway.schema import Identity
 from gateway.store.base import CommitItem
 from gateway.store.migrate import load_migrations, migrate
 from gateway.store.sqlite import SqliteStore
+from tests.store.factories import make_interaction
 
 STREAM_TABLES = ("customer_merges", "merge_proposals", "erasures")
 """Every table whose ids a backend (merges, erasures) or an admin cursor (proposals) follows."""
 
 
 def contact(external_id: str, kind: str, value: str) -> CommitItem:
-    now = datetime.now(UTC)
-    interaction = Interaction(
-        type="message",
-        direction="inbound",
-        channel=ChannelRef(id="web", kind="webchat", provider="generic"),
-        external_id=external_id,
-        occurred_at=now,
-        received_at=now,
-        sender=Party(identities=[Identity(kind=kind, value=value)]),
-        content=Content(text=f"text of {external_id}"),
-    )
-    return CommitItem(interaction, ())
+    return CommitItem(make_interaction(external_id, sender=[Identity(kind=kind, value=value)]), ())
 
 
 async def merged_pair(store: SqliteStore, n: int) -> tuple[str, int]:

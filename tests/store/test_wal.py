@@ -10,10 +10,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gateway.schema import ChannelRef, Content, Identity, Interaction, Party
+from gateway.schema import Identity
 from gateway.store.base import CommitItem
 from gateway.store.sqlite import SqliteStore
-from tests.store.factories import raw_connection
+from tests.store.factories import make_interaction, raw_connection
 from tests.waiting import eventually
 
 WAL_BOUND = 2 << 20
@@ -23,19 +23,10 @@ KEPT = b"KEEP-ME-"
 
 
 def contact(n: int, phone: str, marker: bytes, text_bytes: int = 1500) -> CommitItem:
-    now = datetime.now(UTC)
     rng = random.Random(n)  # incompressible-looking, distinctive text
     text = marker.decode() + "".join(rng.choices(string.ascii_letters, k=text_bytes))
-    interaction = Interaction(
-        type="message",
-        direction="inbound",
-        channel=ChannelRef(id="web", kind="webchat", provider="generic"),
-        external_id=f"m-{marker.decode()}{n}",
-        occurred_at=now,
-        received_at=now,
-        sender=Party(identities=[Identity(kind="phone", value=phone)]),
-        content=Content(text=text),
-    )
+    sender = [Identity(kind="phone", value=phone)]
+    interaction = make_interaction(f"m-{marker.decode()}{n}", sender=sender, text=text)
     return CommitItem(interaction, ("crm",))
 
 

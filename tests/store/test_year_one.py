@@ -3,33 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from gateway.identity import IdentityPolicy, IdentityRules
-from gateway.schema import ChannelRef, Content, Identity, Interaction, Party
+from gateway.schema import Identity
 from gateway.store.base import CommitItem
 from gateway.store.sqlite import SqliteStore
-from tests.store.factories import raw_connection
+from tests.store.factories import make_interaction, raw_connection
 
 PHONE = "+15551230000"
 
 
 def contact(external_id: str, phone: str = PHONE) -> CommitItem:
-    now = datetime.now(UTC)
-    interaction = Interaction(
-        type="message",
-        direction="inbound",
-        channel=ChannelRef(id="web", kind="webchat", provider="generic"),
-        external_id=external_id,
-        occurred_at=now,
-        received_at=now,
-        sender=Party(identities=[Identity(kind="phone", value=phone)]),
-        content=Content(text=f"text of {external_id}"),
-    )
-    return CommitItem(interaction, ("crm",))
+    sender = [Identity(kind="phone", value=phone)]
+    return CommitItem(make_interaction(external_id, sender=sender), ("crm",))
 
 
 @pytest.mark.parametrize(

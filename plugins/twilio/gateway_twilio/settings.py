@@ -23,7 +23,8 @@ class TwilioSettings(ChannelSettings):
     """The gateway's public base URL as Twilio calls it (`https://gw.example.com`, with a path
     prefix if a proxy strips one). Twilio signs the URL it called: when set, the request's path
     and query are appended to it to check signatures; unset, the URL the gateway saw is used
-    (behind a proxy, with `server.trust_proxy` on, rebuilt from `X-Forwarded-Proto`/`-Host`)."""
+    (behind a proxy, with `server.trust_proxy` on and the proxy in `server.trusted_proxies`,
+    rebuilt from `X-Forwarded-Proto`/`-Host`)."""
 
     @field_validator("auth_token")
     @classmethod

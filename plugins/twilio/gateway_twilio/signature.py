@@ -113,5 +113,6 @@ def check_signature(
                 return
     raise SignatureError(
         f"{SIGNATURE_HEADER} does not match a request to {url}: check auth_token, and that "
-        "this is the URL Twilio calls (set public_url, or server.trust_proxy behind a proxy)"
+        "this is the URL Twilio calls (set public_url; behind a proxy, server.trust_proxy with "
+        "the proxy's address in server.trusted_proxies)"
     )
