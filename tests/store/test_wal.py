@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gateway.schema import Identity
+from gateway.schema import Identity, Interaction
 from gateway.store.base import CommitItem
 from gateway.store.sqlite import SqliteStore
 from tests.store.factories import make_interaction, raw_connection
