@@ -53,7 +53,6 @@ _T = TypeVar("_T")
 
 log = logging.getLogger("gateway.delivery")
 
-
 Cursor = tuple[str, int]
 """A position in arrival order: (received_at, rowid) of the last interaction seen."""
 FIRST_ROW: Cursor = ("", 0)

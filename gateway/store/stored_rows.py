@@ -120,7 +120,7 @@ class UnreadableLog:
                     self._logged.clear()
             self._logged[row.id] = now
         log.warning(
-            "interaction %s (channel %s) is shown as unreadable: %s; fix or erase the row"
+            "interaction %s (channel %s) cannot be read: %s; fix or erase the row"
             " (docs/operations.md, 'Rows that no longer validate')",
             row.id,
             row.channel_id,
@@ -131,14 +131,12 @@ class UnreadableLog:
 _LOG = UnreadableLog()
 
 
-def load_interaction(
-    row: tuple[str, str, str, str, str | bytes], warn: UnreadableLog = _LOG
-) -> StoredInteraction:
+def load_interaction(row: tuple[str, str, str, str, str | bytes]) -> StoredInteraction:
     """Load a row of `INTERACTION_COLUMNS`: its Interaction, or an `UnreadableInteraction`."""
     interaction_id, channel_id, external_id, received_at, body = row
     loaded = validated(body)
     if isinstance(loaded, Interaction):
         return loaded
     unreadable = UnreadableInteraction(interaction_id, channel_id, external_id, received_at, loaded)
-    warn.unreadable(unreadable)
+    _LOG.unreadable(unreadable)
     return unreadable
