@@ -80,6 +80,12 @@ from gateway.store.sqlite_health import (
     probe,
 )
 from gateway.store.sqlite_identity import IdentityResolver
+from gateway.store.stored_rows import (
+    INTERACTION_COLUMNS,
+    StoredInteraction,
+    UnreadableInteraction,
+    load_interaction,
+)
 
 __all__ = ["SqliteStore", "Synchronous", "sqlite_path_from_url"]
 
@@ -251,13 +257,14 @@ class SqliteStore:
                 " lock or a slow disk"
             ) from None
 
-    async def get_interaction(self, interaction_id: str) -> Interaction | None:
-        """Return a stored interaction, or None."""
+    async def get_interaction(self, interaction_id: str) -> StoredInteraction | None:
+        """Return a stored interaction (`UnreadableInteraction` if it no longer validates), or
+        None."""
         return await self._read(partial(_get_interaction, interaction_id=interaction_id))
 
     async def list_interactions(
         self, *, channel_id: str | None = None, limit: int = 100, after: str | None = None
-    ) -> list[Interaction]:
+    ) -> list[StoredInteraction]:
         """Return stored interactions in arrival order, after the one with id `after`."""
         query = partial(_list_interactions, channel_id=channel_id, limit=limit, after=after)
         return await self._read(query)
@@ -346,8 +353,11 @@ class SqliteStore:
         since: datetime,
         now: datetime,
         plan: Callable[[Interaction], tuple[bool, str | None]],
+        unreadable: Callable[[UnreadableInteraction], None] | None = None,
     ) -> int:
         """Queue stored interactions received since `since` for `backend`; return how many.
+
+        Rows that no longer validate are skipped, each passed to `unreadable`.
 
         Chunks are read on the reader thread and planned on the event loop, where routing lives;
         each chunk's inserts are one transaction, and a commit that queued one meanwhile wins.
@@ -358,6 +368,10 @@ class SqliteStore:
             interactions, after = await self._read(read)
             jobs = []
             for interaction in interactions:
+                if isinstance(interaction, UnreadableInteraction):
+                    if unreadable is not None:
+                        unreadable(interaction)
+                    continue
                 send, key = plan(interaction)
                 if send:
                     jobs.append((interaction.id, key))
@@ -797,8 +811,9 @@ def _write_item(
 
 def _list_interactions(
     conn: sqlite3.Connection, channel_id: str | None, limit: int, after: str | None
-) -> list[Interaction]:
-    sql = "SELECT body FROM interactions WHERE rowid > coalesce((SELECT rowid FROM interactions"
+) -> list[StoredInteraction]:
+    sql = f"SELECT {INTERACTION_COLUMNS} FROM interactions"
+    sql += " WHERE rowid > coalesce((SELECT rowid FROM interactions"
     sql += " WHERE id = :after), 0)"
     if channel_id is not None:
         sql += " AND channel_id = :channel"
@@ -806,9 +821,10 @@ def _list_interactions(
         sql + " ORDER BY rowid LIMIT :limit",
         {"after": after, "channel": channel_id, "limit": limit},
     )
-    return [Interaction.model_validate_json(body) for (body,) in rows]
+    return [load_interaction(row) for row in rows]
 
 
-def _get_interaction(conn: sqlite3.Connection, interaction_id: str) -> Interaction | None:
-    row = conn.execute("SELECT body FROM interactions WHERE id = ?", (interaction_id,)).fetchone()
-    return None if row is None else Interaction.model_validate_json(row[0])
+def _get_interaction(conn: sqlite3.Connection, interaction_id: str) -> StoredInteraction | None:
+    sql = f"SELECT {INTERACTION_COLUMNS} FROM interactions WHERE id = ?"
+    row = conn.execute(sql, (interaction_id,)).fetchone()
+    return None if row is None else load_interaction(row)

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
-import orjson
 from ulid import ULID
 
 from gateway.identity import (
@@ -28,6 +27,7 @@ from gateway.identity import (
 )
 from gateway.schema import ChannelKind, ConversationContext, Identity, Interaction
 from gateway.store.sqlite_deliveries import parse_utc, utc_text
+from gateway.store.stored_rows import validated
 
 __all__ = [
     "OWNER",
@@ -410,13 +410,17 @@ class IdentityResolver:
         latest = max(rows, key=lambda row: (row[2], row[0]))[1]
         rows = [row for row in rows if row[1] == latest]
         _, _, _, direction, body = max(rows, key=lambda row: row[0])  # processed last
-        after = orjson.loads(body)
-        context, kind = after["context"], after["channel"]["kind"]
+        after = validated(body)
+        if isinstance(after, str) or after.context is None:
+            # That row no longer validates (docs/operations.md): its conversation cannot be
+            # continued, so a new one starts; refusing would refuse this customer forever.
+            return None
+        context, kind = after.context, after.channel.kind
         return _Conversation(
             latest,
             max(row[2] for row in rows),
-            context["conversation_size"],
-            context["conversation_channels"],
+            context.conversation_size,
+            list(context.conversation_channels),
             kind,
             kind if direction == "inbound" else None,
         )

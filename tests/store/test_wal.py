@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gateway.schema import Identity
+from gateway.schema import Identity, Interaction
 from gateway.store.base import CommitItem
 from gateway.store.sqlite import SqliteStore
 from tests.store.factories import make_interaction, raw_connection
@@ -67,7 +67,7 @@ async def seed(store: SqliteStore) -> str:
     results = await store.commit(kept)
     assert results[0].interaction is not None
     first = await store.get_interaction(erased[0].interaction.id)
-    assert first is not None
+    assert isinstance(first, Interaction)
     assert first.customer_id is not None
     return first.customer_id
 
