@@ -28,7 +28,9 @@ def test_a_blank_token_is_refused(blank: Any) -> None:
         settings(secret_token=blank)
 
 
-@pytest.mark.parametrize("bad", ["has space", "dots.are.out", "é", "x" * 257, [SECRET_TOKEN, "a/b"]])
+@pytest.mark.parametrize(
+    "bad", ["has space", "dots.are.out", "é", "x" * 257, [SECRET_TOKEN, "a/b"]]
+)
 def test_a_token_setwebhook_would_refuse_is_refused(bad: Any) -> None:
     with pytest.raises(ValidationError, match="1-256 characters"):
         settings(secret_token=bad)
