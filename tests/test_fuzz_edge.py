@@ -38,6 +38,7 @@ FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 TWILIO_TOKEN = "3f9c2a7e5b1d4c8e9a0b6f2d7c3e1a5b"
 META_SECRET = "7c2f5e8a1b9d4c6e3f0a2b4d6e8f1a3c"
+TELEGRAM_TOKEN = "tg-Fuzz_Secret_Token-9x"
 _CONTENT_TYPES = (
     JSON, FORM, "text/plain", "", "application/json; charset=utf-16", "multipart/form-data",
     "application/x-www-form-urlencoded; charset=latin-1", "application/\udcff", "*/*",
@@ -84,6 +85,10 @@ def _sign_meta(body: bytes, content_type: str, url: str) -> dict[str, str]:
     return {"X-Hub-Signature-256": signature.signature_header(META_SECRET, body)}
 
 
+def _sign_telegram(body: bytes, content_type: str, url: str) -> dict[str, str]:
+    return {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_TOKEN}  # Telegram signs no body
+
+
 def _fixtures(plugin: str, suffix: str, content_type: str) -> list[tuple[bytes, str]]:
     folder = PLUGINS / plugin / "tests" / "fixtures"
     return [
@@ -125,6 +130,12 @@ PROVIDERS: dict[str, Callable[[], Provider]] = {
         _fixtures("meta", ".json", JSON),
         _sign_meta,
         ("X-Hub-Signature-256", "X-Hub-Signature"),
+    ),
+    "telegram": lambda: Provider(
+        {"secret_token": TELEGRAM_TOKEN},
+        _fixtures("telegram", ".json", JSON),
+        _sign_telegram,
+        ("X-Telegram-Bot-Api-Secret-Token",),
     ),
 }
 """Every installed channel's provider must be listed: a new plugin extends this table."""
