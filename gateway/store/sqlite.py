@@ -17,10 +17,12 @@ never sit ahead of an ingest commit for long. After every write transaction the 
 that the paths still name the files it opened (`sqlite_health`); if not, it refuses every write
 until a restart. `ping` asks the writer whether a transaction could commit now.
 
-The WAL stays small: once it passes 1 MiB a background task checkpoints and truncates it between
-transactions (`journal_size_limit` caps what a checkpoint leaves). An erasure is scrubbed from
-the files by such a checkpoint: it is retried in the background until it succeeds while another
-reader holds an old snapshot, and `erasures.scrubbed_at` records when it did.
+The WAL stays small: commits never checkpoint (`wal_autocheckpoint` is off on the writer);
+every 100 write transactions, or once the WAL file passes `journal_size_limit` (4 MiB), a
+background task checkpoints it between transactions and restarts it, so the next commits
+overwrite it in place. An erasure is scrubbed from the files by a checkpoint that also truncates
+the WAL: it is retried in the background until it succeeds while another reader holds an old
+snapshot, and `erasures.scrubbed_at` records when it did.
 
 Only one process may serve a store: `recover` takes an exclusive lock on `<path>.lock`, held
 until `close`, so releasing the leases a crash left behind can never steal a live server's.
@@ -109,8 +111,10 @@ _PROBE_BUSY_S = 0.2
 _PROBE_TIMEOUT_S = 1.0
 """How long `ping` waits for the writer thread, busy with another operation's lock wait."""
 _PROBE_CACHE_S = 0.5
-_WAL_CHECKPOINT_BYTES = 1 << 20
+_CHECKPOINT_EVERY = 100
+"""Write transactions between WAL checkpoints (a few MiB of WAL for one-row commits)."""
 _JOURNAL_SIZE_LIMIT = 4 << 20
+"""The WAL size a restart leaves, and beyond which a checkpoint is due whatever the count."""
 _SCRUB_RETRY_S = (0.25, 5.0)
 """First and longest wait between checkpoints retried for an erasure."""
 _UNSCRUBBED = "SELECT EXISTS (SELECT 1 FROM erasures WHERE scrubbed_at IS NULL)"
@@ -182,6 +186,7 @@ class SqliteStore:
         self._files = WriterFiles(path)
         self._write_failed = False  # then `ping` writes for real, until a write succeeds
         self._checkpoint_due = False
+        self._writes_since_checkpoint = 0
         self._unscrubbed = False  # an erasure waits for a successful checkpoint
         self._probe: asyncio.Future[None] | None = None
         self._probed_at = 0.0
@@ -506,6 +511,7 @@ class SqliteStore:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA secure_delete = ON")  # erased data is overwritten, not just unlinked
         conn.execute(f"PRAGMA journal_size_limit = {_JOURNAL_SIZE_LIMIT:d}")
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # the maintainer checkpoints, off commits
         migrate(conn)
         self._resolver.load(conn)
         self._unscrubbed = bool(conn.execute(_UNSCRUBBED).fetchone()[0])
@@ -569,7 +575,11 @@ class SqliteStore:
             raise
         self._files.check()
         self._write_failed = False
-        self._checkpoint_due = self._checkpoint_due or self._files.wal_bytes > _WAL_CHECKPOINT_BYTES
+        self._writes_since_checkpoint += 1
+        self._checkpoint_due = self._checkpoint_due or (
+            self._writes_since_checkpoint >= _CHECKPOINT_EVERY
+            or self._files.wal_bytes > _JOURNAL_SIZE_LIMIT
+        )
         return result
 
     def _run_probe(self, conn: sqlite3.Connection) -> None:
@@ -580,7 +590,7 @@ class SqliteStore:
         self._write_failed = False
 
     async def _checkpoint_now(self) -> bool:
-        """Checkpoint and truncate the WAL; False if it could not (yet)."""
+        """Checkpoint the WAL (and truncate it while an erasure waits); False if it could not."""
         try:
             return await self._on_writer(self._checkpoint)
         except StoreUnavailableError:
@@ -592,14 +602,17 @@ class SqliteStore:
             return False
         busy_wait(conn, _BOOKKEEPING_BUSY_S)
         try:
-            if not checkpoint(conn):
+            # Also those another process (the CLI) erased, found by a partial index.
+            scrub = self._unscrubbed or bool(conn.execute(_UNSCRUBBED).fetchone()[0])
+            if not checkpoint(conn, truncate=scrub):
                 _log.info("SQLite store: a reader holds the WAL; checkpointing again later")
                 return False
             self._checkpoint_due = False
-            # Also those another process (the CLI) erased: writes nothing if there are none.
-            stamp = "UPDATE erasures SET scrubbed_at = ? WHERE scrubbed_at IS NULL"
-            transaction(conn, lambda c: c.execute(stamp, (utc_text(datetime.now(UTC)),)))
-            self._unscrubbed = False
+            self._writes_since_checkpoint = 0
+            if scrub:
+                stamp = "UPDATE erasures SET scrubbed_at = ? WHERE scrubbed_at IS NULL"
+                transaction(conn, lambda c: c.execute(stamp, (utc_text(datetime.now(UTC)),)))
+                self._unscrubbed = False
         except sqlite3.Error as exc:
             _log.warning("SQLite store: cannot checkpoint the WAL: %s", exc)
             return False
