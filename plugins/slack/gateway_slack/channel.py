@@ -68,7 +68,8 @@ class SlackChannel(Channel[SlackSettings]):
             return []  # reactions, app_mention (a copy of a message event), joins, ...
         envelope = Envelope.of(root)
         return [
-            self._build(req, root, event, fields) for fields in message_interactions(envelope, event)
+            self._build(req, root, event, fields)
+            for fields in message_interactions(envelope, event)
         ]
 
     def acknowledge(self, req: WebhookRequest, stored: list[Interaction]) -> WebhookResponse:

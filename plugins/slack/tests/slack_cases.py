@@ -31,9 +31,7 @@ def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
-def slack_headers(
-    body: bytes, timestamp: int, *, secret: str = SIGNING_SECRET
-) -> dict[str, str]:
+def slack_headers(body: bytes, timestamp: int, *, secret: str = SIGNING_SECRET) -> dict[str, str]:
     """Return the headers Slack sends with `body` at `timestamp` (Unix seconds)."""
     return {
         "X-Slack-Request-Timestamp": str(timestamp),

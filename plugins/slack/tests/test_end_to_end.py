@@ -75,9 +75,7 @@ async def test_a_signed_dm_is_stored(gateway_factory: GatewayFactory) -> None:
         "slack",
     )
     assert interaction.external_id == "Ev08MFMKH6"
-    assert [(i.kind, i.value) for i in interaction.sender.identities] == [
-        ("slack_user", CUSTOMER)
-    ]
+    assert [(i.kind, i.value) for i in interaction.sender.identities] == [("slack_user", CUSTOMER)]
     assert interaction.occurred_at == datetime(2026, 11, 22, 9, 59, 50, 200, tzinfo=UTC)
     assert interaction.content is not None
     assert interaction.content.text == "Where is my refund? Order #1042"

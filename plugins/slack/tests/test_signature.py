@@ -21,7 +21,7 @@ BODIES = [
     '{"type":"event_callback","event":{"text":"ñandú 📦 \\u00e9"}}'.encode(),
     b"",
     *(
-        "".join(_rng.choice("ab{}\":,é☕ \n\\/") for _ in range(_rng.randrange(1, 200))).encode()
+        "".join(_rng.choice('ab{}":,é☕ \n\\/') for _ in range(_rng.randrange(1, 200))).encode()
         for _ in range(20)
     ),
 ]
@@ -37,7 +37,9 @@ class FixedClock(Clock):
 SDK = SignatureVerifier(SIGNING_SECRET, clock=FixedClock())
 
 
-def verify(headers: dict[str, str], body: bytes, secrets: tuple[str, ...] = (SIGNING_SECRET,)) -> None:
+def verify(
+    headers: dict[str, str], body: bytes, secrets: tuple[str, ...] = (SIGNING_SECRET,)
+) -> None:
     keys = [secret.encode() for secret in secrets]
     verify_signature(keys, headers, body, datetime.fromtimestamp(NOW, UTC))
 
