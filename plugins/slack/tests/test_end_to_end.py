@@ -48,7 +48,9 @@ async def test_url_verification_gets_its_challenge(gateway_factory: GatewayFacto
     assert await gut.interactions() == []
 
 
-@pytest.mark.parametrize(("secret", "age_s"), [("not-the-secret", 0), (SIGNING_SECRET, 301)])
+@pytest.mark.parametrize(
+    ("secret", "age_s"), [("not-the-secret", 0), (SIGNING_SECRET, 301)], ids=["wrong", "stale"]
+)
 async def test_url_verification_is_answered_only_when_signed(
     gateway_factory: GatewayFactory, secret: str, age_s: int
 ) -> None:
