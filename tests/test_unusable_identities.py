@@ -93,9 +93,7 @@ async def test_an_unusable_identity_is_stored_delivered_and_kept_in_metadata(
     assert stored.customer_id is None
     assert customer_rows(tmp_path / "gateway.db") == (0, 0)
     reason = reason_of(value)
-    assert unusable(stored) == [
-        {"party": "sender", "kind": kind, "value": value, "reason": reason}
-    ]
+    assert unusable(stored) == [{"party": "sender", "kind": kind, "value": value, "reason": reason}]
     assert counted(gut, kind, reason) == 1
 
     async def delivered() -> bool:

@@ -53,9 +53,7 @@ async def post_from(gut: GatewayUnderTest, channel_id: str, caller: str) -> Inte
 
 async def delivered(gut: GatewayUnderTest, interaction_id: str) -> None:
     deadline = time.monotonic() + 15
-    while [d.state for d in await gut.gateway.store.deliveries_of(interaction_id)] != [
-        "delivered"
-    ]:
+    while [d.state for d in await gut.gateway.store.deliveries_of(interaction_id)] != ["delivered"]:
         assert time.monotonic() < deadline, "not delivered in time"
         await asyncio.sleep(0.02)
 
