@@ -267,23 +267,7 @@ class ChannelConformance:
         serialise and lie inside the bounds, or raises `PayloadError` (a 400 or 422, never a
         5xx). A form body the server cannot decode is its 400, before any channel sees it."""
         for case in self._with_body():
-            channel = self.channel(case.request.received_at)
-            recorded = case.request
-
-            @_BYTES_FUZZ
-            @given(body=_damaged(recorded.body))
-            def parse_damaged(body: bytes) -> None:
-                try:
-                    form = parse_form(body) if recorded.form is not None else None
-                except BodyError:
-                    return
-                fuzzed = replace(recorded, body=body, form=form)
-                try:
-                    _check_storable(channel.parse(fuzzed))
-                except PayloadError as exc:
-                    assert exc.status < 500, f"case {case.name!r}: {exc}"
-
-            parse_damaged()
+            _parse_damaged_bodies(self.channel(case.request.received_at), case.request)
 
     def test_fuzzed_headers_raise_only_signature_errors(self) -> None:
         """Every header, set to odd bytes, digits or huge values: `verify` passes or raises
@@ -321,6 +305,23 @@ class ChannelConformance:
         cases = [case for case in self.cases() if case.request.body]
         assert cases, "no recorded request has a body"
         return cases
+
+
+def _parse_damaged_bodies(channel: Channel[Any], recorded: WebhookRequest) -> None:
+    """Parse `BYTES_EXAMPLES` damaged versions of `recorded`; see the test that calls it."""
+
+    @_BYTES_FUZZ
+    @given(body=_damaged(recorded.body))
+    def parse_damaged(body: bytes) -> None:
+        try:
+            form = parse_form(body) if recorded.form is not None else None
+        except BodyError:
+            return
+        # `PayloadError` only takes 400 and 422: the host never answers it with a 5xx.
+        with contextlib.suppress(PayloadError):
+            _check_storable(channel.parse(replace(recorded, body=body, form=form)))
+
+    parse_damaged()
 
 
 def _damaged(body: bytes) -> st.SearchStrategy[bytes]:
