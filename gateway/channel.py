@@ -15,8 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from gateway.errors import PayloadError
 from gateway.request import WebhookRequest, WebhookResponse
 from gateway.schema import ChannelKind, ChannelRef, Interaction
+from gateway.unusable import UnusableIdentity, split_parties, unusable_metadata
 
 __all__ = ["Channel", "ChannelContext", "ChannelSettings", "payload_error", "utc_now"]
+
+
+def _ignore(identity: UnusableIdentity) -> None:
+    """Count nothing: a channel outside a running gateway (tests, conformance)."""
 
 
 def utc_now() -> datetime:
@@ -52,6 +57,8 @@ class ChannelContext:
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("gateway.channel"))
     default_region: str = "US"
     """`identity.default_region`: how to read phone numbers written without a country code."""
+    on_unusable: Callable[[UnusableIdentity], None] = _ignore
+    """Told of each identity `Channel.interaction` leaves out (the gateway counts them)."""
 
 
 def payload_error(exc: ValidationError) -> PayloadError:
@@ -107,9 +114,17 @@ class Channel(ABC, Generic[SettingsT]):
     def interaction(
         self, req: WebhookRequest, *, raw: JsonValue = None, **fields: Any
     ) -> Interaction:
-        """Build an interaction received through this channel; invalid fields raise 422."""
+        """Build an interaction received through this channel; invalid fields raise 422.
+
+        Party identities given as `{"kind", "value"}` mappings, in the provider's spelling,
+        are normalised here; one that names nobody (empty, a withheld caller, a malformed
+        address) is left out of the party and kept in `metadata["unusable_identities"]`.
+        """
+        fields, unusable = split_parties(fields, self.ctx.default_region)
+        if unusable:
+            fields["metadata"] = unusable_metadata(fields.get("metadata"), unusable)
         try:
-            return Interaction(
+            built = Interaction(
                 channel=self.channel_ref,
                 received_at=req.received_at,
                 raw=raw if self.settings.include_raw else None,
@@ -117,3 +132,6 @@ class Channel(ABC, Generic[SettingsT]):
             )
         except ValidationError as exc:
             raise payload_error(exc) from None
+        for identity in unusable:
+            self.ctx.on_unusable(identity)
+        return built

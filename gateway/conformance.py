@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from gateway.bodies import BodyError, parse_form
 from gateway.channel import Channel
 from gateway.config_loader import parse_config
 from gateway.errors import ConfigError, PayloadError, SignatureError
@@ -34,15 +35,34 @@ from gateway.request import WebhookRequest
 from gateway.schema import EARLIEST, LATEST, Interaction
 from gateway.test_builders import make_channel, webhook_request
 
-__all__ = ["EDGE_JSON", "EDGE_TEXT", "HEADER_EDGES", "ChannelCase", "ChannelConformance", "golden"]
+__all__ = [
+    "BYTES_EXAMPLES",
+    "EDGE_JSON",
+    "EDGE_TEXT",
+    "HEADER_EDGES",
+    "ChannelCase",
+    "ChannelConformance",
+    "golden",
+]
 
 _FORM = "application/x-www-form-urlencoded"
 _JSON = "application/json"
 _FUZZ = settings(
     max_examples=150,
     deadline=None,
+    derandomize=True,  # the same examples on every run: CI failures reproduce
+    database=None,
     # One test function, run by every subclass (one per channel type of a plugin).
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.differing_executors],
+)
+BYTES_EXAMPLES = 200
+"""Random, truncated and byte-flipped bodies tried per recording."""
+_BYTES_FUZZ = settings(
+    max_examples=BYTES_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -239,7 +259,15 @@ class ChannelConformance:
             body = json.dumps(data.draw(_json_values)).encode()
         fuzzed = _body_request(case.request, body, content_type)
         with contextlib.suppress(PayloadError):
-            self.channel(case.request.received_at).parse(fuzzed)
+            _check_storable(self.channel(case.request.received_at).parse(fuzzed))
+
+    def test_random_and_damaged_bytes_raise_only_client_errors(self) -> None:
+        """Per recording, `BYTES_EXAMPLES` bodies of random bytes, truncations and byte flips,
+        sent with the recording's content type: `parse` returns interactions that validate,
+        serialise and lie inside the bounds, or raises `PayloadError` (a 400 or 422, never a
+        5xx). A form body the server cannot decode is its 400, before any channel sees it."""
+        for case in self._with_body():
+            _parse_damaged_bodies(self.channel(case.request.received_at), case.request)
 
     def test_fuzzed_headers_raise_only_signature_errors(self) -> None:
         """Every header, set to odd bytes, digits or huge values: `verify` passes or raises
@@ -277,6 +305,39 @@ class ChannelConformance:
         cases = [case for case in self.cases() if case.request.body]
         assert cases, "no recorded request has a body"
         return cases
+
+
+def _parse_damaged_bodies(channel: Channel[Any], recorded: WebhookRequest) -> None:
+    """Parse `BYTES_EXAMPLES` damaged versions of `recorded`; see the test that calls it."""
+
+    @_BYTES_FUZZ
+    @given(body=_damaged(recorded.body))
+    def parse_damaged(body: bytes) -> None:
+        try:
+            form = parse_form(body) if recorded.form is not None else None
+        except BodyError:
+            return
+        # `PayloadError` only takes 400 and 422: the host never answers it with a 5xx.
+        with contextlib.suppress(PayloadError):
+            _check_storable(channel.parse(replace(recorded, body=body, form=form)))
+
+    parse_damaged()
+
+
+def _damaged(body: bytes) -> st.SearchStrategy[bytes]:
+    """Return random bytes, `body` cut short, or `body` with a few bytes changed."""
+
+    def flipped(changes: list[tuple[int, int]]) -> bytes:
+        damaged = bytearray(body)
+        for position, mask in changes:
+            damaged[position % len(damaged)] ^= mask
+        return bytes(damaged)
+
+    cuts = st.integers(0, len(body)).map(lambda end: body[:end])
+    changes = st.lists(
+        st.tuples(st.integers(0, 2**16), st.integers(1, 255)), min_size=1, max_size=8
+    )
+    return st.one_of(st.binary(max_size=2048), cuts, changes.map(flipped))
 
 
 def _random_header(rng: random.Random) -> str:

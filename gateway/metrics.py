@@ -169,6 +169,13 @@ class Metrics:
             ["backend"],
             registry=self.registry,
         )
+        self.identities_unusable = Counter(
+            "gateway_identities_unusable",
+            "Identities left out of matching (empty, withheld caller, invalid), by channel, kind"
+            " (`other` for provider kinds the gateway does not know) and reason.",
+            ["channel", "kind", "reason"],
+            registry=self.registry,
+        )
         self._channels: dict[str, ChannelMetrics] = {}
 
     def channel(self, channel_id: str) -> ChannelMetrics:

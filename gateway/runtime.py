@@ -23,6 +23,7 @@ from gateway.retention import prune_forever
 from gateway.routing import Router
 from gateway.store.base import Store
 from gateway.store.sqlite import SqliteStore, sqlite_path_from_url
+from gateway.unusable import UnusableIdentity, metric_kind
 
 __all__ = ["Gateway", "open_store"]
 
@@ -40,6 +41,17 @@ def open_store(config: GatewayConfig, metrics: Metrics | None = None) -> Store:
         if metrics
         else None,
     )
+
+
+def _unusable_counter(metrics: Metrics, channel_id: str) -> Callable[[UnusableIdentity], None]:
+    """Return what counts a channel's left-out identities in `gateway_identities_unusable`."""
+
+    def count(identity: UnusableIdentity) -> None:
+        metrics.identities_unusable.labels(
+            channel_id, metric_kind(identity.kind), identity.reason
+        ).inc()
+
+    return count
 
 
 class Gateway:
@@ -66,6 +78,7 @@ class Gateway:
                     clock,
                     log.getChild(f"channel.{channel_id}"),
                     config.identity.default_region,
+                    _unusable_counter(self.metrics, channel_id),
                 ),
                 settings,
             )

@@ -9,7 +9,6 @@ from pydantic import Field
 
 from gateway import standard_webhooks
 from gateway.errors import PayloadError, SignatureError
-from gateway.normalize import canonical_identity
 from gateway.plugin import (
     Channel,
     ChannelRegistry,
@@ -102,9 +101,6 @@ class GenericChannel(Channel[GenericSettings]):
                 status=422,
             )
         fields: dict[str, Any] = {"type": "message", "direction": "inbound", **item}
-        for party in ("sender", "recipient"):
-            if party in fields:
-                fields[party] = self._normalized(fields[party], f"{where}.{party}".lstrip("."))
         fields.setdefault("occurred_at", req.received_at)
         if "external_id" not in fields and msg_id:
             fields["external_id"] = f"{msg_id}/{where[1:-1]}" if where else msg_id
@@ -113,27 +109,6 @@ class GenericChannel(Channel[GenericSettings]):
         except PayloadError as exc:
             field = f"{where}.{exc.field}".lstrip(".") if exc.field else where
             raise PayloadError(exc.reason, field=field or None, status=exc.status) from None
-
-    def _normalized(self, party: Any, where: str) -> Any:
-        """Return `party` with its phones and e-mails in canonical form (E.164, lower case)."""
-        if not isinstance(party, dict) or not isinstance(party.get("identities"), list):
-            return party  # absent or malformed: validation reports it
-        identities = []
-        for index, identity in enumerate(party["identities"]):
-            kind = identity.get("kind") if isinstance(identity, dict) else None
-            value = identity.get("value") if isinstance(identity, dict) else None
-            if isinstance(kind, str) and isinstance(value, str):
-                # Plain values: `Interaction` validates the identity once, right after.
-                found = canonical_identity(kind, value, self.ctx.default_region)
-                if found is None:
-                    raise PayloadError(
-                        f"{value!r:.40} is not a valid {kind:.40}",
-                        field=f"{where}.identities.{index}",
-                        status=422,
-                    )
-                identity = {**identity, "kind": found[0], "value": found[1]}
-            identities.append(identity)
-        return {**party, "identities": identities}
 
     def acknowledge(self, req: WebhookRequest, stored: list[Interaction]) -> WebhookResponse:
         """Answer with the ids the interactions are stored under."""

@@ -157,31 +157,26 @@ class WhatsAppCloudChannel(MetaChannel):
         digits of an international number, without `+`. Users with a username may have no phone
         in webhooks, only their BSUID (`from_user_id`, `recipient_user_id`, `contacts[].user_id`).
         """
-        phone_at: tuple[Node, str] | None = None
         raw_phone = event.id(phone_key) if phone_key else None
         bsuid = event.text(bsuid_key)
         if raw_phone and not raw_phone.isdigit() and "." in raw_phone:
             raw_phone, bsuid = None, bsuid or raw_phone  # a BSUID where the phone used to be
-        if raw_phone and phone_key:
-            phone_at = (event, phone_key)
         contact = _contact_of(contacts, raw_phone, bsuid)
         metadata: dict[str, str] = {}
         display_name = None
         if contact is not None:
             if raw_phone is None and phone_key and (wa_id := contact.id("wa_id")):
-                raw_phone, phone_at = wa_id, (contact, "wa_id")
+                raw_phone = wa_id
             bsuid = bsuid or contact.text("user_id")
             put(metadata, "parent_user_id", contact.text("parent_user_id"))
             if profile := contact.object("profile"):
                 display_name = profile.text("name")
                 put(metadata, "username", profile.text("username"))
         identities = []
-        if raw_phone and phone_at:
-            phone = normalize_phone(raw_phone, self.ctx.default_region, international=True)
-            if phone is None:
-                node, key = phone_at
-                raise node.error("not a phone number: expected international digits", key)
-            identities.append({"kind": "phone", "value": phone})
+        if raw_phone:
+            # International digits: `Channel.interaction` normalises them, or keeps them aside.
+            digits = "+" + raw_phone if raw_phone.isdigit() else raw_phone
+            identities.append({"kind": "phone", "value": digits})
         if bsuid:
             identities.append({"kind": BSUID, "value": bsuid})
         return _Customer({"display_name": display_name, "identities": identities}, metadata)

@@ -321,7 +321,6 @@ def test_raw_keeps_only_this_event_when_asked() -> None:
         ),
         (lambda m: m.pop("type"), "entry.0.changes.0.value.messages.0.type"),
         (lambda m: m.update(text="hello"), "entry.0.changes.0.value.messages.0.text"),
-        (lambda m: m.update({"from": "not-a-phone"}), "entry.0.changes.0.value.messages.0.from"),
         (lambda m: m.pop("from"), "entry.0.changes.0.value.messages.0.from"),
         (lambda m: m.update(type="image"), "entry.0.changes.0.value.messages.0.image"),
         (lambda m: m.update(id="w" * 600), "entry.0.changes.0.value.messages.0"),
@@ -332,6 +331,17 @@ def test_bad_events_name_the_field(change: Any, field: str) -> None:
     change(message)
     error = payload_error(whatsapp_body(whatsapp_value(messages=[message])))
     assert (error.status, error.field) == (422, field)
+
+
+@pytest.mark.parametrize(("sender", "kept"), [("not-a-phone", "not-a-phone"), ("12", "+12")])
+def test_a_sender_that_is_no_phone_is_kept_in_metadata(sender: str, kept: str) -> None:
+    """The message is stored without a phone identity; the value stays in `metadata` (digits
+    as read: international, with their `+`)."""
+    [message] = parse(whatsapp_body(whatsapp_value(messages=[text_message(**{"from": sender})])))
+    assert identities(message.sender) == []
+    assert json.loads(message.metadata["unusable_identities"]) == [
+        {"party": "sender", "kind": "phone", "value": kept, "reason": "invalid"}
+    ]
 
 
 @pytest.mark.parametrize(

@@ -78,10 +78,9 @@ class _MessagingChannel(TwilioChannel[TwilioSettings]):
     def parse(self, req: WebhookRequest) -> list[Interaction]:
         """Return the incoming message, or the status of an outbound one, `req` reports."""
         params = Params.of(req)
-        region = self.ctx.default_region
         if is_status_callback(params):
-            return [self.build(req, params, status_fields(params, region, req.received_at))]
-        message = self.build(req, params, message_fields(params, region, req.received_at))
+            return [self.build(req, params, status_fields(params, req.received_at))]
+        message = self.build(req, params, message_fields(params, req.received_at))
         return [self.with_kind(message, self.message_kind(message))]
 
     def message_kind(self, message: Interaction) -> ChannelKind:
@@ -121,7 +120,7 @@ class TwilioVoiceChannel(TwilioChannel[TwilioVoiceSettings]):
     def parse(self, req: WebhookRequest) -> list[Interaction]:
         """Return the call event `req` reports."""
         params = Params.of(req)
-        fields = voice_fields(params, self.ctx.default_region, req.received_at)
+        fields = voice_fields(params, req.received_at)
         return [self.build(req, params, fields)]
 
     def acknowledge(self, req: WebhookRequest, stored: list[Interaction]) -> WebhookResponse:

@@ -58,10 +58,8 @@ def is_status_callback(params: Params) -> bool:
     return state is not None and state.strip().lower() not in _INBOUND_STATES
 
 
-def message_fields(params: Params, region: str, received_at: datetime) -> dict[str, Any]:
+def message_fields(params: Params, received_at: datetime) -> dict[str, Any]:
     """Return the fields of the incoming message `params` describe."""
-    sender = params.identity("From", region)
-    recipient = params.identity("To", region)
     return {
         "type": "message",
         "direction": "inbound",
@@ -69,15 +67,15 @@ def message_fields(params: Params, region: str, received_at: datetime) -> dict[s
         "occurred_at": received_at,
         "sender": {
             "display_name": params.get("ProfileName"),
-            "identities": [sender] if sender else [],
+            "identities": params.identity("From"),
         },
-        "recipient": {"identities": [recipient] if recipient else []},
+        "recipient": {"identities": params.identity("To")},
         "content": {"text": _text(params), "attachments": _attachments(params)},
         "metadata": params.extras(_MESSAGE_EXTRAS),
     }
 
 
-def status_fields(params: Params, region: str, received_at: datetime) -> dict[str, Any]:
+def status_fields(params: Params, received_at: datetime) -> dict[str, Any]:
     """Return the fields of the status callback `params` describe (one per message and state)."""
     sid = params.require("MessageSid")
     reported = (params.get("MessageStatus") or params.require("SmsStatus")).strip().lower()
@@ -88,8 +86,6 @@ def status_fields(params: Params, region: str, received_at: datetime) -> dict[st
             field="MessageStatus",
             status=422,
         )
-    sender = params.identity("From", region)
-    recipient = params.identity("To", region)
     metadata = params.extras(_STATUS_EXTRAS)
     metadata["MessageStatus"] = reported
     return {
@@ -97,8 +93,8 @@ def status_fields(params: Params, region: str, received_at: datetime) -> dict[st
         "direction": "outbound",
         "external_id": f"{sid}/{reported}",
         "occurred_at": received_at,
-        "sender": {"identities": [sender] if sender else []},
-        "recipient": {"identities": [recipient] if recipient else []},
+        "sender": {"identities": params.identity("From")},
+        "recipient": {"identities": params.identity("To")},
         "status": {"of_external_id": sid, "state": state, "error": _error(params, reported)},
         "metadata": metadata,
     }

@@ -9,8 +9,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from gateway.errors import PayloadError
-from gateway.plugin import WebhookRequest, normalize_identity
-from gateway.schema import Identity, in_range
+from gateway.plugin import WebhookRequest
+from gateway.schema import in_range
 
 __all__ = ["FORM", "JSON", "Params"]
 
@@ -85,18 +85,14 @@ class Params:
         except ValueError as exc:
             raise PayloadError(str(exc), field=name, status=422) from None
 
-    def identity(self, name: str, region: str) -> Identity | None:
-        """Return the address in `name` as a canonical identity (E.164 phone, Twilio Client).
+    def identity(self, name: str) -> list[dict[str, str]]:
+        """Return the address in `name` as a party's identities, in Twilio's spelling.
 
-        None when it is absent or names no phone (a short code, an alphanumeric sender ID).
+        `Channel.interaction` normalises it (E.164 phone, `client:` a Twilio Client) and keeps
+        one that names no phone (`anonymous`, `+266696687`, blank, a short code) in `metadata`.
         """
-        value = self.get(name)
-        if value is None:
-            return None
-        try:
-            return normalize_identity("phone", value, default_region=region)
-        except ValueError:  # a value the schema refuses, e.g. a 600-character client name
-            raise PayloadError("not a usable address", field=name, status=422) from None
+        values = self.values.get(name)
+        return [{"kind": "phone", "value": values[0]}] if values else []
 
     def extras(self, names: Iterable[str]) -> dict[str, str]:
         """Return the non-blank values of `names` (first value each), for `metadata`."""

@@ -35,7 +35,7 @@ _TRANSCRIPTION_EXTRAS: Final[tuple[str, ...]] = (
 )  # fmt: skip
 
 
-def voice_fields(params: Params, region: str, received_at: datetime) -> dict[str, Any]:
+def voice_fields(params: Params, received_at: datetime) -> dict[str, Any]:
     """Return the fields of the voice event `params` describe."""
     call_sid = params.require("CallSid")
     call_status = params.get("CallStatus")
@@ -60,8 +60,6 @@ def voice_fields(params: Params, region: str, received_at: datetime) -> dict[str
         external_id = f"{call_sid}/{event}/{sid}{suffix}"
     # A recording status callback carries no CallStatus: its own status is what is known.
     call["status"] = (call_status or outcome).strip().lower()
-    sender = params.identity("From", region)
-    recipient = params.identity("To", region)
     direction = (params.get("Direction") or "inbound").strip().lower()
     return {
         "type": "call",
@@ -71,9 +69,9 @@ def voice_fields(params: Params, region: str, received_at: datetime) -> dict[str
         "occurred_at": params.timestamp("Timestamp") or received_at,
         "sender": {
             "display_name": params.get("CallerName"),
-            "identities": [sender] if sender else [],
+            "identities": params.identity("From"),
         },
-        "recipient": {"identities": [recipient] if recipient else []},
+        "recipient": {"identities": params.identity("To")},
         "call": call,
         "metadata": {"event": event, **params.extras(extras)},
     }

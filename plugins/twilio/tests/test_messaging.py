@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -149,6 +150,20 @@ def test_each_state_of_a_message_is_its_own_event() -> None:
 
 
 @pytest.mark.parametrize(
+    ("sender", "reason"),
+    [("client:" + "a" * 600, "invalid"), ("MyBrand", "invalid"), ("anonymous", "withheld")],
+)
+def test_a_sender_that_names_no_one_is_kept_in_metadata(sender: str, reason: str) -> None:
+    """An over-long Client name, an alphanumeric sender ID or a withheld number: the message
+    is kept, without a sender identity, and the value stays in `metadata` (cut to 256)."""
+    message = parse_one(sms(), edited("sms_inbound", From=sender))
+    assert message.sender.identities == []
+    assert json.loads(message.metadata["unusable_identities"]) == [
+        {"party": "sender", "kind": "phone", "value": sender[:256], "reason": reason}
+    ]
+
+
+@pytest.mark.parametrize(
     ("body", "field", "status"),
     [
         (edited("sms_inbound", drop=("MessageSid",)), "MessageSid", 422),
@@ -163,7 +178,6 @@ def test_each_state_of_a_message_is_its_own_event() -> None:
             for count in ("²", "\u0661", "\uff12", "+2", " 2_0", "9" * 19, "9" * 5000)
         ),
         (edited("mms_two_media", drop=("MediaUrl1",)), "MediaUrl1", 422),
-        (edited("sms_inbound", From="client:" + "a" * 600), "From", 422),
         (edited("sms_inbound", MessageSid="SM" * 300), "external_id", 422),
     ],
 )
