@@ -80,7 +80,7 @@ async def send(gut: GatewayUnderTest, payload: dict[str, Any]) -> Interaction:
     assert response.status == 200, await response.text()
     [interaction_id] = (await response.json())["ids"]
     stored = await gut.gateway.store.get_interaction(interaction_id)
-    assert stored is not None
+    assert isinstance(stored, Interaction)
     return stored
 
 
