@@ -26,7 +26,7 @@ from gateway.identity import (
     business_party,
     customer_party,
 )
-from gateway.schema import ChannelKind, ConversationContext, Identity, Interaction
+from gateway.schema import AUTOMATED, ChannelKind, ConversationContext, Identity, Interaction
 from gateway.store.sqlite_deliveries import parse_utc, utc_text
 
 __all__ = [
@@ -409,16 +409,23 @@ class IdentityResolver:
         rows = cur.execute(_RECENT_CONTACTS, {"root": root, "since": since}).fetchall()
         latest = max(rows, key=lambda row: (row[2], row[0]))[1]
         rows = [row for row in rows if row[1] == latest]
-        _, _, _, direction, body = max(rows, key=lambda row: row[0])  # processed last
-        after = orjson.loads(body)
-        context, kind = after["context"], after["channel"]["kind"]
+        rows.sort(key=lambda row: row[0])  # in the order they were processed
+        unanswered = None
+        for _, _, _, direction, body in rows:
+            after = orjson.loads(body)
+            kind = after["channel"]["kind"]
+            if direction != "inbound":
+                unanswered = None
+            elif AUTOMATED not in after.get("metadata", {}):
+                unanswered = kind
+        context = after["context"]
         return _Conversation(
             latest,
             max(row[2] for row in rows),
             context["conversation_size"],
             context["conversation_channels"],
             kind,
-            kind if direction == "inbound" else None,
+            unanswered,
         )
 
     def _thread(
@@ -430,20 +437,24 @@ class IdentityResolver:
         """
         kind = interaction.channel.kind
         unanswered = kind if interaction.direction == "inbound" else None
+        automated = unanswered is not None and AUTOMATED in interaction.metadata
         current = self._conversation(cur, root)
         if current is None or not self._within_window(interaction, current.last_activity_at):
-            current = _Conversation(f"conv_{ULID()}", occurred, 1, [kind], kind, unanswered)
+            waiting = None if automated else unanswered
+            current = _Conversation(f"conv_{ULID()}", occurred, 1, [kind], kind, waiting)
             self._conversations[root] = current
             previous, repeat = None, False
         else:
             previous = current.last_channel
-            repeat = unanswered is not None and current.unanswered not in (None, kind)
+            repeat = not automated and unanswered is not None
+            repeat = repeat and current.unanswered not in (None, kind)
             if kind not in current.channels:
                 current.channels = sorted([*current.channels, kind])
             current.last_activity_at = max(current.last_activity_at, occurred)
             current.size += 1
             current.last_channel = kind
-            current.unanswered = unanswered
+            if not automated:  # a machine's message neither asks nor answers anything
+                current.unanswered = unanswered
         context = ConversationContext.model_construct(
             conversation_channels=cast("list[ChannelKind]", list(current.channels)),
             conversation_size=current.size,
