@@ -14,6 +14,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from gateway_email import MailgunInboundChannel, PostmarkInboundChannel, SendGridInboundChannel
 from gateway_email.auth import basic_auth_header
@@ -122,3 +123,55 @@ def with_field(body: bytes, name: str, value: bytes) -> bytes:
         for section in parts(body)
     ]
     return assemble(sections, boundary(body))
+
+
+def postmark_body(
+    message_id: str,
+    subject: str,
+    *,
+    sender: str = "ana@example.com",
+    name: str = "Ana Ruiz",
+    references: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> bytes:
+    """Return a Postmark inbound webhook for a message, in the recorded fixture's shape."""
+    document = json.loads(fixture("postmark_reply.json"))
+    listed = {"Message-ID": f"<{message_id}>", **({"References": references} if references else {})}
+    if references:
+        listed["In-Reply-To"] = references.split()[-1]
+    document.update(
+        From=sender,
+        FromName=name,
+        FromFull={"Email": sender, "Name": name, "MailboxHash": ""},
+        Subject=subject,
+        MessageID=message_id.partition("@")[0],
+        Date="Sun, 22 Nov 2026 11:00:00 +0100",
+        Headers=[{"Name": k, "Value": v} for k, v in {**listed, **(headers or {})}.items()],
+    )
+    return json.dumps(document).encode()
+
+
+def mailgun_form(
+    fields: dict[str, str], *, token: str, timestamp: str = "1795341600", key: str = SIGNING_KEY
+) -> bytes:
+    """Return a URL-encoded Mailgun post of `fields`, signed with `key`."""
+    signed = {
+        "timestamp": timestamp,
+        "token": token,
+        "signature": mailgun_signature(timestamp, token, key),
+    }
+    return urlencode({**fields, **signed}).encode()
+
+
+GENERIC_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+"""The Standard Webhooks spec's example secret, for a `generic` channel reporting SMS."""
+
+
+def sms_message(phone: str = "+15551234567") -> dict[str, Any]:
+    """Return a generic-channel SMS from the customer, just before the e-mails."""
+    return {
+        "external_id": "sms-1",
+        "occurred_at": "2026-11-22T09:50:00Z",
+        "sender": {"display_name": "Ana Ruiz", "identities": [{"kind": "phone", "value": phone}]},
+        "content": {"text": "My order has not arrived"},
+    }

@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from email_cases import (
@@ -175,8 +176,6 @@ class TestMailgunMultipartConformance(MailgunConformance, MultipartFuzz):
 
 def _changed(recorded: ChannelCase, field: str, value: str) -> Any:
     """Return the recorded Mailgun post with field `field` set to `value`."""
-    from urllib.parse import parse_qsl, urlencode
-
     if recorded.name.endswith(".form"):
         pairs = [
             (name, value if name == field else old)
