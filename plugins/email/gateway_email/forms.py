@@ -9,6 +9,7 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import cast
+from urllib.parse import parse_qsl
 
 import orjson
 
@@ -78,12 +79,23 @@ def decode(data: bytes, charset: str | None) -> str:
 
 def read_form(req: WebhookRequest) -> FormData:
     """Return the fields and files of a URL-encoded or multipart body."""
-    if req.content_type != MULTIPART:
-        form = FormData()
-        for name, value in (req.form or {}).items():
-            form.raw.setdefault(name, []).append(value.encode("utf-8", "surrogatepass"))
-        return form
-    return _multipart(req.headers.get("Content-Type", ""), req.body)
+    if req.content_type == MULTIPART:
+        return _multipart(req.headers.get("Content-Type", ""), req.body)
+    form = FormData()
+    if req.content_type == FORM:
+        # Read from the bytes, not `req.form`: a field's bytes may be in any charset, and
+        # Latin-1 maps every byte to one character and back.
+        text = req.body.decode("latin-1")
+        try:
+            pairs = parse_qsl(
+                text, keep_blank_values=True, encoding="latin-1", max_num_fields=MAX_PARTS
+            )
+        except ValueError:
+            raise PayloadError(f"form has over {MAX_PARTS} fields") from None
+        for name, value in pairs:
+            key = name.encode("latin-1").decode("utf-8", "replace")
+            form.raw.setdefault(key, []).append(value.encode("latin-1"))
+    return form
 
 
 def _multipart(content_type: str, body: bytes) -> FormData:

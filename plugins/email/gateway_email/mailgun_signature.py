@@ -79,13 +79,15 @@ class ReplayCache:
         """Remember `token` with the `digest` of its message; raise `SignatureError` (406) if it
         came with another message before."""
         with self._lock:
-            while self._seen:
+            while self._seen:  # tokens arrive roughly in signing order: expire from the front
                 oldest, (stamp, _) = next(iter(self._seen.items()))
-                if now - stamp <= self._ttl and len(self._seen) < self._size:
+                if now - stamp <= self._ttl:
                     break
                 del self._seen[oldest]
             seen = self._seen.get(token)
             if seen is None:
+                if len(self._seen) >= self._size:
+                    self._seen.popitem(last=False)
                 self._seen[token] = (signed, digest)
                 return
         if not hmac.compare_digest(seen[1], digest):

@@ -152,7 +152,11 @@ def postmark_body(
 
 
 def mailgun_form(
-    fields: dict[str, str], *, token: str, timestamp: str = "1795341600", key: str = SIGNING_KEY
+    fields: dict[str, str | bytes],
+    *,
+    token: str,
+    timestamp: str = "1795341600",
+    key: str = SIGNING_KEY,
 ) -> bytes:
     """Return a URL-encoded Mailgun post of `fields`, signed with `key`."""
     signed = {
