@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,7 @@ def postmark_body(
 
 
 def mailgun_form(
-    fields: dict[str, str | bytes],
+    fields: Mapping[str, str | bytes],
     *,
     token: str,
     timestamp: str = "1795341600",
