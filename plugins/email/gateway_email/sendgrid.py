@@ -16,7 +16,12 @@ from gateway_email.message import (
 
 __all__ = ["sendgrid_email"]
 
-_EXTRAS = {"spam_score": "spam_score", "SPF": "spf", "dkim": "dkim", "sender_ip": "sender_ip"}
+_EXTRAS = {
+    "spam_score": "spam_score",
+    "SPF": "spf",
+    "dkim": "dkim",
+    "sender_ip": "sender_ip",
+}
 """Form fields kept in `metadata`, and their keys there."""
 
 
