@@ -22,7 +22,7 @@ from gateway.pipeline import order_key
 from gateway.plugins import Plugins
 from gateway.routing import Router
 from gateway.schema import Interaction
-from gateway.store.base import Store
+from gateway.store.base import Store, UnreadableInteraction
 
 __all__ = ["add_delivery_commands"]
 
@@ -154,14 +154,29 @@ def _backfill(args: argparse.Namespace, plugins: Plugins) -> int:
             return 1
         router = Router(config.routes, list(config.backends))
         label = f"backfill {args.backend}"
+        skipped = 0
         with Progress(label, "interactions examined") as progress:
 
             def plan(interaction: Interaction) -> tuple[bool, str | None]:
                 progress.advance()
                 return args.backend in router.backends_for(interaction), order_key(interaction)
 
-            queued = await store.backfill(args.backend, since=args.since, now=utc_now(), plan=plan)
+            def skip(row: UnreadableInteraction) -> None:
+                nonlocal skipped
+                progress.advance()
+                skipped += 1
+
+            queued = await store.backfill(
+                args.backend, since=args.since, now=utc_now(), plan=plan, unreadable=skip
+            )
         print(f"queued {queued} interactions for {args.backend}")
+        if skipped:
+            print(
+                f"skipped {skipped} stored interactions that no longer validate: nothing"
+                " can route them (the warnings above name them; docs/operations.md, 'Rows that"
+                " no longer validate', says how to fix or erase them)",
+                file=sys.stderr,
+            )
         return 0
 
     return with_store(args, plugins, work)

@@ -11,7 +11,6 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from gateway.schema import Interaction
 from gateway.store.base import (
     CustomerRecord,
     ErasureRecord,
@@ -23,6 +22,7 @@ from gateway.store.base import (
     TimelineEntry,
 )
 from gateway.store.sqlite_deliveries import utc_text
+from gateway.store.stored_rows import StoredInteraction, UnreadableInteraction
 
 __all__ = [
     "customer_document",
@@ -64,8 +64,19 @@ def timed(value: Any) -> Any:
     return value
 
 
-def interaction_json(interaction: Interaction) -> dict[str, Any]:
-    """Return an interaction's JSON with its timestamps written as `timestamp()` writes them."""
+def interaction_json(interaction: StoredInteraction) -> dict[str, Any]:
+    """Return an interaction's JSON with its timestamps written as `timestamp()` writes them.
+
+    A row that no longer validates gets its stored columns and the reason, `unreadable`.
+    """
+    if isinstance(interaction, UnreadableInteraction):
+        return {
+            "id": interaction.id,
+            "channel": {"id": interaction.channel_id},
+            "external_id": interaction.external_id,
+            "received_at": interaction.received_at,
+            "unreadable": interaction.reason,
+        }
     python = interaction.model_dump(mode="python")
     return {
         key: _retimed(python[key], value)

@@ -56,8 +56,16 @@ class GatewayUnderTest:
     admin: TestClient[Any, Any]
 
     async def interactions(self, channel_id: str | None = None) -> list[Interaction]:
-        """Return what the gateway stored (of one channel, or all), in arrival order."""
-        return await self.gateway.store.list_interactions(channel_id=channel_id, limit=100_000)
+        """Return what the gateway stored (of one channel, or all), in arrival order.
+
+        Raises `AssertionError` if a stored row no longer validates.
+        """
+        stored = await self.gateway.store.list_interactions(channel_id=channel_id, limit=100_000)
+        readable = [i for i in stored if isinstance(i, Interaction)]
+        unreadable = [i.id for i in stored if not isinstance(i, Interaction)]
+        if unreadable:
+            raise AssertionError(f"stored interactions no longer validate: {unreadable}")
+        return readable
 
     async def post_signed(
         self, channel_id: str, payload: Any, secret: str, *, msg_id: str | None = None

@@ -56,7 +56,7 @@ async def send(
     assert response.status == 200, await response.text()
     [interaction_id] = (await response.json())["ids"]
     stored = await gut.gateway.store.get_interaction(interaction_id)
-    assert stored is not None
+    assert isinstance(stored, Interaction)
     assert stored.customer_id is not None
     return stored
 

@@ -49,7 +49,7 @@ async def send(gut: GatewayUnderTest, external_id: str, phone: str) -> Interacti
     response = await gut.post_signed("sms", message(external_id, phone=phone), SECRET)
     assert response.status == 200, await response.text()
     stored = await gut.gateway.store.get_interaction((await response.json())["ids"][0])
-    assert stored is not None
+    assert isinstance(stored, Interaction)
     return stored
 
 

@@ -40,6 +40,8 @@ TWILIO_TOKEN = "3f9c2a7e5b1d4c8e9a0b6f2d7c3e1a5b"
 META_SECRET = "7c2f5e8a1b9d4c6e3f0a2b4d6e8f1a3c"
 EMAIL_AUTH = {"username": "fuzz-user", "password": "fuzz-Zq8v2LxR7tNw4kPc"}
 MAILGUN_KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
+TELEGRAM_TOKEN = "tg-Fuzz_Secret_Token-9x"
+SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 _CONTENT_TYPES = (
     JSON, FORM, "text/plain", "", "application/json; charset=utf-16", "multipart/form-data",
     "application/x-www-form-urlencoded; charset=latin-1", "application/\udcff", "*/*",
@@ -108,6 +110,19 @@ def _email_fixtures(prefix: str) -> list[tuple[bytes, str]]:
     return seeds
 
 
+def _sign_telegram(body: bytes, content_type: str, url: str) -> dict[str, str]:
+    return {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_TOKEN}  # Telegram signs no body
+
+
+def _sign_slack(body: bytes, content_type: str, url: str) -> dict[str, str]:
+    signature = importlib.import_module("gateway_slack.signature")
+    timestamp = str(int(time.time()))
+    return {
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": signature.signature_header(SLACK_SECRET, timestamp, body),
+    }
+
+
 def _fixtures(plugin: str, suffix: str, content_type: str) -> list[tuple[bytes, str]]:
     folder = PLUGINS / plugin / "tests" / "fixtures"
     return [
@@ -164,6 +179,18 @@ PROVIDERS: dict[str, Callable[[], Provider]] = {
         _email_fixtures("postmark"),
         _sign_basic,
         ("Authorization", "Content-Type"),
+    ),
+    "telegram": lambda: Provider(
+        {"secret_token": TELEGRAM_TOKEN},
+        _fixtures("telegram", ".json", JSON),
+        _sign_telegram,
+        ("X-Telegram-Bot-Api-Secret-Token",),
+    ),
+    "slack": lambda: Provider(
+        {"signing_secret": SLACK_SECRET},
+        _fixtures("slack", ".json", JSON),
+        _sign_slack,
+        ("X-Slack-Signature", "X-Slack-Request-Timestamp", "X-Slack-Retry-Num"),
     ),
 }
 """Every installed channel's provider must be listed: a new plugin extends this table."""

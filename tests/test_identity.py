@@ -73,7 +73,7 @@ async def send(gut: GatewayUnderTest, channel_id: str, body: dict[str, Any]) -> 
     assert response.status == 200, await response.text()
     [interaction_id] = (await response.json())["ids"]
     stored = await gut.gateway.store.get_interaction(interaction_id)
-    assert stored is not None
+    assert isinstance(stored, Interaction)
     return stored
 
 
@@ -728,7 +728,7 @@ async def test_a_delivery_after_a_merge_carries_the_survivor(
 
     await eventually(delivered)
     stored = await gut.gateway.store.get_interaction(bob.id)
-    assert stored is not None
+    assert isinstance(stored, Interaction)
     assert stored.customer_id == bob.customer_id  # the stored interaction keeps its history
     first, *_, last = [a.interaction for a in receiver.arrivals if a.interaction.id == bob.id]
     assert first.customer_id == bob.customer_id

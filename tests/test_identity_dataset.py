@@ -21,6 +21,7 @@ from typing import Any
 
 from gateway.identity import IdentityPolicy, IdentityRules
 from gateway.normalize import canonical_identity
+from gateway.schema import Interaction
 from gateway.store.base import Store
 from gateway.testing import GatewayFactory, GatewayUnderTest
 from tests.fixtures.identity import generate
@@ -138,7 +139,7 @@ async def post_all(gut: GatewayUnderTest) -> list[str | None]:
         assert response.status == 200, (row.label, await response.text())
         [interaction_id] = (await response.json())["ids"]
         stored = await gut.gateway.store.get_interaction(interaction_id)
-        assert stored is not None
+        assert isinstance(stored, Interaction)
         customers.append(stored.customer_id)
     return customers
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol, get_args
 
 from gateway.schema import Identity, Interaction
+from gateway.store.stored_rows import StoredInteraction, UnreadableInteraction
 
 __all__ = [
     "DELIVERY_STATES",
@@ -30,8 +31,10 @@ __all__ = [
     "Store",
     "StoredAttempt",
     "StoredDelivery",
+    "StoredInteraction",
     "Stream",
     "TimelineEntry",
+    "UnreadableInteraction",
 ]
 
 DeliveryState = Literal["pending", "in_flight", "delivered", "dead"]
@@ -210,7 +213,7 @@ class LinkResult:
 class TimelineEntry:
     """One interaction of a customer's timeline, with its deliveries."""
 
-    interaction: Interaction
+    interaction: StoredInteraction
     deliveries: tuple[StoredDelivery, ...]
 
 
@@ -260,13 +263,17 @@ class Store(Protocol):
     async def ping(self) -> None:
         """Raise `StoreUnavailableError` unless a write could commit right now."""
 
-    async def get_interaction(self, interaction_id: str) -> Interaction | None:
-        """Return a stored interaction, or None."""
+    async def get_interaction(self, interaction_id: str) -> StoredInteraction | None:
+        """Return a stored interaction (`UnreadableInteraction` if it no longer validates), or
+        None."""
 
     async def list_interactions(
         self, *, channel_id: str | None = None, limit: int = 100, after: str | None = None
-    ) -> list[Interaction]:
-        """Return stored interactions in arrival order, after the one with id `after`."""
+    ) -> list[StoredInteraction]:
+        """Return stored interactions in arrival order, after the one with id `after`.
+
+        A row that no longer validates is an `UnreadableInteraction` in its place.
+        """
 
     async def deliveries_of(self, interaction_id: str) -> list[StoredDelivery]:
         """Return the delivery jobs of one interaction, oldest first."""
@@ -328,11 +335,13 @@ class Store(Protocol):
         since: datetime,
         now: datetime,
         plan: Callable[[Interaction], tuple[bool, str | None]],
+        unreadable: Callable[[UnreadableInteraction], None] | None = None,
     ) -> int:
         """Queue stored interactions received since `since` for `backend`; return how many.
 
         `plan(interaction)` says whether routing sends it to `backend` and its order key.
-        Interactions that already have a delivery for `backend` are skipped.
+        Interactions that already have a delivery for `backend` are skipped; so are rows that no
+        longer validate (nothing can route them), each passed to `unreadable`.
         """
 
     async def queue_stats(self, now: datetime) -> dict[str, QueueStats]:
@@ -352,7 +361,8 @@ class Store(Protocol):
     ) -> list[TimelineEntry]:
         """Return the interactions of a customer's whole merge tree by occurrence time.
 
-        `after` is the id of the last interaction of the previous page.
+        `after` is the id of the last interaction of the previous page. A row that no longer
+        validates is an `UnreadableInteraction` in its place.
         """
 
     async def link_identity(

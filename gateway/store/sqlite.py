@@ -17,10 +17,12 @@ never sit ahead of an ingest commit for long. After every write transaction the 
 that the paths still name the files it opened (`sqlite_health`); if not, it refuses every write
 until a restart. `ping` asks the writer whether a transaction could commit now.
 
-The WAL stays small: once it passes 1 MiB a background task checkpoints and truncates it between
-transactions (`journal_size_limit` caps what a checkpoint leaves). An erasure is scrubbed from
-the files by such a checkpoint: it is retried in the background until it succeeds while another
-reader holds an old snapshot, and `erasures.scrubbed_at` records when it did.
+The WAL stays small: commits never checkpoint (`wal_autocheckpoint` is off on the writer);
+every 100 write transactions, or once the WAL file passes `journal_size_limit` (4 MiB), a
+background task checkpoints it between transactions and restarts it, so the next commits
+overwrite it in place. An erasure is scrubbed from the files by a checkpoint that also truncates
+the WAL: it is retried in the background until it succeeds while another reader holds an old
+snapshot, and `erasures.scrubbed_at` records when it did.
 
 Only one process may serve a store: `recover` takes an exclusive lock on `<path>.lock`, held
 until `close`, so releasing the leases a crash left behind can never steal a live server's.
@@ -80,6 +82,12 @@ from gateway.store.sqlite_health import (
     probe,
 )
 from gateway.store.sqlite_identity import IdentityResolver
+from gateway.store.stored_rows import (
+    INTERACTION_COLUMNS,
+    StoredInteraction,
+    UnreadableInteraction,
+    load_interaction,
+)
 
 __all__ = ["SqliteStore", "Synchronous", "sqlite_path_from_url"]
 
@@ -103,8 +111,10 @@ _PROBE_BUSY_S = 0.2
 _PROBE_TIMEOUT_S = 1.0
 """How long `ping` waits for the writer thread, busy with another operation's lock wait."""
 _PROBE_CACHE_S = 0.5
-_WAL_CHECKPOINT_BYTES = 1 << 20
+_CHECKPOINT_EVERY = 100
+"""Write transactions between WAL checkpoints (a few MiB of WAL for one-row commits)."""
 _JOURNAL_SIZE_LIMIT = 4 << 20
+"""The WAL size a restart leaves, and beyond which a checkpoint is due whatever the count."""
 _SCRUB_RETRY_S = (0.25, 5.0)
 """First and longest wait between checkpoints retried for an erasure."""
 _UNSCRUBBED = "SELECT EXISTS (SELECT 1 FROM erasures WHERE scrubbed_at IS NULL)"
@@ -176,6 +186,7 @@ class SqliteStore:
         self._files = WriterFiles(path)
         self._write_failed = False  # then `ping` writes for real, until a write succeeds
         self._checkpoint_due = False
+        self._writes_since_checkpoint = 0
         self._unscrubbed = False  # an erasure waits for a successful checkpoint
         self._probe: asyncio.Future[None] | None = None
         self._probed_at = 0.0
@@ -251,13 +262,14 @@ class SqliteStore:
                 " lock or a slow disk"
             ) from None
 
-    async def get_interaction(self, interaction_id: str) -> Interaction | None:
-        """Return a stored interaction, or None."""
+    async def get_interaction(self, interaction_id: str) -> StoredInteraction | None:
+        """Return a stored interaction (`UnreadableInteraction` if it no longer validates), or
+        None."""
         return await self._read(partial(_get_interaction, interaction_id=interaction_id))
 
     async def list_interactions(
         self, *, channel_id: str | None = None, limit: int = 100, after: str | None = None
-    ) -> list[Interaction]:
+    ) -> list[StoredInteraction]:
         """Return stored interactions in arrival order, after the one with id `after`."""
         query = partial(_list_interactions, channel_id=channel_id, limit=limit, after=after)
         return await self._read(query)
@@ -346,8 +358,11 @@ class SqliteStore:
         since: datetime,
         now: datetime,
         plan: Callable[[Interaction], tuple[bool, str | None]],
+        unreadable: Callable[[UnreadableInteraction], None] | None = None,
     ) -> int:
         """Queue stored interactions received since `since` for `backend`; return how many.
+
+        Rows that no longer validate are skipped, each passed to `unreadable`.
 
         Chunks are read on the reader thread and planned on the event loop, where routing lives;
         each chunk's inserts are one transaction, and a commit that queued one meanwhile wins.
@@ -358,6 +373,10 @@ class SqliteStore:
             interactions, after = await self._read(read)
             jobs = []
             for interaction in interactions:
+                if isinstance(interaction, UnreadableInteraction):
+                    if unreadable is not None:
+                        unreadable(interaction)
+                    continue
                 send, key = plan(interaction)
                 if send:
                     jobs.append((interaction.id, key))
@@ -492,6 +511,7 @@ class SqliteStore:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA secure_delete = ON")  # erased data is overwritten, not just unlinked
         conn.execute(f"PRAGMA journal_size_limit = {_JOURNAL_SIZE_LIMIT:d}")
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # the maintainer checkpoints, off commits
         migrate(conn)
         self._resolver.load(conn)
         self._unscrubbed = bool(conn.execute(_UNSCRUBBED).fetchone()[0])
@@ -555,7 +575,11 @@ class SqliteStore:
             raise
         self._files.check()
         self._write_failed = False
-        self._checkpoint_due = self._checkpoint_due or self._files.wal_bytes > _WAL_CHECKPOINT_BYTES
+        self._writes_since_checkpoint += 1
+        self._checkpoint_due = self._checkpoint_due or (
+            self._writes_since_checkpoint >= _CHECKPOINT_EVERY
+            or self._files.wal_bytes > _JOURNAL_SIZE_LIMIT
+        )
         return result
 
     def _run_probe(self, conn: sqlite3.Connection) -> None:
@@ -566,7 +590,7 @@ class SqliteStore:
         self._write_failed = False
 
     async def _checkpoint_now(self) -> bool:
-        """Checkpoint and truncate the WAL; False if it could not (yet)."""
+        """Checkpoint the WAL (and truncate it while an erasure waits); False if it could not."""
         try:
             return await self._on_writer(self._checkpoint)
         except StoreUnavailableError:
@@ -578,14 +602,17 @@ class SqliteStore:
             return False
         busy_wait(conn, _BOOKKEEPING_BUSY_S)
         try:
-            if not checkpoint(conn):
+            # Also those another process (the CLI) erased, found by a partial index.
+            scrub = self._unscrubbed or bool(conn.execute(_UNSCRUBBED).fetchone()[0])
+            if not checkpoint(conn, truncate=scrub):
                 _log.info("SQLite store: a reader holds the WAL; checkpointing again later")
                 return False
             self._checkpoint_due = False
-            # Also those another process (the CLI) erased: writes nothing if there are none.
-            stamp = "UPDATE erasures SET scrubbed_at = ? WHERE scrubbed_at IS NULL"
-            transaction(conn, lambda c: c.execute(stamp, (utc_text(datetime.now(UTC)),)))
-            self._unscrubbed = False
+            self._writes_since_checkpoint = 0
+            if scrub:
+                stamp = "UPDATE erasures SET scrubbed_at = ? WHERE scrubbed_at IS NULL"
+                transaction(conn, lambda c: c.execute(stamp, (utc_text(datetime.now(UTC)),)))
+                self._unscrubbed = False
         except sqlite3.Error as exc:
             _log.warning("SQLite store: cannot checkpoint the WAL: %s", exc)
             return False
@@ -797,8 +824,9 @@ def _write_item(
 
 def _list_interactions(
     conn: sqlite3.Connection, channel_id: str | None, limit: int, after: str | None
-) -> list[Interaction]:
-    sql = "SELECT body FROM interactions WHERE rowid > coalesce((SELECT rowid FROM interactions"
+) -> list[StoredInteraction]:
+    sql = f"SELECT {INTERACTION_COLUMNS} FROM interactions"
+    sql += " WHERE rowid > coalesce((SELECT rowid FROM interactions"
     sql += " WHERE id = :after), 0)"
     if channel_id is not None:
         sql += " AND channel_id = :channel"
@@ -806,9 +834,10 @@ def _list_interactions(
         sql + " ORDER BY rowid LIMIT :limit",
         {"after": after, "channel": channel_id, "limit": limit},
     )
-    return [Interaction.model_validate_json(body) for (body,) in rows]
+    return [load_interaction(row) for row in rows]
 
 
-def _get_interaction(conn: sqlite3.Connection, interaction_id: str) -> Interaction | None:
-    row = conn.execute("SELECT body FROM interactions WHERE id = ?", (interaction_id,)).fetchone()
-    return None if row is None else Interaction.model_validate_json(row[0])
+def _get_interaction(conn: sqlite3.Connection, interaction_id: str) -> StoredInteraction | None:
+    sql = f"SELECT {INTERACTION_COLUMNS} FROM interactions WHERE id = ?"
+    row = conn.execute(sql, (interaction_id,)).fetchone()
+    return None if row is None else load_interaction(row)

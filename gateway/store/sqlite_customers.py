@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from gateway.identity import IdentityPolicy
-from gateway.schema import Identity, Interaction
+from gateway.schema import Identity
 from gateway.store import sqlite_deliveries as deliveries
 from gateway.store.base import (
     ConflictError,
@@ -37,6 +37,7 @@ from gateway.store.sqlite_identity import (
     root_of,
     tree_of,
 )
+from gateway.store.stored_rows import INTERACTION_COLUMNS, load_interaction
 
 __all__ = [
     "advance",
@@ -130,7 +131,7 @@ def timeline(
 ) -> list[TimelineEntry]:
     """Return the interactions of a customer's tree by (occurred_at, id), after `after`."""
     params: dict[str, Any] = {"root": customer_id, "limit": limit, "after": after or ""}
-    sql = TREE + " SELECT id, body FROM interactions WHERE customer_id" + _IN_TREE
+    sql = TREE + f" SELECT {INTERACTION_COLUMNS} FROM interactions WHERE customer_id" + _IN_TREE
     if after is not None:
         sql += (
             " AND (occurred_at, id) > ((SELECT occurred_at FROM interactions WHERE id = :after),"
@@ -138,11 +139,8 @@ def timeline(
         )
     rows = conn.execute(sql + " ORDER BY occurred_at, id LIMIT :limit", params).fetchall()
     return [
-        TimelineEntry(
-            Interaction.model_validate_json(body),
-            tuple(deliveries.deliveries_of(conn, interaction_id)),
-        )
-        for interaction_id, body in rows
+        TimelineEntry(load_interaction(row), tuple(deliveries.deliveries_of(conn, row[0])))
+        for row in rows
     ]
 
 

@@ -13,10 +13,7 @@ import sqlite3
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from typing import Any, TypeVar
-
-from pydantic import ValidationError
 
 from gateway.schema import Interaction
 from gateway.store.base import (
@@ -27,6 +24,7 @@ from gateway.store.base import (
     StoredAttempt,
     StoredDelivery,
 )
+from gateway.store.stored_rows import StoredInteraction, load_interaction, validated
 
 __all__ = [
     "FIRST_ROW",
@@ -54,11 +52,6 @@ __all__ = [
 _T = TypeVar("_T")
 
 log = logging.getLogger("gateway.delivery")
-
-_REASONS_SHOWN = 5
-"""Validation errors named in the reason of an unreadable delivery; the rest are counted."""
-_QUOTES_INPUT = frozenset({"value_error", "assertion_error"})
-"""Error types whose message may quote the input (our validators write some): named by type only."""
 
 Cursor = tuple[str, int]
 """A position in arrival order: (received_at, rowid) of the last interaction seen."""
@@ -124,7 +117,8 @@ _AFTER_CURSOR = (
     " ORDER BY i.received_at, i.rowid LIMIT :size"
 )
 _UNROUTED = (
-    "SELECT i.received_at, i.rowid, i.body FROM interactions AS i WHERE NOT EXISTS ("
+    "SELECT i.received_at, i.rowid, i.id, i.channel_id, i.external_id, i.received_at, i.body"
+    " FROM interactions AS i WHERE NOT EXISTS ("
     " SELECT 1 FROM deliveries AS d WHERE d.interaction_id = i.id AND d.backend = :backend)"
     " AND" + _AFTER_CURSOR
 )
@@ -206,10 +200,9 @@ def claim(
     now_known = current(conn, customers, backend) if customers else {}
     claimed = []
     for row_id, attempts, created, interaction_id, body, customer_id in rows:
-        try:
-            interaction = recent.get(interaction_id) or Interaction.model_validate_json(body)
-        except ValidationError as exc:
-            _dead_letter_unreadable(conn, backend, row_id, exc, now)
+        interaction = recent.get(interaction_id) or validated(body)
+        if isinstance(interaction, str):
+            _dead_letter_unreadable(conn, backend, row_id, interaction, now)
             continue
         root, refs = now_known.get(customer_id, (customer_id, ()))
         if root != customer_id:
@@ -218,35 +211,9 @@ def claim(
     return claimed
 
 
-def _unreadable_reason(exc: ValidationError) -> str:
-    """Say where and why a stored interaction fails validation, never quoting its values."""
-    errors = exc.errors(include_url=False, include_context=False, include_input=False)
-    named = [
-        f"{_location(e['loc'])}: " + (e["type"] if e["type"] in _QUOTES_INPUT else e["msg"])
-        for e in errors[:_REASONS_SHOWN]
-    ]
-    more = f" (and {len(errors) - _REASONS_SHOWN} more)" if len(errors) > _REASONS_SHOWN else ""
-    return "stored interaction no longer validates: " + "; ".join(named) + more
-
-
-def _location(loc: tuple[int | str, ...]) -> str:
-    """Return `loc` dotted; keys that are no field of the schema (input, then) become `<key>`."""
-    known = _schema_fields()
-    parts = [str(p) if isinstance(p, int) or p in known else "<key>" for p in loc]
-    return ".".join(parts) or "body"
-
-
-@cache
-def _schema_fields() -> frozenset[str]:
-    schema = Interaction.model_json_schema()
-    models = [schema, *schema.get("$defs", {}).values()]
-    return frozenset(name for model in models for name in model.get("properties", {}))
-
-
 def _dead_letter_unreadable(
-    conn: sqlite3.Connection, backend: str, delivery_id: int, exc: ValidationError, now: datetime
+    conn: sqlite3.Connection, backend: str, delivery_id: int, reason: str, now: datetime
 ) -> None:
-    reason = _unreadable_reason(exc)
     update = DeliveryUpdate(delivery_id, "dead", (), error=reason)
     conn.execute(_RECORD, _record_params(update, now))
     log.warning("backend %s: delivery %d dead-lettered: %s", backend, delivery_id, reason)
@@ -330,11 +297,11 @@ def replay(
 
 def unrouted(
     conn: sqlite3.Connection, backend: str, after: Cursor, size: int
-) -> tuple[list[Interaction], Cursor]:
+) -> tuple[list[StoredInteraction], Cursor]:
     """Return up to `size` interactions after `after` with no delivery for `backend`."""
     params = {"backend": backend, "after": after[0], "after_rowid": after[1], "size": size}
     rows = conn.execute(_UNROUTED, params).fetchall()
-    interactions = [Interaction.model_validate_json(body) for _, _, body in rows]
+    interactions = [load_interaction(row[2:]) for row in rows]
     return interactions, (rows[-1][0], rows[-1][1]) if rows else after
 
 

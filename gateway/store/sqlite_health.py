@@ -8,7 +8,8 @@ The writer thread calls these between and after its transactions (`SqliteStore` 
   mismatch is logged CRITICAL and the store refuses every write until it is restarted.
 - `busy_wait` sets how long the next statements wait for another process's write lock: the one
   writer serves ingest and delivery bookkeeping, so each operation has its own budget.
-- `checkpoint` copies the WAL into the database and truncates it, and says whether it did.
+- `checkpoint` copies the WAL into the database, restarts (or truncates) it, and says whether
+  it did.
 - `probe` answers "could a transaction commit now?" for `/readyz`.
 """
 
@@ -40,7 +41,9 @@ _STORAGE_ERRORS = frozenset(
     }
 )
 _LOCKED = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
-_PROBE_WRITE = "INSERT OR REPLACE INTO store_probe (id, probed_at) VALUES (1, ?)"
+_PROBE_ROOM = 64 << 10
+"""Bytes the probe's write carries: more than a typical commit of one interaction writes."""
+_PROBE_WRITE = "INSERT OR REPLACE INTO store_probe (id, probed_at, room) VALUES (1, ?, zeroblob(?))"
 
 
 def is_storage_error(exc: BaseException) -> bool:
@@ -55,22 +58,33 @@ def is_lock_wait(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _LOCKED
 
 
+_BUSY_STEP_MS = 50
+"""Lock waits are rounded to this, so the few pragma texts stay in `sqlite3`'s statement cache."""
+
+
 def busy_wait(conn: sqlite3.Connection, seconds: float) -> None:
-    """Make the statements that follow wait at most `seconds` for another writer's lock."""
-    conn.execute(f"PRAGMA busy_timeout = {max(1, round(seconds * 1000)):d}")
+    """Make the statements that follow wait at most `seconds` (to 50 ms) for another writer's
+    lock."""
+    steps = max(1, round(seconds * 1000 / _BUSY_STEP_MS))
+    conn.execute(f"PRAGMA busy_timeout = {steps * _BUSY_STEP_MS:d}")
 
 
-def checkpoint(conn: sqlite3.Connection) -> bool:
-    """Checkpoint the whole WAL into the database and truncate it; False if a reader kept it.
+def checkpoint(conn: sqlite3.Connection, *, truncate: bool) -> bool:
+    """Checkpoint the whole WAL into the database so the next commit writes it from its start;
+    False if a reader kept it. With `truncate` the WAL file is emptied too (no old frame is left
+    in it, as an erasure needs); without, it is overwritten in place, which is cheaper for the
+    commits that follow than growing a truncated file again.
 
     Waits for readers only as long as the connection's busy timeout.
     """
-    busy, log_frames, checkpointed = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    mode = "TRUNCATE" if truncate else "RESTART"
+    busy, log_frames, checkpointed = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
     return bool(busy == 0 and log_frames == checkpointed)
 
 
 def probe(conn: sqlite3.Connection, *, write: bool, now: str) -> None:
-    """Take the write lock and give it back; with `write`, commit a one-row write.
+    """Take the write lock and give it back; with `write`, commit a write as large as a
+    typical commit (a disk with room for a small write only is not ready).
 
     `BEGIN IMMEDIATE` finds another process's lock; only a real write finds a full disk, a
     read-only mount or an I/O error, so that one runs after a write failed, until one succeeds.
@@ -80,7 +94,7 @@ def probe(conn: sqlite3.Connection, *, write: bool, now: str) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
             if write:
-                conn.execute(_PROBE_WRITE, (now,))
+                conn.execute(_PROBE_WRITE, (now, _PROBE_ROOM))
                 conn.execute("COMMIT")
         finally:
             if conn.in_transaction:

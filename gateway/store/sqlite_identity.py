@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
-import orjson
 from ulid import ULID
 
 from gateway.identity import (
@@ -28,6 +27,7 @@ from gateway.identity import (
 )
 from gateway.schema import AUTOMATED, ChannelKind, ConversationContext, Identity, Interaction
 from gateway.store.sqlite_deliveries import parse_utc, utc_text
+from gateway.store.stored_rows import validated
 
 __all__ = [
     "OWNER",
@@ -410,22 +410,19 @@ class IdentityResolver:
         latest = max(rows, key=lambda row: (row[2], row[0]))[1]
         rows = [row for row in rows if row[1] == latest]
         rows.sort(key=lambda row: row[0])  # in the order they were processed
-        unanswered = None
-        for _, _, _, direction, body in rows:
-            after = orjson.loads(body)
-            kind = after["channel"]["kind"]
-            if direction != "inbound":
-                unanswered = None
-            elif AUTOMATED not in after.get("metadata", {}):
-                unanswered = kind
-        context = after["context"]
+        after = validated(rows[-1][4])
+        if isinstance(after, str) or after.context is None:
+            # That row no longer validates (docs/operations.md): its conversation cannot be
+            # continued, so a new one starts; refusing would refuse this customer forever.
+            return None
+        context, kind = after.context, after.channel.kind
         return _Conversation(
             latest,
             max(row[2] for row in rows),
-            context["conversation_size"],
-            context["conversation_channels"],
+            context.conversation_size,
+            list(context.conversation_channels),
             kind,
-            unanswered,
+            _unanswered(rows),
         )
 
     def _thread(
@@ -464,6 +461,21 @@ class IdentityResolver:
         return interaction.model_copy(
             update={"customer_id": root, "conversation_id": current.id, "context": context}
         )
+
+
+def _unanswered(rows: list[tuple[int, str, str, str, str]]) -> str | None:
+    """Return the kind of the last inbound contact of `rows` (in processing order) that no
+    outbound answered since; automated contacts neither ask nor answer, and a row that no
+    longer validates is left out."""
+    unanswered = None
+    for _, _, _, direction, body in rows:
+        if direction != "inbound":
+            unanswered = None
+            continue
+        contact = validated(body)
+        if not isinstance(contact, str) and AUTOMATED not in contact.metadata:
+            unanswered = contact.channel.kind
+    return unanswered
 
 
 def _window_start(last: str, window: timedelta) -> str:
