@@ -51,7 +51,17 @@ class PluginLoadError(GatewayError):
 
 
 class SignatureError(GatewayError):
-    """The webhook's signature, token or timestamp does not verify."""
+    """The webhook's signature, token or timestamp does not verify.
+
+    `status` is 401, or 406 for a refusal that is final for a provider which retries every
+    other status (Mailgun stops on 406: a replayed or stale signature never verifies later).
+    """
+
+    def __init__(self, message: str, *, status: int = 401) -> None:
+        if status not in (401, 406):
+            raise ValueError("SignatureError status must be 401 or 406")
+        self.status = status
+        super().__init__(message)
 
 
 class PayloadError(GatewayError):

@@ -107,7 +107,7 @@ async def _ingest(
         interactions = channel.parse(req)
     except SignatureError as exc:
         gateway.metrics.channel(channel_id).signature_failures.inc()
-        raise _reject("bad_signature", 401, str(exc)) from None
+        raise _reject("bad_signature", exc.status, str(exc)) from None
     except PayloadError as exc:
         raise _reject("bad_payload", exc.status, str(exc)) from None
     items = gateway.pipeline.prepare(interactions)

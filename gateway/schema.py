@@ -23,6 +23,7 @@ from pydantic import (
 from ulid import ULID
 
 __all__ = [
+    "AUTOMATED",
     "CHANNEL_KINDS",
     "EARLIEST",
     "LATEST",
@@ -55,6 +56,10 @@ __all__ = [
 ]
 
 SCHEMA_VERSION: Final = "interaction/v1"
+AUTOMATED: Final = "automated"
+"""The `metadata` key a channel sets (to the reason) on an inbound interaction a machine sent:
+an auto-reply, a bounce, a mailing list. It joins the conversation but is never a repeat
+contact, and leaves the conversation's unanswered state as it was."""
 
 InteractionType = Literal["message", "call", "status"]
 Direction = Literal["inbound", "outbound"]

@@ -38,6 +38,8 @@ FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 TWILIO_TOKEN = "3f9c2a7e5b1d4c8e9a0b6f2d7c3e1a5b"
 META_SECRET = "7c2f5e8a1b9d4c6e3f0a2b4d6e8f1a3c"
+EMAIL_AUTH = {"username": "fuzz-user", "password": "fuzz-Zq8v2LxR7tNw4kPc"}
+MAILGUN_KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
 TELEGRAM_TOKEN = "tg-Fuzz_Secret_Token-9x"
 SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 _CONTENT_TYPES = (
@@ -84,6 +86,28 @@ def _sign_twilio(body: bytes, content_type: str, url: str) -> dict[str, str]:
 def _sign_meta(body: bytes, content_type: str, url: str) -> dict[str, str]:
     signature = importlib.import_module("gateway_meta.signature")
     return {"X-Hub-Signature-256": signature.signature_header(META_SECRET, body)}
+
+
+def _sign_basic(body: bytes, content_type: str, url: str) -> dict[str, str]:
+    auth = importlib.import_module("gateway_email.auth")
+    return {"Authorization": auth.basic_auth_header(EMAIL_AUTH["username"], EMAIL_AUTH["password"])}
+
+
+def _unsigned(body: bytes, content_type: str, url: str) -> dict[str, str]:
+    return {}  # Mailgun signs inside the body: the recordings carry their (now stale) signature
+
+
+def _email_fixtures(prefix: str) -> list[tuple[bytes, str]]:
+    """Return the e-mail plugin's recordings of one provider, each with its content type."""
+    seeds = []
+    for path in sorted((PLUGINS / "email" / "tests" / "fixtures").glob(f"{prefix}_*")):
+        body = path.read_bytes()
+        if path.suffix == ".multipart":
+            boundary = body.split(b"\r\n", 1)[0].removeprefix(b"--").decode()
+            seeds.append((body, f"multipart/form-data; boundary={boundary}"))
+        elif not path.name.endswith(".golden.json"):
+            seeds.append((body, FORM if path.suffix == ".form" else JSON))
+    return seeds
 
 
 def _sign_telegram(body: bytes, content_type: str, url: str) -> dict[str, str]:
@@ -140,6 +164,21 @@ PROVIDERS: dict[str, Callable[[], Provider]] = {
         _fixtures("meta", ".json", JSON),
         _sign_meta,
         ("X-Hub-Signature-256", "X-Hub-Signature"),
+    ),
+    "sendgrid": lambda: Provider(
+        {"basic_auth": EMAIL_AUTH},
+        _email_fixtures("sendgrid"),
+        _sign_basic,
+        ("Authorization", "Content-Type"),
+    ),
+    "mailgun": lambda: Provider(
+        {"signing_key": MAILGUN_KEY}, _email_fixtures("mailgun"), _unsigned, ("Content-Type",)
+    ),
+    "postmark": lambda: Provider(
+        {"basic_auth": EMAIL_AUTH},
+        _email_fixtures("postmark"),
+        _sign_basic,
+        ("Authorization", "Content-Type"),
     ),
     "telegram": lambda: Provider(
         {"secret_token": TELEGRAM_TOKEN},
@@ -225,12 +264,25 @@ def _mutate_form(rng: random.Random, body: bytes) -> bytes:
     return urlencode(pairs).encode()
 
 
+def _mutate_bytes(rng: random.Random, body: bytes) -> bytes:
+    """Return a multipart recording with a few spans replaced by edge or random text."""
+    mutated = bytearray(body)
+    for _ in range(rng.choice((1, 1, 2, 3))):
+        start = rng.randrange(len(mutated) + 1)
+        end = min(len(mutated), start + rng.randrange(40))
+        value = rng.choice(EDGE_TEXT) if rng.random() < 0.6 else _random_text(rng)
+        mutated[start:end] = value.encode("utf-8", "surrogatepass")
+    return bytes(mutated)
+
+
 def _body(rng: random.Random, seed: bytes, content_type: str) -> bytes:
     pick = rng.random()
     if pick < 0.1:
         return seed
     if pick < 0.7:
-        return _mutate_form(rng, seed) if content_type == FORM else _mutate_json(rng, seed)
+        if content_type == FORM:
+            return _mutate_form(rng, seed)
+        return _mutate_json(rng, seed) if content_type == JSON else _mutate_bytes(rng, seed)
     if pick < 0.78:
         return seed[: rng.randrange(len(seed) + 1)]
     if pick < 0.84:

@@ -23,6 +23,8 @@ PUBLIC = {
         # The bounds of every value (issue 10): plugins check theirs and name the field.
         "EARLIEST", "LATEST", "MAX_ATTACHMENTS", "MAX_DURATION_S", "MAX_ID", "MAX_IDENTITIES",
         "MAX_METADATA", "MAX_METADATA_KEY", "MAX_SHORT", "MAX_SIZE", "MAX_TEXT", "in_range",
+        # The metadata key of an auto-reply or bounce, which is never a repeat contact.
+        "AUTOMATED",
     ],
     "gateway.errors": [
         "AuthenticationError", "ConfigError", "DeliveryError", "GatewayError", "NotReadyError",

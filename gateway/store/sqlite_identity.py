@@ -25,7 +25,7 @@ from gateway.identity import (
     business_party,
     customer_party,
 )
-from gateway.schema import ChannelKind, ConversationContext, Identity, Interaction
+from gateway.schema import AUTOMATED, ChannelKind, ConversationContext, Identity, Interaction
 from gateway.store.sqlite_deliveries import parse_utc, utc_text
 from gateway.store.stored_rows import validated
 
@@ -409,8 +409,8 @@ class IdentityResolver:
         rows = cur.execute(_RECENT_CONTACTS, {"root": root, "since": since}).fetchall()
         latest = max(rows, key=lambda row: (row[2], row[0]))[1]
         rows = [row for row in rows if row[1] == latest]
-        _, _, _, direction, body = max(rows, key=lambda row: row[0])  # processed last
-        after = validated(body)
+        rows.sort(key=lambda row: row[0])  # in the order they were processed
+        after = validated(rows[-1][4])
         if isinstance(after, str) or after.context is None:
             # That row no longer validates (docs/operations.md): its conversation cannot be
             # continued, so a new one starts; refusing would refuse this customer forever.
@@ -422,7 +422,7 @@ class IdentityResolver:
             context.conversation_size,
             list(context.conversation_channels),
             kind,
-            kind if direction == "inbound" else None,
+            _unanswered(rows),
         )
 
     def _thread(
@@ -434,20 +434,24 @@ class IdentityResolver:
         """
         kind = interaction.channel.kind
         unanswered = kind if interaction.direction == "inbound" else None
+        automated = unanswered is not None and AUTOMATED in interaction.metadata
         current = self._conversation(cur, root)
         if current is None or not self._within_window(interaction, current.last_activity_at):
-            current = _Conversation(f"conv_{ULID()}", occurred, 1, [kind], kind, unanswered)
+            waiting = None if automated else unanswered
+            current = _Conversation(f"conv_{ULID()}", occurred, 1, [kind], kind, waiting)
             self._conversations[root] = current
             previous, repeat = None, False
         else:
             previous = current.last_channel
-            repeat = unanswered is not None and current.unanswered not in (None, kind)
+            repeat = not automated and unanswered is not None
+            repeat = repeat and current.unanswered not in (None, kind)
             if kind not in current.channels:
                 current.channels = sorted([*current.channels, kind])
             current.last_activity_at = max(current.last_activity_at, occurred)
             current.size += 1
             current.last_channel = kind
-            current.unanswered = unanswered
+            if not automated:  # a machine's message neither asks nor answers anything
+                current.unanswered = unanswered
         context = ConversationContext.model_construct(
             conversation_channels=cast("list[ChannelKind]", list(current.channels)),
             conversation_size=current.size,
@@ -457,6 +461,21 @@ class IdentityResolver:
         return interaction.model_copy(
             update={"customer_id": root, "conversation_id": current.id, "context": context}
         )
+
+
+def _unanswered(rows: list[tuple[int, str, str, str, str]]) -> str | None:
+    """Return the kind of the last inbound contact of `rows` (in processing order) that no
+    outbound answered since; automated contacts neither ask nor answer, and a row that no
+    longer validates is left out."""
+    unanswered = None
+    for _, _, _, direction, body in rows:
+        if direction != "inbound":
+            unanswered = None
+            continue
+        contact = validated(body)
+        if not isinstance(contact, str) and AUTOMATED not in contact.metadata:
+            unanswered = contact.channel.kind
+    return unanswered
 
 
 def _window_start(last: str, window: timedelta) -> str:

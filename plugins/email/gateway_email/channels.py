@@ -1,0 +1,115 @@
+"""The e-mail channels: `sendgrid-inbound`, `mailgun-inbound` and `postmark-inbound`."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any, ClassVar, TypeVar
+
+from gateway.plugin import Channel, WebhookRequest
+from gateway.schema import Interaction
+from gateway_email import mailgun_signature
+from gateway_email.auth import check_basic_auth
+from gateway_email.forms import FORM, MULTIPART, digest, read_form
+from gateway_email.mailgun import mailgun_email
+from gateway_email.mapping import email_fields
+from gateway_email.message import Email
+from gateway_email.postmark import postmark_email
+from gateway_email.sendgrid import sendgrid_email
+from gateway_email.settings import BasicAuthSettings, EmailSettings, MailgunSettings
+
+__all__ = [
+    "EmailChannel",
+    "MailgunInboundChannel",
+    "PostmarkInboundChannel",
+    "SendGridInboundChannel",
+]
+
+SettingsT = TypeVar("SettingsT", bound=EmailSettings)
+
+
+class EmailChannel(Channel[SettingsT]):
+    """What every e-mail channel shares: one message per webhook, mapped the same way."""
+
+    kind = "email"
+
+    def message(self, req: WebhookRequest, email: Email, raw: Any) -> list[Interaction]:
+        """Return the interaction of the inbound `email` (`raw`: the provider's fields)."""
+        fields = email_fields(email, self.settings.inbound_addresses, req.received_at)
+        return [self.interaction(req, raw=raw, **fields)]
+
+
+class _BasicAuthChannel(EmailChannel[BasicAuthSettings]):
+    settings_model = BasicAuthSettings
+
+    def verify(self, req: WebhookRequest) -> None:
+        """Check the Basic auth credentials of the webhook URL."""
+        assert self.settings.basic_auth is not None  # settings refuse none unless insecure
+        check_basic_auth(req, self.settings.basic_auth)
+
+
+class SendGridInboundChannel(_BasicAuthChannel):
+    """SendGrid Inbound Parse: mail to an MX-pointed host, posted as multipart/form-data,
+    parsed (fields, `attachment1..N`) or raw (the whole MIME message in `email`)."""
+
+    type_name = "sendgrid-inbound"
+    provider = "sendgrid"
+    content_types: ClassVar[frozenset[str]] = frozenset({MULTIPART})
+
+    def parse(self, req: WebhookRequest) -> list[Interaction]:
+        """Return the message the post carries."""
+        form = read_form(req)
+        email = sendgrid_email(form)
+        return self.message(req, email, form.fields() if self.settings.include_raw else None)
+
+
+class PostmarkInboundChannel(_BasicAuthChannel):
+    """Postmark inbound: each message to the inbound stream's address, as JSON."""
+
+    type_name = "postmark-inbound"
+    provider = "postmark"
+
+    def parse(self, req: WebhookRequest) -> list[Interaction]:
+        """Return the message the webhook carries."""
+        document = req.json()
+        email = postmark_email(document)
+        return self.message(req, email, document if self.settings.include_raw else None)
+
+
+class MailgunInboundChannel(EmailChannel[MailgunSettings]):
+    """Mailgun routes forwarding to the gateway: form fields (multipart with attachments),
+    signed with the HTTP webhook signing key."""
+
+    type_name = "mailgun-inbound"
+    provider = "mailgun"
+    settings_model = MailgunSettings
+    content_types: ClassVar[frozenset[str]] = frozenset({FORM, MULTIPART})
+
+    @cached_property
+    def _keys(self) -> tuple[str, ...]:
+        return tuple(key.get_secret_value() for key in self.settings.signing_key)
+
+    @cached_property
+    def _replays(self) -> mailgun_signature.ReplayCache:
+        return mailgun_signature.ReplayCache(self.settings.replay_cache_size, self.settings.max_age)
+
+    def verify(self, req: WebhookRequest) -> None:
+        """Check `signature` over `timestamp + token`, the timestamp's age and the token's use."""
+        form = read_form(req)
+        now = self.ctx.clock()
+        token = form.get("token")
+        signed = mailgun_signature.check_signature(
+            self._keys,
+            form.get("timestamp"),
+            token,
+            form.get("signature"),
+            now=now,
+            max_age=self.settings.max_age,
+        )
+        assert token is not None  # checked with the signature
+        self._replays.check(token, digest(form), signed, now)
+
+    def parse(self, req: WebhookRequest) -> list[Interaction]:
+        """Return the message the post carries."""
+        form = read_form(req)
+        email = mailgun_email(form)
+        return self.message(req, email, form.fields() if self.settings.include_raw else None)
