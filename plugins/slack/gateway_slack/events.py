@@ -143,7 +143,7 @@ def _attachments(message: Node, metadata: dict[str, str]) -> list[dict[str, Any]
                 "url": file.text("url_private"),
                 "content_type": file.text("mimetype"),
                 "filename": file.text("name"),
-                "size": file.size("size"),
+                "size": file.integer("size"),
             }
         )
     return attachments
