@@ -6,6 +6,7 @@ Use the fixtures by adding `pytest_plugins = ["gateway.testing"]` to a `conftest
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +23,10 @@ from gateway.admin import create_admin_app
 from gateway.app import create_public_app
 from gateway.config_loader import parse_config
 from gateway.conformance import ChannelCase, ChannelConformance, golden
+from gateway.doc_checks import keys_in_source, undocumented
 from gateway.metrics import Metrics
 from gateway.plugins import load_plugins
+from gateway.recordings import Recordings
 from gateway.runtime import Gateway
 from gateway.schema import Interaction
 from gateway.test_builders import (
@@ -38,11 +41,15 @@ __all__ = [
     "ChannelConformance",
     "GatewayFactory",
     "GatewayUnderTest",
+    "Recordings",
+    "compare_digest_calls",
     "gateway_factory",
     "golden",
+    "keys_in_source",
     "make_channel",
     "run_channel",
     "standard_webhook_headers",
+    "undocumented",
     "webhook_request",
 ]
 
@@ -99,3 +106,21 @@ def gateway_factory(tmp_path: Path, aiohttp_client: Any) -> GatewayFactory:
         return GatewayUnderTest(gateway, client, admin)
 
     return start
+
+
+@pytest.fixture
+def compare_digest_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, Any]]:
+    """Record the arguments of every `hmac.compare_digest` call (which still answers as usual).
+
+    For "compared in constant time" tests: code must call it as `hmac.compare_digest`, looked up
+    on the module at call time, for the calls to be seen.
+    """
+    calls: list[tuple[Any, Any]] = []
+    real = hmac.compare_digest
+
+    def recording(a: Any, b: Any) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", recording)
+    return calls

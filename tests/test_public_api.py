@@ -32,9 +32,9 @@ PUBLIC = {
         "StoreUnavailableError", "TransientDeliveryError",
     ],
     "gateway.testing": [
-        "ChannelCase", "ChannelConformance", "GatewayFactory", "GatewayUnderTest",
-        "gateway_factory", "golden", "make_channel", "run_channel", "standard_webhook_headers",
-        "webhook_request",
+        "ChannelCase", "ChannelConformance", "GatewayFactory", "GatewayUnderTest", "Recordings",
+        "compare_digest_calls", "gateway_factory", "golden", "keys_in_source", "make_channel",
+        "run_channel", "standard_webhook_headers", "undocumented", "webhook_request",
     ],
 }  # fmt: skip
 

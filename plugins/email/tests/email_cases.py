@@ -21,7 +21,7 @@ from gateway_email import MailgunInboundChannel, PostmarkInboundChannel, SendGri
 from gateway_email.auth import basic_auth_header
 
 from gateway.plugin import Channel, WebhookRequest
-from gateway.testing import ChannelCase, webhook_request
+from gateway.testing import ChannelCase, Recordings, webhook_request
 
 FIXTURES = Path(__file__).parent / "fixtures"
 USERNAME = "inbound-parse"
@@ -75,13 +75,6 @@ def fixture(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 
 
-def fixture_names(prefix: str) -> list[str]:
-    """Return the fixtures of one provider (`sendgrid`, `mailgun`, `postmark`)."""
-    return sorted(
-        path.name for path in FIXTURES.glob(f"{prefix}_*") if not path.name.endswith(".golden.json")
-    )
-
-
 def request(name: str, body: bytes | None = None, **headers: str) -> WebhookRequest:
     """Return fixture `name` (or `body` in its format) posted as its provider posts it."""
     data = fixture(name) if body is None else body
@@ -91,15 +84,18 @@ def request(name: str, body: bytes | None = None, **headers: str) -> WebhookRequ
     )
 
 
-def golden_path(name: str) -> Path:
-    """Return where the golden interactions of fixture `name` are kept."""
-    return FIXTURES / f"{name.rpartition('.')[0]}.golden.json"
+RECORDINGS = Recordings(FIXTURES, request)
+"""`fixtures/`: bodies as the providers post them, with their credentials or signatures."""
 
 
-def case(name: str) -> ChannelCase:
-    """Return fixture `name` as the provider posts it, with its golden interactions."""
-    expected = json.loads(golden_path(name).read_text(encoding="utf-8"))
-    return ChannelCase(name, request(name), expected)
+def suffix(recorded: ChannelCase) -> str:
+    """Return the format of a recorded case: `.multipart`, `.form` or `.json`."""
+    return RECORDINGS.file(recorded.name).suffix
+
+
+def repost(recorded: ChannelCase, body: bytes, **headers: str) -> WebhookRequest:
+    """Return the recorded case's request with another body in its format (and `headers`)."""
+    return request(RECORDINGS.file(recorded.name).name, body, **headers)
 
 
 def parts(body: bytes) -> list[bytes]:

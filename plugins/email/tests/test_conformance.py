@@ -16,14 +16,13 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from email_cases import (
+    RECORDINGS,
     SETTINGS,
     assemble,
     boundary,
-    case,
-    fixture,
-    fixture_names,
     parts,
-    request,
+    repost,
+    suffix,
     with_field,
 )
 from gateway_email import MailgunInboundChannel, PostmarkInboundChannel, SendGridInboundChannel
@@ -59,7 +58,9 @@ class EmailConformance(ChannelConformance):
 
     def cases(self) -> Sequence[ChannelCase]:
         """Return every recorded webhook of this channel with its golden interactions."""
-        return [case(name) for name in fixture_names(self.prefix) if name.endswith(self.suffix)]
+        return [
+            case for case in RECORDINGS.cases(self.prefix) if suffix(case).endswith(self.suffix)
+        ]
 
 
 class BasicAuthConformance(EmailConformance):
@@ -72,7 +73,7 @@ class BasicAuthConformance(EmailConformance):
         for recorded in self.cases():
             body = bytearray(recorded.request.body)
             body[len(body) // 2] ^= 1
-            tampered = request(recorded.name, bytes(body), Authorization="Basic Zm9vOmJhcg==")
+            tampered = repost(recorded, bytes(body), Authorization="Basic Zm9vOmJhcg==")
             with pytest.raises(SignatureError):
                 self.channel(recorded.request.received_at).verify(tampered)
 
@@ -120,7 +121,7 @@ class MultipartFuzz(EmailConformance):
     def test_date_and_number_edges_parse_or_raise_payload_errors(self) -> None:
         """Each field of each multipart recording set to each date and number edge."""
         for recorded in self._with_body():
-            if not recorded.name.endswith(".multipart"):
+            if suffix(recorded) != ".multipart":
                 continue
             channel = self.channel(recorded.request.received_at)
             body = recorded.request.body
@@ -154,7 +155,7 @@ class MailgunConformance(EmailConformance):
         hold: a changed signature, timestamp or token fails, and a token seen before with
         another message is refused as a replay."""
         for recorded in self.cases():
-            form = recorded.name.endswith(".form")
+            form = suffix(recorded) == ".form"
             channel = self.channel(recorded.request.received_at)
             for field in ("signature", "timestamp", "token"):
                 with pytest.raises(SignatureError):
@@ -176,10 +177,10 @@ class TestMailgunMultipartConformance(MailgunConformance, MultipartFuzz):
 
 def _changed(recorded: ChannelCase, field: str, value: str) -> Any:
     """Return the recorded Mailgun post with field `field` set to `value`."""
-    if recorded.name.endswith(".form"):
+    if suffix(recorded) == ".form":
         pairs = [
             (name, value if name == field else old)
-            for name, old in parse_qsl(fixture(recorded.name).decode(), keep_blank_values=True)
+            for name, old in parse_qsl(recorded.request.body.decode(), keep_blank_values=True)
         ]
-        return request(recorded.name, urlencode(pairs).encode())
-    return request(recorded.name, with_field(fixture(recorded.name), field, value.encode()))
+        return repost(recorded, urlencode(pairs).encode())
+    return repost(recorded, with_field(recorded.request.body, field, value.encode()))

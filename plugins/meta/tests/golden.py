@@ -6,28 +6,9 @@ review every changed line: a golden file is the spec of its fixture, not a snaps
 
 from __future__ import annotations
 
-import json
-
-from meta_cases import CHANNELS, RECEIVED, SETTINGS, fixture_names, golden_path, signed_request
-from meta_cases import fixture as body_of
-
-from gateway.testing import golden, make_channel
-
-
-def main() -> None:
-    """Write the golden file of every fixture."""
-    for prefix, channel_type in CHANNELS.items():
-        channel = make_channel(
-            channel_type, SETTINGS, channel_id="conformance", clock=lambda: RECEIVED
-        )
-        for name in fixture_names(prefix):
-            req = signed_request(body_of(name))
-            channel.verify(req)
-            parsed = [golden(interaction) for interaction in channel.parse(req)]
-            text = json.dumps(parsed, indent=2, ensure_ascii=False) + "\n"
-            golden_path(name).write_text(text, encoding="utf-8")
-            print(f"{name}: {len(parsed)} interaction(s)")
-
+from meta_cases import CHANNELS, RECORDINGS, SETTINGS
 
 if __name__ == "__main__":
-    main()
+    for prefix, channel_type in CHANNELS.items():
+        for name, count in RECORDINGS.write_goldens(channel_type, SETTINGS, prefix).items():
+            print(f"{name}: {count} interaction(s)")

@@ -17,7 +17,7 @@ from typing import Any
 from gateway_meta import InstagramChannel, MessengerChannel, WhatsAppCloudChannel
 
 from gateway.plugin import Channel, WebhookRequest
-from gateway.testing import ChannelCase, webhook_request
+from gateway.testing import Recordings, webhook_request
 
 FIXTURES = Path(__file__).parent / "fixtures"
 APP_SECRET = "7c2f5e8a1b9d4c6e3f0a2b4d6e8f1a3c"
@@ -39,20 +39,6 @@ def hub_signature(app_secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def fixture(name: str) -> bytes:
-    """Return the body of fixture `name`, exactly as stored."""
-    return (FIXTURES / f"{name}.json").read_bytes()
-
-
-def fixture_names(prefix: str) -> list[str]:
-    """Return the names of the fixtures for the channel of `prefix` (`wa`, `messenger`, ...)."""
-    return sorted(
-        path.name.removesuffix(".json")
-        for path in FIXTURES.glob(f"{prefix}_*.json")
-        if not path.name.endswith(".golden.json")
-    )
-
-
 def signed_request(
     body: bytes, *, app_secret: str = APP_SECRET, headers: dict[str, str] | None = None
 ) -> WebhookRequest:
@@ -66,15 +52,9 @@ def signed_request(
     )
 
 
-def golden_path(name: str) -> Path:
-    """Return where the golden interactions of fixture `name` are kept."""
-    return FIXTURES / f"{name}.golden.json"
-
-
-def case(name: str) -> ChannelCase:
-    """Return fixture `name` signed, with its golden interactions."""
-    expected = json.loads(golden_path(name).read_text(encoding="utf-8"))
-    return ChannelCase(name, signed_request(fixture(name)), expected)
+RECORDINGS = Recordings(FIXTURES, lambda _name, body: signed_request(body))
+"""`fixtures/`: bodies as Meta sends them, posted signed with `APP_SECRET`."""
+fixture = RECORDINGS.body
 
 
 def whatsapp_body(*values: dict[str, Any], waba_id: str = "102290129340398") -> bytes:

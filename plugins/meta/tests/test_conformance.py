@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from gateway_meta import InstagramChannel, MessengerChannel, WhatsAppCloudChannel
-from meta_cases import SETTINGS, case, fixture_names
+from meta_cases import RECORDINGS, SETTINGS
 
 from gateway.testing import ChannelCase, ChannelConformance
 
@@ -21,7 +21,7 @@ class MetaConformance(ChannelConformance):
 
     def cases(self) -> Sequence[ChannelCase]:
         """Return every recorded webhook of this channel with its golden interactions."""
-        return [case(name) for name in fixture_names(self.prefix)]
+        return RECORDINGS.cases(self.prefix)
 
 
 class TestWhatsAppCloudConformance(MetaConformance):

@@ -85,6 +85,8 @@ def test_other_requests_are_not_handshakes() -> None:
     assert channel.handshake(verification("POST", **hub())) is None  # events come by POST
 
 
-def test_the_token_is_compared_in_constant_time(compared: list[tuple[bytes, bytes]]) -> None:
+def test_the_token_is_compared_in_constant_time(
+    compare_digest_calls: list[tuple[bytes, bytes]],
+) -> None:
     make_channel(WhatsAppCloudChannel, SETTINGS).handshake(verification(**hub(token="guess")))
-    assert compared == [(b"guess", VERIFY_TOKEN.encode())]
+    assert compare_digest_calls == [(b"guess", VERIFY_TOKEN.encode())]

@@ -18,9 +18,9 @@ from gateway_meta import (
 from meta_cases import (
     APP_SECRET,
     CHANNELS,
+    RECORDINGS,
     SETTINGS,
     fixture,
-    fixture_names,
     hub_signature,
     signed_request,
 )
@@ -28,7 +28,7 @@ from meta_cases import (
 from gateway.errors import SignatureError
 from gateway.testing import make_channel
 
-ALL_FIXTURES = [name for prefix in CHANNELS for name in fixture_names(prefix)]
+ALL_FIXTURES = [name for prefix in CHANNELS for name in RECORDINGS.names(prefix)]
 
 
 def meta_valid(app_secret: bytes, raw: bytes, header: str) -> bool:
@@ -123,7 +123,7 @@ def test_a_wrong_signature_names_no_secret() -> None:
     assert "does not match" in str(caught.value)
 
 
-def test_the_comparison_is_constant_time(compared: list[tuple[bytes, bytes]]) -> None:
+def test_the_comparison_is_constant_time(compare_digest_calls: list[tuple[bytes, bytes]]) -> None:
     body = fixture("wa_text")
     make_channel(WhatsAppCloudChannel, SETTINGS).verify(signed_request(body))
-    assert compared == [(hub_signature(APP_SECRET, body).encode(),) * 2]
+    assert compare_digest_calls == [(hub_signature(APP_SECRET, body).encode(),) * 2]

@@ -6,26 +6,9 @@ review every changed line: a golden file is the spec of its fixture, not a snaps
 
 from __future__ import annotations
 
-import json
-
 from gateway_slack import SlackChannel
-from slack_cases import RECEIVED, SETTINGS, fixture_names, golden_path, signed_request
-from slack_cases import fixture as body_of
-
-from gateway.testing import golden, make_channel
-
-
-def main() -> None:
-    """Write the golden file of every fixture."""
-    channel = make_channel(SlackChannel, SETTINGS, channel_id="conformance", clock=lambda: RECEIVED)
-    for name in fixture_names():
-        req = signed_request(body_of(name))
-        channel.verify(req)
-        parsed = [golden(interaction) for interaction in channel.parse(req)]
-        text = json.dumps(parsed, indent=2, ensure_ascii=False) + "\n"
-        golden_path(name).write_text(text, encoding="utf-8")
-        print(f"{name}: {len(parsed)} interaction(s)")
-
+from slack_cases import RECORDINGS, SETTINGS
 
 if __name__ == "__main__":
-    main()
+    for name, count in RECORDINGS.write_goldens(SlackChannel, SETTINGS).items():
+        print(f"{name}: {count} interaction(s)")

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.plugin import WebhookRequest
-from gateway.testing import ChannelCase, webhook_request
+from gateway.testing import Recordings, webhook_request
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -39,20 +38,6 @@ def slack_headers(body: bytes, timestamp: int, *, secret: str = SIGNING_SECRET) 
     }
 
 
-def fixture(name: str) -> bytes:
-    """Return the body of fixture `name`, exactly as stored."""
-    return (FIXTURES / f"{name}.json").read_bytes()
-
-
-def fixture_names() -> list[str]:
-    """Return the names of every recorded request."""
-    return sorted(
-        path.name.removesuffix(".json")
-        for path in FIXTURES.glob("*.json")
-        if not path.name.endswith(".golden.json")
-    )
-
-
 def signed_request(body: bytes, *, secret: str = SIGNING_SECRET) -> WebhookRequest:
     """Return a POST of `body` signed with `secret` at `RECEIVED`, as Slack sends it."""
     return webhook_request(
@@ -64,12 +49,6 @@ def signed_request(body: bytes, *, secret: str = SIGNING_SECRET) -> WebhookReque
     )
 
 
-def golden_path(name: str) -> Path:
-    """Return where the golden interactions of fixture `name` are kept."""
-    return FIXTURES / f"{name}.golden.json"
-
-
-def case(name: str) -> ChannelCase:
-    """Return fixture `name` signed, with its golden interactions."""
-    expected = json.loads(golden_path(name).read_text(encoding="utf-8"))
-    return ChannelCase(name, signed_request(fixture(name)), expected)
+RECORDINGS = Recordings(FIXTURES, lambda _name, body: signed_request(body))
+"""`fixtures/`: event payloads as Slack sends them, posted signed with `SIGNING_SECRET`."""
+fixture = RECORDINGS.body

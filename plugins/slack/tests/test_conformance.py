@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from gateway_slack import SlackChannel
-from slack_cases import SETTINGS, case, fixture_names
+from slack_cases import RECORDINGS, SETTINGS
 
 from gateway.testing import ChannelCase, ChannelConformance
 
@@ -19,4 +19,4 @@ class TestSlackConformance(ChannelConformance):
 
     def cases(self) -> Sequence[ChannelCase]:
         """Return every recorded request with its golden interactions."""
-        return [case(name) for name in fixture_names()]
+        return RECORDINGS.cases()

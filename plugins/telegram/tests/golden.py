@@ -6,27 +6,9 @@ review every changed line: a golden file is the spec of its fixture, not a snaps
 
 from __future__ import annotations
 
-import json
-
 from gateway_telegram import TelegramChannel
-from telegram_cases import RECEIVED, SETTINGS, fixture, fixture_names, golden_path, telegram_request
-
-from gateway.testing import golden, make_channel
-
-
-def main() -> None:
-    """Write the golden file of every fixture."""
-    channel = make_channel(
-        TelegramChannel, SETTINGS, channel_id="conformance", clock=lambda: RECEIVED
-    )
-    for name in fixture_names():
-        req = telegram_request(fixture(name))
-        channel.verify(req)
-        parsed = [golden(interaction) for interaction in channel.parse(req)]
-        text = json.dumps(parsed, indent=2, ensure_ascii=False) + "\n"
-        golden_path(name).write_text(text, encoding="utf-8")
-        print(f"{name}: {len(parsed)} interaction(s)")
-
+from telegram_cases import RECORDINGS, SETTINGS
 
 if __name__ == "__main__":
-    main()
+    for name, count in RECORDINGS.write_goldens(TelegramChannel, SETTINGS).items():
+        print(f"{name}: {count} interaction(s)")

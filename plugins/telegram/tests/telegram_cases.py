@@ -7,12 +7,11 @@ post; `fixtures/NAME.golden.json` lists the canonical interactions it must becom
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.plugin import WebhookRequest
-from gateway.testing import ChannelCase, webhook_request
+from gateway.testing import Recordings, webhook_request
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SECRET_TOKEN = "tg-Webhook_Secret_4f9Kx2QpL7"
@@ -22,20 +21,6 @@ SETTINGS = {"secret_token": SECRET_TOKEN}
 RECEIVED = datetime(2026, 11, 22, 10, 0, 1, tzinfo=UTC)
 URL = "https://gateway.example/webhooks/conformance"
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
-
-
-def fixture(name: str) -> bytes:
-    """Return the body of fixture `name`, exactly as stored."""
-    return (FIXTURES / f"{name}.json").read_bytes()
-
-
-def fixture_names() -> list[str]:
-    """Return the names of every recorded Update."""
-    return sorted(
-        path.name.removesuffix(".json")
-        for path in FIXTURES.glob("*.json")
-        if not path.name.endswith(".golden.json")
-    )
 
 
 def telegram_request(body: bytes, *, token: str | None = SECRET_TOKEN) -> WebhookRequest:
@@ -49,12 +34,6 @@ def telegram_request(body: bytes, *, token: str | None = SECRET_TOKEN) -> Webhoo
     )
 
 
-def golden_path(name: str) -> Path:
-    """Return where the golden interactions of fixture `name` are kept."""
-    return FIXTURES / f"{name}.golden.json"
-
-
-def case(name: str) -> ChannelCase:
-    """Return fixture `name` as Telegram sends it, with its golden interactions."""
-    expected = json.loads(golden_path(name).read_text(encoding="utf-8"))
-    return ChannelCase(name, telegram_request(fixture(name)), expected)
+RECORDINGS = Recordings(FIXTURES, lambda _name, body: telegram_request(body))
+"""`fixtures/`: Updates as Telegram sends them, posted with `SECRET_TOKEN`."""
+fixture = RECORDINGS.body

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import pytest
 from gateway_telegram import TelegramChannel
-from telegram_cases import HEADER, SETTINGS, case, fixture_names, telegram_request
+from telegram_cases import HEADER, RECORDINGS, SETTINGS, telegram_request
 
 from gateway.errors import SignatureError
 from gateway.testing import ChannelCase, ChannelConformance
@@ -21,7 +21,7 @@ class TestTelegramConformance(ChannelConformance):
 
     def cases(self) -> Sequence[ChannelCase]:
         """Return every recorded Update with its golden interactions."""
-        return [case(name) for name in fixture_names()]
+        return RECORDINGS.cases()
 
     def test_a_tampered_body_fails_verification(self) -> None:
         """Telegram signs no body: the secret token alone proves the sender. So a changed body

@@ -9,8 +9,9 @@ import gateway_telegram
 from gateway_telegram import MESSAGE_UPDATES, TelegramChannel, TelegramSettings
 from gateway_telegram.content import MEDIA_TYPES
 
+from gateway.testing import keys_in_source, undocumented
+
 DOC = Path(__file__).resolve().parents[3] / "docs" / "channels" / "telegram.md"
-SOURCE = Path(gateway_telegram.__file__).parent
 METADATA_KEY = re.compile(
     r'put\([\w.]+, "(\w+)"'  # put(metadata, "key", value)
     r'|metadata\["(\w+)"\] ='  # metadata["key"] = value
@@ -18,28 +19,23 @@ METADATA_KEY = re.compile(
 )
 
 
-def metadata_keys() -> set[str]:
-    """Return the metadata keys the source writes."""
-    keys = set()
-    for path in SOURCE.glob("*.py"):
-        for match in METADATA_KEY.finditer(path.read_text(encoding="utf-8")):
-            keys.add(next(group for group in match.groups() if group))
-    return keys - {"url", "kind", "display_name", "text"}  # attachments, identities, parties
+NOT_METADATA = {"url", "kind", "display_name", "text"}
+"""Keys of attachments, identities and parties that `METADATA_KEY` also finds."""
 
 
-def test_every_metadata_key_is_documented() -> None:
-    text = DOC.read_text(encoding="utf-8")
-    keys = metadata_keys()
+def test_the_page_names_every_setting_the_type_and_every_metadata_key() -> None:
+    keys = keys_in_source(gateway_telegram, METADATA_KEY) - NOT_METADATA
     assert {"update_type", "message_type", "edited", "file_id", "file_unique_id"} <= keys
-    missing = sorted(key for key in keys if f"`{key}`" not in text)
-    assert missing == [], f"undocumented metadata keys in {DOC.name}: {missing}"
+    missing = undocumented(
+        DOC.read_text(encoding="utf-8"),
+        metadata_keys=keys,
+        settings=[TelegramSettings],
+        channels=[TelegramChannel],
+    )
+    assert missing == [], f"{DOC.name} leaves out {missing}"
 
 
-def test_every_setting_type_and_update_kind_is_documented() -> None:
+def test_every_update_and_media_kind_is_documented() -> None:
     text = DOC.read_text(encoding="utf-8")
-    for field in TelegramSettings.model_fields:
-        if field != "type":
-            assert f"| `{field}` |" in text
-    assert f"| `{TelegramChannel.type_name}` | `{TelegramChannel.kind}` |" in text
     for kind in (*MESSAGE_UPDATES, "callback_query", *MEDIA_TYPES):
         assert f"`{kind}`" in text

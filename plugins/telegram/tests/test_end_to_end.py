@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,16 +9,15 @@ import pytest
 from aiohttp import ClientResponse
 from telegram_cases import (
     HEADER,
+    RECORDINGS,
     ROTATED_TOKEN,
     SECRET_TOKEN,
     fixture,
-    fixture_names,
-    golden_path,
 )
 
 from gateway.testing import GatewayFactory, GatewayUnderTest, golden
 
-STORED = [name for name in fixture_names() if name != "chat_member"]
+STORED = [name for name in RECORDINGS.names() if name != "chat_member"]
 COMPARED = (
     "type",
     "direction",
@@ -74,7 +72,7 @@ async def test_every_recorded_update_is_stored_as_its_golden_interaction(
     gut = await gateway_factory(config())
     assert (await post(gut, fixture(name))).status == 200
     [interaction] = await gut.interactions()
-    [expected] = json.loads(golden_path(name).read_text(encoding="utf-8"))
+    [expected] = RECORDINGS.expected(name)
     stored = golden(interaction)
     assert {key: stored[key] for key in COMPARED} == {key: expected[key] for key in COMPARED}
 

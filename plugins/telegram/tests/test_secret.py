@@ -36,10 +36,12 @@ def test_no_configured_token_refuses_everything() -> None:
         verify_secret_token((), {SECRET_HEADER: SECRET_TOKEN})
 
 
-def test_every_token_is_compared_in_constant_time(compared: list[tuple[bytes, bytes]]) -> None:
+def test_every_token_is_compared_in_constant_time(
+    compare_digest_calls: list[tuple[bytes, bytes]],
+) -> None:
     """Each configured token goes through `hmac.compare_digest`, even after a match."""
     verify_secret_token(TOKENS, {SECRET_HEADER: SECRET_TOKEN})
-    assert compared == [(SECRET_TOKEN.encode(), token) for token in TOKENS]
+    assert compare_digest_calls == [(SECRET_TOKEN.encode(), token) for token in TOKENS]
 
 
 def test_compare_digest_is_what_decides(monkeypatch: pytest.MonkeyPatch) -> None:
