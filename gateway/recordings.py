@@ -33,9 +33,10 @@ class Recordings:
     post: Post
 
     def names(self, prefix: str = "") -> list[str]:
-        """Return the names (file names without extension) of the recordings starting `prefix`."""
+        """Return the names (file names without their last extension) of the recordings starting
+        `prefix`."""
         return sorted(
-            path.name.partition(".")[0]
+            path.name.rpartition(".")[0]
             for path in self.folder.glob(f"{prefix}*.*")
             if not path.name.endswith(GOLDEN_SUFFIX)
         )
