@@ -6,14 +6,13 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qsl
 
 from multidict import MultiDict
 from twilio.request_validator import RequestValidator
 
 from gateway.plugin import WebhookRequest
-from gateway.testing import ChannelCase, webhook_request
+from gateway.testing import Recordings, webhook_request
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOKEN = "3f9c2a7e5b1d4c8e9a0b6f2d7c3e1a5b"
@@ -29,14 +28,8 @@ WHATSAPP_SENDER = "+14155238886"
 
 
 def fixture(name: str) -> bytes:
-    """Return the form body recorded in `tests/fixtures/{name}.txt`."""
-    return (FIXTURES / f"{name}.txt").read_bytes().strip()
-
-
-def golden(name: str) -> list[dict[str, Any]]:
-    """Return the canonical interactions `{name}.txt` must become (`{name}.golden.json`)."""
-    expected: list[dict[str, Any]] = json.loads((FIXTURES / f"{name}.golden.json").read_text())
-    return expected
+    """Return the form body recorded in `tests/fixtures/{name}.txt` (without its final newline)."""
+    return RECORDINGS.body(name).strip()
 
 
 def pairs(body: bytes) -> MultiDict[str]:
@@ -80,6 +73,5 @@ def as_json(body: bytes) -> bytes:
     return json.dumps(dict(parse_qsl(body.decode(), keep_blank_values=True))).encode()
 
 
-def recorded_case(name: str) -> ChannelCase:
-    """Return the recording `name`, signed, and its golden interactions."""
-    return ChannelCase(name, signed_form(fixture(name)), golden(name))
+RECORDINGS = Recordings(FIXTURES, lambda _file, body: signed_form(body.strip()))
+"""Twilio's recorded webhooks (`NAME.txt`, one form body each), signed by the SDK when posted."""

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from gateway_twilio import TwilioSmsChannel, TwilioVoiceChannel, TwilioWhatsAppChannel
-from recordings import TOKEN, as_json, fixture, golden, recorded_case, signed_json
+from recordings import RECORDINGS, TOKEN, as_json, fixture, signed_json
 
 from gateway.testing import ChannelCase, ChannelConformance
 
@@ -22,7 +22,7 @@ class _TwilioConformance(ChannelConformance):
     recordings: ClassVar[Sequence[str]]
 
     def cases(self) -> Sequence[ChannelCase]:
-        return [recorded_case(name) for name in self.recordings]
+        return [RECORDINGS.case(name) for name in self.recordings]
 
 
 class TestSmsConformance(_TwilioConformance):
@@ -40,7 +40,7 @@ class TestSmsConformance(_TwilioConformance):
         json_sms = ChannelCase(
             "sms_inbound as JSON",
             signed_json(as_json(fixture("sms_inbound"))),
-            golden("sms_inbound"),
+            RECORDINGS.expected("sms_inbound"),
         )
         return [*super().cases(), json_sms]
 
