@@ -26,7 +26,8 @@ from gateway.plugin import (
     hookimpl,
     raise_for_delivery_status,
 )
-from gateway.plugins import Plugins, PluginSource, load_plugins
+from gateway.plugins import Plugins, load_plugins
+from gateway.registry import PluginSource
 from gateway.testing import FakeCRM
 from tests.payloads import HOOK_SECRET
 
