@@ -40,20 +40,23 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Answer 200 when the store is reachable and every backend delivers, else 503."""
+    """Answer 200 when the store is reachable and every backend delivers, else 503.
+
+    A backend whose latest health check failed is listed under `warnings` of a 200 answer.
+    """
     gateway = request.app[GATEWAY]
-    problems = [
-        f"backend {name}: {problem}"
-        for name in gateway.config.backends
-        if (problem := gateway.delivery.problem(name))
-    ]
+    delivery = gateway.delivery
+    names = gateway.config.backends
+    problems = [f"backend {n}: {problem}" for n in names if (problem := delivery.problem(n))]
+    warnings = [f"backend {n}: {warning}" for n in names if (warning := delivery.warning(n))]
     try:
         await gateway.store.ping()
     except StoreUnavailableError as exc:
         problems.insert(0, f"store: {exc}")
+    extra = {"warnings": warnings} if warnings else {}
     if problems:
-        return web.json_response({"status": "not_ready", "problems": problems}, status=503)
-    return web.json_response({"status": "ready"})
+        return web.json_response({"status": "not_ready", "problems": problems, **extra}, status=503)
+    return web.json_response({"status": "ready", **extra})
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -194,13 +194,22 @@ class DeliveryEngine:
 
     def problem(self, backend: str) -> str | None:
         """Say why a backend does not deliver now (not started, credentials refused, a lane
-        stopped, a failing health check), or None."""
+        stopped), or None."""
         lane = self._lanes[backend]
         if lane.state == "auth_failed":
             return "auth_failed: the remote refused the credentials (re-checking with backoff)"
         if lane.state != "ready":
             return lane.state
-        return lane.health.problem() or lane.checks.problem()
+        return lane.health.problem()
+
+    def warning(self, backend: str) -> str | None:
+        """Say why a delivering backend's remote looks unwell (its latest health check), or None.
+
+        Not a readiness problem: deliveries wait in the store and retry, so a CRM outage must not
+        take the gateway (or the pod it is a sidecar of) out of rotation.
+        """
+        lane = self._lanes[backend]
+        return lane.checks.problem() if lane.state == "ready" else None
 
     def notify(self, backends: Iterable[str]) -> None:
         """Wake the workers of `backends`: they have new deliveries."""
