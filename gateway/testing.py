@@ -24,6 +24,7 @@ from gateway.app import create_public_app
 from gateway.config_loader import parse_config
 from gateway.conformance import ChannelCase, ChannelConformance, golden
 from gateway.doc_checks import keys_in_source, undocumented
+from gateway.fake_crm import FakeCRM, RecordedRequest
 from gateway.metrics import Metrics
 from gateway.plugins import load_plugins
 from gateway.recordings import Recordings
@@ -39,8 +40,10 @@ from gateway.test_builders import (
 __all__ = [
     "ChannelCase",
     "ChannelConformance",
+    "FakeCRM",
     "GatewayFactory",
     "GatewayUnderTest",
+    "RecordedRequest",
     "Recordings",
     "compare_digest_calls",
     "gateway_factory",

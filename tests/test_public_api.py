@@ -32,7 +32,8 @@ PUBLIC = {
         "StoreUnavailableError", "TransientDeliveryError",
     ],
     "gateway.testing": [
-        "ChannelCase", "ChannelConformance", "GatewayFactory", "GatewayUnderTest", "Recordings",
+        "ChannelCase", "ChannelConformance", "FakeCRM", "GatewayFactory", "GatewayUnderTest",
+        "RecordedRequest", "Recordings",
         "compare_digest_calls", "gateway_factory", "golden", "keys_in_source", "make_channel",
         "run_channel", "standard_webhook_headers", "undocumented", "webhook_request",
     ],
