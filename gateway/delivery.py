@@ -55,7 +55,7 @@ from gateway.store.base import (
 )
 from gateway.supervision import LaneHealth, Outage, Supervisor
 
-__all__ = ["BackendState", "DeliveryEngine"]
+__all__ = ["BackendState", "DeliveryEngine", "outcome_of"]
 
 log = logging.getLogger("gateway.delivery")
 BackendState = Literal["starting", "ready", "auth_failed", "stopped"]
@@ -81,7 +81,7 @@ def _is_blip(exc: BaseException) -> bool:
     return isinstance(exc, aiohttp.ClientConnectionError | TimeoutError)
 
 
-def _as_outcome(exc: BaseException) -> Retry | Rejected:
+def outcome_of(exc: BaseException) -> Retry | Rejected:
     """Classify a `deliver` call that raised: the outcome of every delivery in it."""
     if isinstance(exc, PermanentDeliveryError):
         return Rejected(str(exc))
@@ -369,7 +369,7 @@ class DeliveryEngine:
         except Exception as exc:
             if not isinstance(exc, TransientDeliveryError | PermanentDeliveryError | TimeoutError):
                 log.warning("backend %s: deliver raised", lane.name, exc_info=exc)
-            return calls, [_as_outcome(exc)] * len(batch)
+            return calls, [outcome_of(exc)] * len(batch)
         if len(outcomes) != len(batch):
             problem = f"backend returned {len(outcomes)} outcomes for {len(batch)} deliveries"
             log.error("backend %s: %s", lane.name, problem)
@@ -479,4 +479,4 @@ def _claim_outage(backend: str) -> Outage:
 
 
 def _describe(error: BaseException | None) -> str | None:
-    return None if error is None else _as_outcome(error).reason
+    return None if error is None else outcome_of(error).reason

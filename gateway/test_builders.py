@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -16,7 +16,20 @@ from gateway.channel import Channel, ChannelContext, utc_now
 from gateway.request import WebhookRequest
 from gateway.schema import Interaction
 
-__all__ = ["make_channel", "run_channel", "standard_webhook_headers", "webhook_request"]
+__all__ = [
+    "CUSTOMER_EMAIL",
+    "CUSTOMER_PHONE",
+    "customer_interactions",
+    "make_channel",
+    "make_interaction",
+    "run_channel",
+    "standard_webhook_headers",
+    "webhook_request",
+]
+
+CUSTOMER_PHONE = "+15551230001"
+CUSTOMER_EMAIL = "jane.doe@example.com"
+_SOME_TIME = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
 
 def standard_webhook_headers(
@@ -81,3 +94,71 @@ def run_channel(channel: Channel[Any], req: WebhookRequest) -> list[Interaction]
     if not channel.settings.insecure:
         channel.verify(req)
     return channel.parse(req)
+
+
+def make_interaction(**fields: Any) -> Interaction:
+    """Build a valid interaction: an inbound webchat message "hello" unless `fields` say otherwise.
+
+    `fields` are the interaction's own (models or plain mappings); `external_id` defaults to a
+    fresh one, `received_at` to `occurred_at`.
+    """
+    document: dict[str, Any] = {
+        "type": "message",
+        "direction": "inbound",
+        "channel": {"id": "web", "kind": "webchat", "provider": "generic"},
+        "external_id": f"evt_{ULID()}",
+        "occurred_at": _SOME_TIME,
+        "content": {"text": "hello"},
+        **fields,
+    }
+    document.setdefault("received_at", document["occurred_at"])
+    return Interaction.model_validate(document)
+
+
+def customer_interactions(
+    customer_id: str = "cus_01KAXZ0000000000000000CVST",
+    conversation_id: str = "conv_01KAXZ0000000000000000C0NV",
+) -> list[Interaction]:
+    """Return one customer's SMS message, phone call (with duration and recording) and e-mail
+    (with a subject), in order, in one conversation: what a CRM backend must record."""
+    phone = {"identities": [{"kind": "phone", "value": CUSTOMER_PHONE}], "display_name": "Jane"}
+    email = {"identities": [{"kind": "email", "value": CUSTOMER_EMAIL}], "display_name": "Jane"}
+    ours = {"identities": [{"kind": "phone", "value": "+15557654321"}]}
+    same = {"customer_id": customer_id, "conversation_id": conversation_id}
+    return [
+        make_interaction(
+            channel={"id": "support-sms", "kind": "sms", "provider": "twilio"},
+            external_id="SM0000000000000000000000000000c0f1",
+            sender=phone,
+            recipient=ours,
+            content={"text": "Hi, my order 1042 has not arrived yet."},
+            **same,
+        ),
+        make_interaction(
+            type="call",
+            channel={"id": "support-voice", "kind": "voice", "provider": "twilio"},
+            external_id="CA0000000000000000000000000000c0f2",
+            occurred_at=_SOME_TIME + timedelta(minutes=5),
+            sender=phone,
+            recipient=ours,
+            content=None,
+            call={
+                "status": "completed",
+                "duration_s": 184,
+                "recording_url": "https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/RE0",
+            },
+            **same,
+        ),
+        make_interaction(
+            channel={"id": "support-email", "kind": "email", "provider": "sendgrid"},
+            external_id="<c0f3.jane@example.com>",
+            occurred_at=_SOME_TIME + timedelta(minutes=30),
+            sender=email,
+            recipient={"identities": [{"kind": "email", "value": "support@example.net"}]},
+            content={
+                "subject": "Order 1042",
+                "text": "As promised on the phone, the order confirmation is below.",
+            },
+            **same,
+        ),
+    ]

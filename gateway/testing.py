@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from gateway.admin import create_admin_app
 from gateway.app import create_public_app
+from gateway.backend_conformance import BackendConformance
 from gateway.config_loader import parse_config
 from gateway.conformance import ChannelCase, ChannelConformance, golden
 from gateway.doc_checks import keys_in_source, undocumented
@@ -31,13 +32,16 @@ from gateway.recordings import Recordings
 from gateway.runtime import Gateway
 from gateway.schema import Interaction
 from gateway.test_builders import (
+    customer_interactions,
     make_channel,
+    make_interaction,
     run_channel,
     standard_webhook_headers,
     webhook_request,
 )
 
 __all__ = [
+    "BackendConformance",
     "ChannelCase",
     "ChannelConformance",
     "FakeCRM",
@@ -46,10 +50,12 @@ __all__ = [
     "RecordedRequest",
     "Recordings",
     "compare_digest_calls",
+    "customer_interactions",
     "gateway_factory",
     "golden",
     "keys_in_source",
     "make_channel",
+    "make_interaction",
     "run_channel",
     "standard_webhook_headers",
     "undocumented",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 
 import aiohttp
@@ -10,7 +11,7 @@ from aiohttp import web
 from pytest_aiohttp import AiohttpServer
 
 from gateway.backend_http import MAX_ANSWER_BYTES
-from gateway.errors import PermanentDeliveryError, TransientDeliveryError
+from gateway.errors import AuthenticationError, PermanentDeliveryError, TransientDeliveryError
 from gateway.plugin import parse_retry_after, raise_for_delivery_status
 from tests.raw_http import Hangup, answer, chunked, raw_server
 
@@ -38,7 +39,14 @@ def test_parse_retry_after(value: str | None, seconds: float | None) -> None:
     assert parse_retry_after(value, NOW) == seconds
 
 
-async def classify(aiohttp_server: AiohttpServer, response: web.Response) -> bytes:
+async def classify(
+    aiohttp_server: AiohttpServer,
+    response: web.Response,
+    *,
+    path: str = "/",
+    headers: dict[str, str] | None = None,
+    secrets: tuple[str, ...] = (),
+) -> bytes:
     async def handler(request: web.Request) -> web.Response:
         return response
 
@@ -47,9 +55,9 @@ async def classify(aiohttp_server: AiohttpServer, response: web.Response) -> byt
     server = await aiohttp_server(app)
     async with (
         aiohttp.ClientSession() as http,
-        http.post(server.make_url("/"), allow_redirects=False) as sent,
+        http.post(server.make_url(path), allow_redirects=False, headers=headers) as sent,
     ):
-        return await raise_for_delivery_status(sent)
+        return await raise_for_delivery_status(sent, secrets=secrets)
 
 
 @pytest.mark.parametrize("status", [200, 201, 202, 204, 299])
@@ -66,12 +74,76 @@ async def test_transient_statuses(aiohttp_server: AiohttpServer, status: int) ->
     assert caught.value.retry_after == 3.0
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 410, 413, 422])
+@pytest.mark.parametrize("status", [400, 404, 409, 410, 413, 422])
 async def test_other_4xx_are_permanent(aiohttp_server: AiohttpServer, status: int) -> None:
     response = web.json_response({"message": "email is invalid"}, status=status)
     with pytest.raises(PermanentDeliveryError) as caught:
         await classify(aiohttp_server, response)
     assert str(caught.value) == f'HTTP {status}: {{"message": "email is invalid"}}'
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_refused_credentials_raise_authentication_error(
+    aiohttp_server: AiohttpServer, status: int
+) -> None:
+    response = web.json_response({"message": "token expired"}, status=status)
+    with pytest.raises(AuthenticationError) as caught:
+        await classify(aiohttp_server, response)
+    assert str(caught.value) == (
+        f'HTTP {status}: {{"message": "token expired"}} '
+        "(the remote refused the backend's credentials)"
+    )
+
+
+TOKEN = "pat-na1-11112222-3333"
+BASIC = base64.b64encode(b"jane.doe@example.com/token:s3cr3t-pw").decode()
+
+
+@pytest.mark.parametrize(
+    ("headers", "echoed"),
+    [
+        ({"Authorization": f"Bearer {TOKEN}"}, [TOKEN]),
+        ({"Authorization": f"Basic {BASIC}"}, [BASIC, "s3cr3t-pw", "jane.doe@example.com/token"]),
+        ({"X-Api-Key": TOKEN}, [TOKEN]),
+        ({"Authorization": f"Token token={TOKEN}"}, [f"token={TOKEN}"]),
+    ],
+    ids=["bearer", "basic", "api-key", "token"],
+)
+@pytest.mark.parametrize("status", [400, 401, 429, 503])
+async def test_echoed_credentials_are_scrubbed(
+    aiohttp_server: AiohttpServer, headers: dict[str, str], echoed: list[str], status: int
+) -> None:
+    body = f"refused {' and '.join(echoed)} for this request"
+    with pytest.raises(Exception) as caught:  # noqa: PT011 - each status has its own class
+        await classify(aiohttp_server, web.Response(status=status, text=body), headers=headers)
+    reason = str(caught.value)
+    assert " and ".join(["[redacted]"] * len(echoed)) in reason
+    for value in echoed:
+        assert value not in reason
+
+
+async def test_a_basic_role_name_stays_readable(aiohttp_server: AiohttpServer) -> None:
+    basic = base64.b64encode(b"api:key-0123456789").decode()
+    response = web.Response(status=400, text="api key key-0123456789 is not valid for api")
+    with pytest.raises(PermanentDeliveryError) as caught:
+        await classify(aiohttp_server, response, headers={"Authorization": f"Basic {basic}"})
+    assert str(caught.value) == "HTTP 400: api key [redacted] is not valid for api"
+
+
+async def test_query_credentials_and_given_secrets_are_scrubbed(
+    aiohttp_server: AiohttpServer,
+) -> None:
+    response = web.Response(status=404, text=f"no such key {TOKEN}; signed with whsec_abc")
+    with pytest.raises(PermanentDeliveryError) as caught:
+        await classify(aiohttp_server, response, path=f"/?api_key={TOKEN}", secrets=("whsec_abc",))
+    assert str(caught.value) == "HTTP 404: no such key [redacted]; signed with [redacted]"
+
+
+async def test_a_redirect_location_is_scrubbed(aiohttp_server: AiohttpServer) -> None:
+    response = web.Response(status=302, headers={"Location": f"https://x.example/?token={TOKEN}"})
+    with pytest.raises(PermanentDeliveryError) as caught:
+        await classify(aiohttp_server, response, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert "https://x.example/?token=[redacted] not followed" in str(caught.value)
 
 
 @pytest.mark.parametrize("status", [301, 302, 307, 308])

@@ -32,10 +32,11 @@ PUBLIC = {
         "StoreUnavailableError", "TransientDeliveryError",
     ],
     "gateway.testing": [
-        "ChannelCase", "ChannelConformance", "FakeCRM", "GatewayFactory", "GatewayUnderTest",
-        "RecordedRequest", "Recordings",
-        "compare_digest_calls", "gateway_factory", "golden", "keys_in_source", "make_channel",
-        "run_channel", "standard_webhook_headers", "undocumented", "webhook_request",
+        "BackendConformance", "ChannelCase", "ChannelConformance", "FakeCRM", "GatewayFactory",
+        "GatewayUnderTest", "RecordedRequest", "Recordings", "compare_digest_calls",
+        "customer_interactions", "gateway_factory", "golden", "keys_in_source", "make_channel",
+        "make_interaction", "run_channel", "standard_webhook_headers", "undocumented",
+        "webhook_request",
     ],
 }  # fmt: skip
 

@@ -128,6 +128,15 @@ class WebhookBackend(Backend[WebhookSettings]):
     def _keys(self) -> tuple[bytes, ...]:
         return standard_webhooks.decode_secrets(self.settings.secret)
 
+    @cached_property
+    def _secrets(self) -> frozenset[str]:
+        """The secrets as a receiver might echo them: with and without `whsec_`."""
+        values = [secret.get_secret_value() for secret in self.settings.secret]
+        prefix = standard_webhooks.SECRET_PREFIX
+        return frozenset(
+            v for value in values if value for v in (value, value.removeprefix(prefix))
+        )
+
     def batch_limit(self) -> int:
         """Return `batch_size`: one `deliver` call sends at most one request's worth."""
         return self.settings.batch_size
@@ -146,7 +155,9 @@ class WebhookBackend(Backend[WebhookSettings]):
         """Send `batch` in requests of `batch_size` events, in order; one outcome per delivery.
 
         Once the receiver as a whole fails (no connection, timeout, 429, 502, 503, 504), the
-        rest of `batch` is not sent and is retried with the same reason and `after_s`.
+        rest of `batch` is not sent and is retried with the same reason and `after_s`. A 401 or
+        403 (the receiver refused the signature: a secret to fix, not an event to drop) raises
+        `AuthenticationError`, so the host keeps the events and re-checks later.
         """
         size = self.settings.batch_size
         outcomes: list[Outcome] = []
@@ -214,7 +225,7 @@ class WebhookBackend(Backend[WebhookSettings]):
                 timeout=aiohttp.ClientTimeout(total=timeout_s),
             ) as response:
                 receiver_down = response.status in RECEIVER_DOWN
-                answer = await raise_for_delivery_status(response)
+                answer = await raise_for_delivery_status(response, secrets=self._secrets)
                 refs = _record_refs(response.content_type, answer)
         except TransientDeliveryError as exc:
             return Retry(str(exc), after_s=exc.retry_after), receiver_down
