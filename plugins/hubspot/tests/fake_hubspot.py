@@ -214,7 +214,8 @@ class FakeHubSpot(FakeCRM):
                     object_type = request.match_info.get("type")
                     if object_type is not None and object_type not in self.objects:
                         raise Refused(f"unknown object type {object_type!r}", 404)
-                    body = orjson.loads(await request.read()) if request.can_read_body else None
+                    raw = await request.read()
+                    body = orjson.loads(raw) if raw else None
                     response = await handler(request, body)
                 except Refused as refused:
                     response = self.refuse(
