@@ -15,6 +15,7 @@ from typing import Any
 from gateway.errors import PermanentDeliveryError, TransientDeliveryError
 from gateway.plugin import Delivered, Delivery, Outcome, Rejected, Retry
 from gateway_hubspot.client import Answer, ConflictError, HubSpotClient, error_message
+from gateway_hubspot.limiter import ThrottledError
 
 __all__ = ["BatchAnswer", "Item", "Run", "attempt"]
 
@@ -48,9 +49,12 @@ async def attempt(
     """Send one request; return its answer, or the outcome its failure means.
 
     `AuthenticationError` is raised, not returned: it stops the backend, not one delivery.
+    A request the local rate limit kept back is a `Retry` with `attempted=False`.
     """
     try:
         return await client.call(method, path, json=json, params=params, missing_ok=missing_ok)
+    except ThrottledError as exc:
+        return Retry(client.redact(str(exc)), after_s=exc.retry_after, attempted=exc.sent)
     except (TransientDeliveryError, ConflictError) as exc:
         after = exc.retry_after if isinstance(exc, TransientDeliveryError) else None
         return Retry(client.redact(str(exc)), after_s=after)
@@ -65,6 +69,8 @@ class Run:
     client: HubSpotClient
     items: list[Item]
     notes: list[str] = field(default_factory=list)
+    sent: bool = False
+    """Whether a request of this call reached HubSpot."""
 
     @classmethod
     def of(cls, client: HubSpotClient, batch: Sequence[Delivery]) -> Run:
@@ -80,6 +86,10 @@ class Run:
     ) -> Answer | None:
         """Send one request for `items`; if it fails as a whole, it decides their outcome."""
         result = await attempt(self.client, method, path, json=json, missing_ok=missing_ok)
+        held_back = isinstance(result, Retry) and not result.attempted
+        if isinstance(result, Retry) and held_back and self.sent:
+            result = Retry(result.reason, result.after_s)  # earlier requests of the call went
+        self.sent = self.sent or not held_back
         if isinstance(result, Answer):
             return result
         self.decide(items, result)

@@ -22,7 +22,14 @@ __all__ = ["RateLimiter", "ThrottledError", "limiter_for"]
 
 
 class ThrottledError(TransientDeliveryError):
-    """The local budget (or HubSpot's 429) says: not before `retry_after` seconds."""
+    """The local budget (or HubSpot's 429) says: not before `retry_after` seconds.
+
+    `sent` is False when the local budget stopped the request before it left.
+    """
+
+    def __init__(self, message: str, *, retry_after: float, sent: bool = True) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.sent = sent
 
 
 class RateLimiter:
@@ -48,6 +55,7 @@ class RateLimiter:
                 raise ThrottledError(
                     f"local rate limit: {self.budget} requests per {self.window_s:g}s used up",
                     retry_after=round(wait, 3),
+                    sent=False,
                 )
             await asyncio.sleep(wait)
 

@@ -150,6 +150,12 @@ class FakeHubSpot(FakeCRM):
         """Return every engagement with its object type."""
         return [(t, o) for t in ENGAGEMENTS for o in self.of_type(t)]
 
+    def seed(self, object_type: str, properties: dict[str, str]) -> HubSpotObject:
+        """Create a record as a HubSpot user would (before the backend sees it)."""
+        record = self._create(object_type, dict(properties))
+        record.created -= 3600.0  # long since indexed for search
+        return record
+
     def associated(self, from_type: str, from_id: str, to_type: str) -> set[str]:
         """Return the ids of `to_type` records associated to one record."""
         return {a[3] for a in self.associations if a[:3] == (from_type, from_id, to_type)}
