@@ -31,6 +31,8 @@ __all__ = ["CONTACT_PROPERTIES", "resolve_contacts"]
 
 CONTACT_PROPERTIES: Final = ["email", "phone", "mobilephone", "firstname", "lastname", CUSTOMER_ID]
 _BATCH: Final = "/crm/v3/objects/contacts/batch"
+_SEARCH_LIMIT: Final = 200
+"""Results one search returns at most (HubSpot's maximum page size)."""
 
 
 @dataclass(slots=True)
@@ -67,8 +69,7 @@ async def resolve_contacts(run: Run, items: Sequence[Item]) -> None:
     await _by_ref(run, [c for c in customers.values() if c.refs])
     await _by_unique(run, _open(customers), CUSTOMER_ID, lambda c: c.customer_id)
     await _by_unique(run, _open(customers, "email"), "email", lambda c: c.identity("email"))
-    for customer in _open(customers, "phone"):
-        await _by_phone(run, customer)
+    await _by_phone(run, _open(customers, "phone"))
     await _create(run, _open(customers))
     await _fill(run, [c for c in customers.values() if c.contact is not None])
     for customer in customers.values():
@@ -139,23 +140,30 @@ async def _by_unique(
         customer.contact, customer.stamp = contact, not owner
 
 
-async def _by_phone(run: Run, customer: _Customer) -> None:
-    phone = customer.identity("phone")
+async def _by_phone(run: Run, customers: Sequence[_Customer]) -> None:
+    """Adopt contacts that existed before the gateway, by phone: one search for the batch."""
+    phones = sorted({phone for c in customers if (phone := c.identity("phone"))})
+    if not phones:
+        return
     body = {
         "filterGroups": [
-            {"filters": [{"propertyName": name, "operator": "EQ", "value": phone}]}
+            {"filters": [{"propertyName": name, "operator": "IN", "values": phones}]}
             for name in ("phone", "mobilephone")
         ],
         "properties": CONTACT_PROPERTIES,
         "sorts": [{"propertyName": "createdate", "direction": "ASCENDING"}],
-        "limit": 10,
+        "limit": _SEARCH_LIMIT,
     }
-    answer = await run.send(customer.items, "POST", "/crm/v3/objects/contacts/search", body)
+    answer = await run.send(_items(customers), "POST", "/crm/v3/objects/contacts/search", body)
     results = answer.body.get("results") if answer and isinstance(answer.body, Mapping) else None
-    for contact in results or ():
-        if isinstance(contact, Mapping) and not _props(contact).get(CUSTOMER_ID):
-            customer.contact, customer.stamp = contact, True
-            return
+    free = [c for c in results or () if isinstance(c, Mapping) and not _props(c).get(CUSTOMER_ID)]
+    for customer in customers:
+        phone = customer.identity("phone")
+        for contact in free:
+            if phone in (_props(contact).get("phone"), _props(contact).get("mobilephone")):
+                customer.contact, customer.stamp = contact, True
+                free.remove(contact)
+                break
 
 
 async def _create(run: Run, customers: Sequence[_Customer]) -> None:

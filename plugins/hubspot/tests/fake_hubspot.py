@@ -47,9 +47,19 @@ _ENUMS: Final[Mapping[str, frozenset[str]]] = {
     "hs_communication_logged_from": frozenset({"CRM"}),
     "hs_call_direction": frozenset({"INBOUND", "OUTBOUND"}),
     "hs_call_status": frozenset(
-        {"BUSY", "CALLING_CRM_USER", "CANCELED", "COMPLETED", "CONNECTING", "FAILED",
-         "IN_PROGRESS", "NO_ANSWER", "QUEUED", "RINGING"}
-    ),  # fmt: skip
+        {
+            "BUSY",
+            "CALLING_CRM_USER",
+            "CANCELED",
+            "COMPLETED",
+            "CONNECTING",
+            "FAILED",
+            "IN_PROGRESS",
+            "NO_ANSWER",
+            "QUEUED",
+            "RINGING",
+        }
+    ),
     "hs_email_direction": frozenset({"EMAIL", "INCOMING_EMAIL", "FORWARDED_EMAIL"}),
     "hs_email_status": frozenset({"BOUNCED", "FAILED", "SCHEDULED", "SENDING", "SENT"}),
     "hs_pipeline": frozenset({"0"}),
@@ -88,7 +98,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
 
-class Refused(Exception):
+class RefusedError(Exception):
     """A request HubSpot would refuse: answered with `status`, recorded as a problem."""
 
     def __init__(self, message: str, status: int = 400) -> None:
@@ -106,9 +116,11 @@ class HubSpotObject:
 
     def view(self, names: Iterable[str] | None = None) -> dict[str, Any]:
         """Return the record as HubSpot's API shows it (only `names` if given)."""
-        props = self.properties if names is None else {
-            n: self.properties.get(n) for n in names if n in self.properties
-        }
+        props = (
+            self.properties
+            if names is None
+            else {n: self.properties.get(n) for n in names if n in self.properties}
+        )
         return {"id": self.id, "properties": {**props, "hs_object_id": self.id}, "archived": False}
 
 
@@ -219,11 +231,11 @@ class FakeHubSpot(FakeCRM):
                 try:
                     object_type = request.match_info.get("type")
                     if object_type is not None and object_type not in self.objects:
-                        raise Refused(f"unknown object type {object_type!r}", 404)
+                        raise RefusedError(f"unknown object type {object_type!r}", 404)
                     raw = await request.read()
                     body = orjson.loads(raw) if raw else None
                     response = await handler(request, body)
-                except Refused as refused:
+                except RefusedError as refused:
                     response = self.refuse(
                         f"{request.method} {request.path}: {refused}", status=refused.status
                     )
@@ -252,7 +264,7 @@ class FakeHubSpot(FakeCRM):
         name = _need(body, "name", str)
         _need(body, "label", str)
         if name in self.groups[object_type]:
-            raise Refused(f"property group {name} already exists", 409)
+            raise RefusedError(f"property group {name} already exists", 409)
         self.groups[object_type].add(name)
         return self.json_response({"name": name, "label": body["label"]}, status=201)
 
@@ -276,14 +288,15 @@ class FakeHubSpot(FakeCRM):
             for key in ("label", "type", "fieldType", "groupName"):
                 _need(definition, key, str)
             if name in defined:
-                raise Refused(f"property {name} already exists on {object_type}", 409)
+                raise RefusedError(f"property {name} already exists on {object_type}", 409)
             if (definition["type"], definition["fieldType"]) != ("string", "text"):
-                raise Refused(f"{name}: the backend should only create string/text properties")
+                raise RefusedError(f"{name}: the backend should only create string/text properties")
             if definition["groupName"] not in self.groups[object_type]:
-                raise Refused(f"{name}: property group {definition['groupName']} does not exist")
+                group = definition["groupName"]
+                raise RefusedError(f"{name}: property group {group} does not exist")
             unique = sum(bool(d.get("hasUniqueValue")) for d in defined.values())
             if definition.get("hasUniqueValue") and unique >= _MAX_UNIQUE:
-                raise Refused(f"{object_type} already has {_MAX_UNIQUE} unique properties")
+                raise RefusedError(f"{object_type} already has {_MAX_UNIQUE} unique properties")
             defined[name] = dict(definition)
             created.append(defined[name])
         return self._batch(created, [], status=201)
@@ -293,10 +306,11 @@ class FakeHubSpot(FakeCRM):
     async def _labels(self, request: web.Request, body: Any) -> web.Response:
         pair = (request.match_info["from"], request.match_info["to"])
         if pair not in DEFAULT_ASSOCIATIONS:
-            raise Refused(f"no associations between {pair[0]} and {pair[1]}", 404)
+            raise RefusedError(f"no associations between {pair[0]} and {pair[1]}", 404)
+        type_id = DEFAULT_ASSOCIATIONS[pair]
         results = [
-            {"category": "USER_DEFINED", "typeId": 900 + DEFAULT_ASSOCIATIONS[pair], "label": "VIP"},
-            {"category": "HUBSPOT_DEFINED", "typeId": DEFAULT_ASSOCIATIONS[pair], "label": None},
+            {"category": "USER_DEFINED", "typeId": 900 + type_id, "label": "VIP"},
+            {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None},
         ]
         return self.json_response({"results": results})
 
@@ -311,12 +325,12 @@ class FakeHubSpot(FakeCRM):
                 if kind.get("associationCategory") != "HUBSPOT_DEFINED" or type_id != (
                     DEFAULT_ASSOCIATIONS.get((from_type, to_type))
                 ):
-                    raise Refused(
+                    raise RefusedError(
                         f"association type {kind} is not valid from {from_type} to {to_type}"
                     )
                 for object_type, object_id in ((from_type, from_id), (to_type, to_id)):
                     if self._find(object_type, object_id) is None:
-                        raise Refused(f"{object_type} {object_id} does not exist")
+                        raise RefusedError(f"{object_type} {object_id} does not exist")
                 self.associations.add((from_type, from_id, to_type, to_id, type_id))
             results.append({"fromObjectTypeId": from_type, "fromObjectId": from_id,
                             "toObjectTypeId": to_type, "toObjectId": to_id})  # fmt: skip
@@ -343,13 +357,15 @@ class FakeHubSpot(FakeCRM):
     async def _batch_upsert(self, request: web.Request, body: Any) -> web.Response:
         object_type = request.match_info["type"]
         inputs = _inputs(body)
-        results, errors, seen = [], [], set()
+        results: list[Any] = []
+        errors: list[Any] = []
+        seen: set[str] = set()
         for entry in inputs:
             id_property = _need(entry, "idProperty", str)
             self._unique(object_type, id_property)
             value = _need(entry, "id", str)
             if value in seen:
-                raise Refused(f"duplicate id {value!r} in one batch")
+                raise RefusedError(f"duplicate id {value!r} in one batch")
             seen.add(value)
             props = self._valid(object_type, _need(entry, "properties", dict))
             if self._refused_item(entry, props, errors):
@@ -388,7 +404,9 @@ class FakeHubSpot(FakeCRM):
         visible = [
             o for o in self.of_type("contacts") if time.monotonic() - o.created >= self.search_lag_s
         ]
-        matches = []
+        matches: list[HubSpotObject] = []
+        if body.get("limit", 10) > 200:
+            raise RefusedError("search returns at most 200 results per page")
         for group in _need(body, "filterGroups", list):
             for contact in visible:
                 if contact not in matches and all(
@@ -403,26 +421,31 @@ class FakeHubSpot(FakeCRM):
     def _matches(self, contact: HubSpotObject, condition: Mapping[str, Any]) -> bool:
         name = _need(condition, "propertyName", str)
         if name not in self.properties["contacts"]:
-            raise Refused(f"search filter on unknown property {name}")
-        if condition.get("operator") != "EQ":
-            raise Refused("the backend only needs EQ filters")
-        return contact.properties.get(name) == condition.get("value")
+            raise RefusedError(f"search filter on unknown property {name}")
+        operator, value = condition.get("operator"), contact.properties.get(name)
+        if operator == "EQ":
+            return value == condition.get("value")
+        if operator == "IN" and isinstance(condition.get("values"), list):
+            if len(condition["values"]) > BATCH_LIMIT:
+                raise RefusedError("an IN filter takes at most 100 values")
+            return value in condition["values"]
+        raise RefusedError(f"filter {condition} is not one the backend needs (EQ, IN with values)")
 
     async def _merge(self, request: web.Request, body: Any) -> web.Response:
         primary = self._find("contacts", _need(body, "primaryObjectId", str))
         merged = self._find("contacts", _need(body, "objectIdToMerge", str))
         if primary is None or merged is None:
-            raise Refused("a contact to merge does not exist", 404)
+            raise RefusedError("a contact to merge does not exist", 404)
         if primary is merged:
-            raise Refused("the two contacts are already merged")
+            raise RefusedError("the two contacts are already merged")
         for key, value in merged.properties.items():
             primary.properties.setdefault(key, value)
-        for key in {a for a in self.associations if "contacts" in (a[0], a[2])}:
-            self.associations.discard(key)
-            self.associations.add(
-                tuple(primary.id if (x == merged.id and i in (1, 3)) else x  # type: ignore[misc]
-                      for i, x in enumerate(key))
-            )  # fmt: skip
+        moved = {a for a in self.associations if merged.id in (a[1], a[3])}
+        self.associations -= moved
+        for from_type, from_id, to_type, to_id, type_id in moved:
+            from_id = primary.id if from_id == merged.id else from_id
+            to_id = primary.id if to_id == merged.id else to_id
+            self.associations.add((from_type, from_id, to_type, to_id, type_id))
         del self.objects["contacts"][merged.id]
         self.merged[merged.id] = primary.id
         return self.json_response(primary.view())
@@ -464,37 +487,37 @@ class FakeHubSpot(FakeCRM):
     def _unique(self, object_type: str, id_property: str) -> None:
         definition = self.properties[object_type].get(id_property)
         if definition is None:
-            raise Refused(f"idProperty {id_property} does not exist on {object_type}")
-        if not (definition.get("hasUniqueValue") or (object_type, id_property) == ("contacts", "email")):
-            raise Refused(f"idProperty {id_property} of {object_type} does not hold unique values")
+            raise RefusedError(f"idProperty {id_property} does not exist on {object_type}")
+        if not self._is_unique(object_type, id_property):
+            raise RefusedError(f"idProperty {id_property} of {object_type} is not unique-valued")
 
     def _valid(self, object_type: str, props: Mapping[str, Any]) -> dict[str, str]:
         defined = self.properties[object_type]
         for name, value in props.items():
             if name not in defined:
-                raise Refused(f"Property {name!r} does not exist on {object_type}")
+                raise RefusedError(f"Property {name!r} does not exist on {object_type}")
             if not isinstance(value, str):
-                raise Refused(f"{name}: property values are strings, got {value!r}")
+                raise RefusedError(f"{name}: property values are strings, got {value!r}")
             if name in _ENUMS and value not in _ENUMS[name]:
-                raise Refused(f"{value!r} is not a valid option for {name}")
+                raise RefusedError(f"{value!r} is not a valid option for {name}")
             if name == "hs_timestamp" and not (_ISO.match(value) or value.isdigit()):
-                raise Refused(f"hs_timestamp {value!r} is neither ISO 8601 UTC nor epoch ms")
+                raise RefusedError(f"hs_timestamp {value!r} is neither ISO 8601 UTC nor epoch ms")
             if name == "hs_call_duration" and not value.isdigit():
-                raise Refused(f"hs_call_duration {value!r} is not milliseconds")
+                raise RefusedError(f"hs_call_duration {value!r} is not milliseconds")
             if name == "hs_email_headers":
                 orjson.loads(value)
             if name == "email" and not _EMAIL.match(value):
-                raise Refused(f"{value!r} is not a valid email address")
+                raise RefusedError(f"{value!r} is not a valid email address")
             if value == "":
-                raise Refused(f"{name}: an empty value clears the property; send none instead")
+                raise RefusedError(f"{name}: an empty value clears the property; send none instead")
         return {name: str(value) for name, value in props.items()}
 
     def _require(self, object_type: str, props: Mapping[str, str]) -> None:
         for name in _REQUIRED_ON_CREATE.get(object_type, ()):
             if name not in props:
-                raise Refused(f"{object_type} needs {name} when created")
+                raise RefusedError(f"{object_type} needs {name} when created")
         if object_type == "communications" and props["hs_communication_logged_from"] != "CRM":
-            raise Refused("hs_communication_logged_from must be CRM")
+            raise RefusedError("hs_communication_logged_from must be CRM")
 
     def _refused_item(self, entry: Any, props: Mapping[str, str], errors: list[Any]) -> bool:
         if props.get("gateway_interaction_id") not in self.refused_interactions:
@@ -525,14 +548,18 @@ class FakeHubSpot(FakeCRM):
     def _check_unique(
         self, object_type: str, props: Mapping[str, str], record: HubSpotObject | None
     ) -> None:
-        defined = self.properties[object_type]
         for name, value in props.items():
-            unique = defined[name].get("hasUniqueValue") or (object_type, name) == ("contacts", "email")
-            if not unique:
+            if not self._is_unique(object_type, name):
                 continue
             for other in self.objects[object_type].values():
                 if other is not record and other.properties.get(name) == value:
-                    raise Refused(f"{value!r} is already the {name} of {object_type} {other.id}", 409)
+                    taken = f"{value!r} is already the {name} of {object_type} {other.id}"
+                    raise RefusedError(taken, 409)
+
+    def _is_unique(self, object_type: str, name: str) -> bool:
+        """Whether HubSpot keeps `name` unique: a unique property, or a contact's e-mail."""
+        unique = self.properties[object_type][name].get("hasUniqueValue")
+        return bool(unique) or (object_type, name) == ("contacts", "email")
 
     def _batch(self, results: list[Any], errors: list[Any], *, status: int = 200) -> web.Response:
         document: dict[str, Any] = {"status": "COMPLETE", "results": results}
@@ -542,15 +569,15 @@ class FakeHubSpot(FakeCRM):
 
 
 def _inputs(body: Any) -> list[Any]:
-    inputs = _need(body, "inputs", list)
+    inputs: list[Any] = _need(body, "inputs", list)
     if len(inputs) > BATCH_LIMIT:
-        raise Refused(f"{len(inputs)} inputs in one batch; HubSpot takes at most {BATCH_LIMIT}")
+        raise RefusedError(f"{len(inputs)} inputs in a batch; HubSpot takes {BATCH_LIMIT} at most")
     return inputs
 
 
 def _need(body: Any, key: str, kind: type) -> Any:
     if not isinstance(body, dict) or not isinstance(body.get(key), kind):
-        raise Refused(f"{key!r} missing or not a {kind.__name__}")
+        raise RefusedError(f"{key!r} missing or not a {kind.__name__}")
     return body[key]
 
 
