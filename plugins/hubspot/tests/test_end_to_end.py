@@ -97,7 +97,7 @@ def sms(gateway: GatewayProcess) -> tuple[int, Any]:
 def call(status: str, **extra: str) -> Callable[[GatewayProcess], tuple[int, Any]]:
     def post(gateway: GatewayProcess) -> tuple[int, Any]:
         params = {"CallSid": "CA" + "4" * 32, "AccountSid": ACCOUNT, "From": PHONE, "To": OURS,
-                  "CallStatus": status, "Direction": "inbound", "ApiVersion": "2010-04-01"}  # fmt: skip
+                  "CallStatus": status, "Direction": "inbound"}  # fmt: skip
         return twilio(gateway, "voice", params | extra)
 
     return post
@@ -203,8 +203,9 @@ async def post(
     assert status == 200, body
 
 
-async def delivered(gateway: GatewayProcess, crm: FakeHubSpot, timeout: float = 25.0) -> None:
-    """Wait until the gateway reports all six deliveries done."""
+async def delivered(gateway: GatewayProcess, crm: FakeHubSpot) -> None:
+    """Wait (up to 25 s) until the gateway reports all six deliveries done."""
+    timeout = 25.0
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         _, answer = await asyncio.to_thread(gateway.get, gateway.admin_port, "/admin/backends")
