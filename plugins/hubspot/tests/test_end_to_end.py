@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -190,7 +190,7 @@ async def crm() -> AsyncIterator[FakeHubSpot]:
 
 
 @pytest.fixture
-def gateway(tmp_path: Path, crm: FakeHubSpot) -> AsyncIterator[GatewayProcess]:
+def gateway(tmp_path: Path, crm: FakeHubSpot) -> Iterator[GatewayProcess]:
     process = GatewayProcess.configure(tmp_path, config(crm))
     yield process
     process.close()
