@@ -19,7 +19,7 @@ or created, empty fields are filled from what the gateway knows (`mapping.contac
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -122,9 +122,9 @@ async def _by_unique(
     run: Run,
     customers: Sequence[_Customer],
     id_property: str,
-    value_of: Any,
+    value_of: Callable[[_Customer], str | None],
 ) -> None:
-    values = {c.customer_id: value_of(c) for c in customers}
+    values = {c.customer_id: value_of(c) or "" for c in customers}
     if not customers:
         return
     found = await _read(run, customers, sorted(set(values.values())), id_property)
@@ -197,19 +197,26 @@ async def _create(run: Run, customers: Sequence[_Customer]) -> None:
 
 
 async def _fill(run: Run, customers: Sequence[_Customer]) -> None:
-    """Fill the found contacts' empty fields; stamp those adopted by e-mail or phone."""
-    inputs, touched = [], []
-    for customer in customers:
-        assert customer.contact is not None
-        current: dict[str, Any] = dict(_props(customer.contact))
-        updates: dict[str, str] = {CUSTOMER_ID: customer.customer_id} if customer.stamp else {}
-        for item in customer.items:
-            updates |= contact_updates(item.delivery.interaction, current | updates)
-        if customer.email_taken:
-            updates.pop("email", None)
-        if updates:
-            inputs.append({"id": str(customer.contact["id"]), "properties": updates})
-            touched.append(customer)
+    """Fill the found contacts' empty fields; stamp those adopted by e-mail or phone.
+
+    An e-mail address another contact already has is left out (HubSpot keeps e-mail unique).
+    """
+    planned = {c.customer_id: _updates(c) for c in customers}
+    adding = {cid: updates["email"] for cid, updates in planned.items() if "email" in updates}
+    if adding:
+        asking = [c for c in customers if c.customer_id in adding]
+        found = await _read(run, asking, sorted(set(adding.values())), "email")
+        owners = {str(_props(r).get("email") or "").lower(): str(r.get("id")) for r in found or ()}
+        for customer in asking:
+            owner = owners.get(adding[customer.customer_id])
+            if owner is not None and customer.contact and owner != str(customer.contact["id"]):
+                del planned[customer.customer_id]["email"]
+    touched = [c for c in customers if planned[c.customer_id] and c.contact is not None]
+    inputs = [
+        {"id": str(c.contact["id"]), "properties": planned[c.customer_id]}
+        for c in touched
+        if c.contact is not None
+    ]
     if not inputs:
         return
     answer = await run.send(_items(touched), "POST", f"{_BATCH}/update", {"inputs": inputs})
@@ -217,6 +224,18 @@ async def _fill(run: Run, customers: Sequence[_Customer]) -> None:
         return
     split = BatchAnswer.read(answer, lambda r: str(r.get("id")))
     run.fail_missing(split, {str(c.contact["id"]): c.items for c in touched if c.contact})
+
+
+def _updates(customer: _Customer) -> dict[str, str]:
+    """Return what the customer's contact lacks of what its items know."""
+    assert customer.contact is not None
+    current: dict[str, Any] = dict(_props(customer.contact))
+    updates: dict[str, str] = {CUSTOMER_ID: customer.customer_id} if customer.stamp else {}
+    for item in customer.items:
+        updates |= contact_updates(item.delivery.interaction, current | updates)
+    if customer.email_taken:
+        updates.pop("email", None)
+    return updates
 
 
 def _props(contact: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -305,3 +305,22 @@ async def test_health_check_reads_one_contact(
     await backend.health_check()
     [request] = hubspot.requests_to("GET", "^/crm/v3/objects/contacts$")
     assert request.query == {"limit": "1"}
+
+
+async def test_an_email_another_contact_has_is_not_added(
+    hubspot: FakeHubSpot, make_backend: BackendMaker
+) -> None:
+    backend = await make_backend()
+    [first] = await backend.deliver(deliveries(sms("SM1")))
+    assert isinstance(first, Delivered)
+    colleague = hubspot.seed("contacts", {"email": "jane.doe@example.com"})
+    both = {
+        "identities": [
+            {"kind": "phone", "value": PHONE},
+            {"kind": "email", "value": "jane.doe@example.com"},
+        ]
+    }
+    [second] = await backend.deliver(deliveries(sms("SM2", sender=both), refs=first.record_refs))
+    assert second == first
+    contact = next(c for c in hubspot.of_type("contacts") if c is not colleague)
+    assert "email" not in contact.properties
