@@ -124,6 +124,7 @@ async def list_backends(request: web.Request) -> web.Response:
                     "deliveries": counts.get(name, {}),
                     "lag_s": queues[name].oldest_due_s if name in queues else 0.0,
                     "lane": timed(gateway.delivery.health(name).document()),
+                    "health": timed(gateway.delivery.checks(name).document()),
                 }
                 for name, settings in gateway.config.backends.items()
             ]

@@ -67,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
     check = verbs.add_parser("check", help="validate the configuration; exit 0 if valid")
     add_config_option(check)
+    check.add_argument(
+        "--online",
+        action="store_true",
+        help="also start every backend and run its health check (calls the remotes)",
+    )
     check.set_defaults(run=_check)
     plugins = verbs.add_parser("plugins", help="list channel and backend types and their source")
     plugins.set_defaults(run=_plugins)
@@ -124,7 +129,14 @@ def _check(args: argparse.Namespace, plugins: Plugins) -> int:
         f"{path}: ok ({len(config.channels)} channels, {len(config.backends)} backends, "
         f"{len(config.routes)} routes)"
     )
-    return 0
+    if not args.online:
+        return 0
+    from gateway.online_check import check_backends
+
+    results = asyncio.run(check_backends(config, plugins))
+    for result in results:
+        print(result.line())
+    return 1 if any(result.error for result in results) else 0
 
 
 def _plugins(args: argparse.Namespace, plugins: Plugins) -> int:

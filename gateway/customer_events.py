@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +27,7 @@ from gateway.backend import (
     Retry,
     RetrySettings,
 )
-from gateway.errors import StoreUnavailableError
+from gateway.errors import AuthenticationError, StoreUnavailableError
 from gateway.store.base import ErasureReceipt, MergeRecord, Store
 from gateway.supervision import Outage
 
@@ -44,7 +45,11 @@ def follows_customer_events(backend: Backend[Any]) -> bool:
 
 
 class CustomerEventFollower:
-    """Passes one backend the merge log and erasure requests it has not answered yet."""
+    """Passes one backend the merge log and erasure requests it has not answered yet.
+
+    `redact` scrubs secrets from outcome reasons (logged, and kept in erasure receipts);
+    `refused` hears of an `AuthenticationError` (the call itself is retried like any raise).
+    """
 
     def __init__(
         self,
@@ -53,7 +58,12 @@ class CustomerEventFollower:
         backend: Backend[Any],
         retry: RetrySettings,
         clock: Callable[[], datetime],
+        *,
+        redact: Callable[[str], str] = str,
+        refused: Callable[[AuthenticationError], None] | None = None,
     ) -> None:
+        self._redact = redact
+        self._refused = refused
         self._store = store
         self._name = name
         self._backend = backend
@@ -139,7 +149,11 @@ class CustomerEventFollower:
         try:
             outcome = await asyncio.wait_for(call, timeout_s + 5.0)
         except Exception as exc:
+            if isinstance(exc, AuthenticationError) and self._refused is not None:
+                self._refused(exc)
             outcome = Retry(f"{type(exc).__name__}: {exc}")
+        if isinstance(outcome, Retry | Rejected):
+            outcome = replace(outcome, reason=self._redact(outcome.reason))
         if isinstance(outcome, Retry):
             log.warning("backend %s: %s failed, will retry: %s", self._name, what, outcome.reason)
         elif isinstance(outcome, Rejected):

@@ -7,7 +7,11 @@ backoff and full jitter (never an in-memory sleep of minutes). Per-customer orde
 store, which only leases the head of each (backend, order_key) queue. A circuit breaker per
 backend stops calls to a remote that keeps failing. Tenacity lives here and nowhere else.
 Every worker is supervised (`gateway.supervision`): one that raises is logged, restarted with
-backoff and reported as a stopped lane until it works again.
+backoff and reported as a stopped lane until it works again. Refused credentials
+(`AuthenticationError`) pause the lane without touching its deliveries until a re-check passes,
+and a health-check worker keeps the backend's latest `health_check` result for `/readyz`
+(`gateway.backend_checks`). The secrets of a backend's settings never reach an outcome reason,
+`last_error` or a log line (`gateway.redaction`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Literal
@@ -35,9 +39,11 @@ from gateway.backend import (
     Rejected,
     Retry,
 )
+from gateway.backend_checks import BackendChecks
 from gateway.channel import utc_now
 from gateway.circuit import CircuitBreaker, CircuitState
 from gateway.customer_events import CustomerEventFollower, follows_customer_events
+from gateway.customer_events import log as customer_events_log
 from gateway.errors import (
     AuthenticationError,
     NotReadyError,
@@ -46,6 +52,7 @@ from gateway.errors import (
     TransientDeliveryError,
 )
 from gateway.metrics import Metrics
+from gateway.redaction import RedactingFilter, Redactor, settings_secrets
 from gateway.store.base import (
     AttemptOutcome,
     AttemptRecord,
@@ -72,6 +79,8 @@ _STATS_INTERVAL_S = 5.0
 _START_RETRY_MAX_S = 60.0
 _STORE_RETRY_MAX_S = 5.0
 """The longest wait between claims while the store is unavailable."""
+_CHECK_POLL_S = 1.0
+"""How often the health-check worker looks whether a check is due."""
 
 
 def _is_blip(exc: BaseException) -> bool:
@@ -111,11 +120,20 @@ class _Lane:
     breaker: CircuitBreaker
     claims: Outage
     """Claims failing because the store is unavailable."""
+    redact: Redactor
+    """Scrubs the secrets of the backend's settings from texts."""
+    checks: BackendChecks
     backend: Backend[Any] | None = None
     state: BackendState = "starting"
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     in_flight: set[int] = field(default_factory=set)
     health: LaneHealth = field(default_factory=LaneHealth)
+
+    def scrub(self, outcome: Outcome) -> Outcome:
+        """Return `outcome` with the backend's secrets scrubbed from its reason."""
+        if isinstance(outcome, Retry | Rejected):
+            return replace(outcome, reason=self.redact(outcome.reason))
+        return outcome
 
     @property
     def idle_s(self) -> float:
@@ -138,9 +156,21 @@ class DeliveryEngine:
         self._metrics = metrics
         self._clock = clock
         self._lanes = {
-            name: _Lane(name, cls, settings, CircuitBreaker(settings.circuit), _claim_outage(name))
+            name: _Lane(
+                name,
+                cls,
+                settings,
+                CircuitBreaker(settings.circuit),
+                _claim_outage(name),
+                Redactor(settings_secrets(settings)),
+                BackendChecks(0.0),
+            )
             for name, (cls, settings) in backends.items()
         }
+        every_secret = Redactor(s for lane in self._lanes.values() for s in lane.redact.secrets)
+        self._filters = [
+            (logger, RedactingFilter(every_secret)) for logger in (log, customer_events_log)
+        ]
         self._tasks: list[asyncio.Task[None]] = []
         self._stats: asyncio.Task[None] | None = None
         self._stopping = False
@@ -158,10 +188,19 @@ class DeliveryEngine:
         """Return which of a backend's workers are down, its restarts and its last error."""
         return self._lanes[backend].health
 
+    def checks(self, backend: str) -> BackendChecks:
+        """Return a backend's latest health check and whether its credentials are refused."""
+        return self._lanes[backend].checks
+
     def problem(self, backend: str) -> str | None:
-        """Say why a backend does not deliver now (not started, a lane stopped), or None."""
+        """Say why a backend does not deliver now (not started, credentials refused, a lane
+        stopped, a failing health check), or None."""
         lane = self._lanes[backend]
-        return lane.state if lane.state != "ready" else lane.health.problem()
+        if lane.state == "auth_failed":
+            return "auth_failed: the remote refused the credentials (re-checking with backoff)"
+        if lane.state != "ready":
+            return lane.state
+        return lane.health.problem() or lane.checks.problem()
 
     def notify(self, backends: Iterable[str]) -> None:
         """Wake the workers of `backends`: they have new deliveries."""
@@ -171,9 +210,14 @@ class DeliveryEngine:
 
     async def start(self, http: aiohttp.ClientSession) -> None:
         """Start every backend (in the background) and its workers."""
+        for logger, redacting in self._filters:
+            logger.addFilter(redacting)
         for lane in self._lanes.values():
-            context = BackendContext(lane.name, http, log.getChild(lane.name))
-            lane.backend = lane.cls(context, lane.settings)
+            logger = log.getChild(lane.name)
+            redacting = RedactingFilter(lane.redact)
+            logger.addFilter(redacting)
+            self._filters.append((logger, redacting))
+            lane.backend = lane.cls(BackendContext(lane.name, http, logger), lane.settings)
             self._tasks.append(asyncio.create_task(self._run(lane), name=f"backend-{lane.name}"))
             self._metrics.worker_restarts.labels(lane.name)
             self._show(lane)
@@ -208,6 +252,8 @@ class DeliveryEngine:
                     log.exception("backend %s failed to close", lane.name)
             lane.state = "stopped"
             self._show(lane)
+        for logger, redacting in self._filters:
+            logger.removeFilter(redacting)
 
     async def _run(self, lane: _Lane) -> None:
         if not await self._start_backend(lane):
@@ -224,12 +270,20 @@ class DeliveryEngine:
             changed=partial(self._show, lane),
             restarts=self._metrics.worker_restarts.labels(lane.name),
             log=log,
+            redact=lane.redact,
         )
         workers = [f"worker {n}" for n in range(1, lane.settings.concurrency + 1)]
         work = [supervisor.run(w, partial(self._work, lane, supervisor, w)) for w in workers]
+        work.append(supervisor.run("health check", partial(self._watch, lane, supervisor)))
         if follows_customer_events(lane.backend):
             follower = CustomerEventFollower(
-                self._store, lane.name, lane.backend, lane.settings.retry, self._clock
+                self._store,
+                lane.name,
+                lane.backend,
+                lane.settings.retry,
+                self._clock,
+                redact=lane.redact,
+                refused=partial(self._refused, lane, recheck=False),
             )
 
             async def rest(seconds: float) -> None:
@@ -256,25 +310,96 @@ class DeliveryEngine:
     async def _start_backend(self, lane: _Lane) -> bool:
         assert lane.backend is not None
         delay = 1.0
+        loop = asyncio.get_running_loop()
         while not self._stopping:
             try:
                 await lane.backend.start()
             except NotReadyError as exc:
                 log.warning("backend %s not ready (%s); retrying in %.0fs", lane.name, exc, delay)
             except AuthenticationError as exc:
-                lane.state = "auth_failed"
-                log.error(
-                    "backend %s: credentials rejected (%s); fix them, restart", lane.name, exc
-                )
-                return False
+                self._refused(lane, exc, recheck=True)
+                await self._pause(lane.checks.due - loop.time())
+                continue
             except Exception:
                 log.exception("backend %s failed to start; retrying in %.0fs", lane.name, delay)
             else:
+                self._accepted(lane)
                 lane.state = "ready"
+                lane.checks.due = loop.time()
                 return True
             await self._idle(lane, delay)
             delay = min(delay * 2, _START_RETRY_MAX_S)
         return False
+
+    def _refused(self, lane: _Lane, exc: AuthenticationError, *, recheck: bool) -> None:
+        """The remote refused the lane's credentials: stop claiming until a re-check passes.
+
+        `recheck`: the refusal answers a check of the credentials (not another worker's call
+        refused at the same time as the one that paused the lane).
+        """
+        self._metrics.backend_auth_failures.labels(lane.name).inc()
+        if lane.state == "auth_failed" and not recheck:
+            return
+        reason = lane.redact(str(exc))
+        wait = lane.checks.refuse(reason, asyncio.get_running_loop().time())
+        if lane.checks.incident:
+            log.warning(
+                "backend %s: credentials still refused (%s); checking again in %.0fs",
+                lane.name,
+                reason,
+                wait,
+            )
+        else:
+            log.error(
+                "backend %s: credentials refused (%s); deliveries wait (none is counted or "
+                "dead-lettered); checking them again in %.0fs, with backoff, until they work",
+                lane.name,
+                reason,
+                wait,
+            )
+        lane.checks.incident = True
+        lane.state = "auth_failed"
+        self._show(lane)
+
+    def _accepted(self, lane: _Lane) -> None:
+        """A check passed: a lane paused by refused credentials delivers again."""
+        lane.checks.accepted()
+        if lane.state == "auth_failed":
+            lane.state = "ready"
+            log.info("backend %s: credentials accepted again; delivering", lane.name)
+            lane.wake.set()
+            self._show(lane)
+
+    async def _watch(self, lane: _Lane, supervisor: Supervisor) -> None:
+        """Run `health_check` when due: every interval, or on the backoff of refused credentials."""
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            wait = lane.checks.due - loop.time()
+            if wait > 0:
+                await self._pause(min(wait, _CHECK_POLL_S))
+                continue
+            await self._check(lane)
+            supervisor.alive("health check")
+
+    async def _check(self, lane: _Lane) -> None:
+        """Run `health_check` once; log when the backend turns unhealthy and when it recovers."""
+        assert lane.backend is not None
+        checks, now = lane.checks, asyncio.get_running_loop().time()
+        was_failing = checks.error is not None
+        try:
+            await asyncio.wait_for(lane.backend.health_check(), self._deadline(lane, 1))
+        except AuthenticationError as exc:
+            self._refused(lane, exc, recheck=True)
+        except Exception as exc:
+            detail = lane.redact(f"{type(exc).__name__}: {exc}")
+            checks.checked(exc, detail, self._clock(), now)
+            if not was_failing and lane.state == "ready":
+                log.warning("backend %s: health check failed: %s", lane.name, detail)
+        else:
+            self._accepted(lane)
+            checks.checked(None, None, self._clock(), now)
+            if was_failing:
+                log.info("backend %s: health check passes again", lane.name)
 
     async def _idle(self, lane: _Lane, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -290,6 +415,9 @@ class DeliveryEngine:
     async def _round(self, lane: _Lane) -> None:
         """Claim due deliveries and deliver them, or wait a little if there are none."""
         assert lane.backend is not None
+        if lane.state != "ready":  # credentials refused: the deliveries wait for a re-check
+            await self._idle(lane, lane.idle_s)
+            return
         if not lane.breaker.acquire():
             await self._idle(lane, lane.breaker.seconds_until_probe() or lane.idle_s)
             return
@@ -321,7 +449,14 @@ class DeliveryEngine:
 
     async def _deliver(self, lane: _Lane, claimed: list[ClaimedDelivery]) -> None:
         lane.in_flight.update(c.id for c in claimed)
-        calls, outcomes = await self._call(lane, claimed)
+        try:
+            calls, outcomes = await self._call(lane, claimed)
+        except AuthenticationError as exc:
+            await self._release(lane, claimed)
+            self._refused(lane, exc, recheck=False)
+            return
+        lane.checks.worked()
+        outcomes = [lane.scrub(outcome) for outcome in outcomes]
         now = self._clock()
         updates = [
             self._decide(lane, delivery, outcome, calls, now)
@@ -339,6 +474,15 @@ class DeliveryEngine:
             # The leases expire and the deliveries go again: at-least-once, never lost.
             log.error("backend %s: cannot record %d outcomes: %s", lane.name, len(updates), exc)
         lane.in_flight.difference_update(c.id for c in claimed)
+
+    async def _release(self, lane: _Lane, claimed: list[ClaimedDelivery]) -> None:
+        """Return claimed deliveries untouched: no attempt counted, due again at once."""
+        ids = [c.id for c in claimed]
+        try:
+            await self._store.release(ids)
+        except StoreUnavailableError as exc:  # their leases expire: they come back anyway
+            log.error("backend %s: cannot release %d deliveries: %s", lane.name, len(ids), exc)
+        lane.in_flight.difference_update(ids)
 
     async def _call(
         self, lane: _Lane, claimed: list[ClaimedDelivery]
@@ -366,6 +510,8 @@ class DeliveryEngine:
                         raise
                     finally:
                         call.finished_at = self._clock()
+        except AuthenticationError:
+            raise
         except Exception as exc:
             if not isinstance(exc, TransientDeliveryError | PermanentDeliveryError | TimeoutError):
                 log.warning("backend %s: deliver raised", lane.name, exc_info=exc)
@@ -394,7 +540,9 @@ class DeliveryEngine:
         attempts = delivery.attempts + len(calls) - (0 if sent else 1)
         metrics.delivery_attempts.labels(name).inc(len(calls) - (0 if sent else 1))
         log_rows = [
-            AttemptRecord(c.started_at, c.finished_at, "retry", _describe(c.error))
+            AttemptRecord(
+                c.started_at, c.finished_at, "retry", lane.redact(_describe(c.error) or "")
+            )
             for c in calls[:-1]
         ]
         last = calls[-1]

@@ -9,7 +9,7 @@ Plugins raise these; the core turns each into the right HTTP answer or delivery 
     ├── PayloadError              webhook authentic but unusable (HTTP 400 or 422)
     ├── StoreUnavailableError     the store cannot commit right now (HTTP 503, provider retries)
     ├── NotReadyError             a backend cannot start yet: the host retries later
-    ├── AuthenticationError       a backend's credentials were refused: stop and alert
+    ├── AuthenticationError       a backend's credentials were refused: deliveries wait, re-checked
     └── DeliveryError
         ├── TransientDeliveryError    try this delivery again (optionally after `retry_after`)
         └── PermanentDeliveryError    never retry: dead-letter it with this message
@@ -90,7 +90,11 @@ class NotReadyError(GatewayError):
 
 
 class AuthenticationError(GatewayError):
-    """A backend's credentials were rejected; retrying will not help until they are fixed."""
+    """A backend's credentials were refused (401/403): not the delivery's fault.
+
+    The host keeps the deliveries pending (no attempt counted, nothing dead-lettered), reports
+    the backend `auth_failed` and checks the credentials again with backoff until they work.
+    """
 
 
 class DeliveryError(GatewayError):

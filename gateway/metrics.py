@@ -169,6 +169,12 @@ class Metrics:
             ["backend"],
             registry=self.registry,
         )
+        self.backend_auth_failures = Counter(
+            "gateway_backend_auth_failures",
+            "Times a backend's credentials were refused (delivery, start or re-check).",
+            ["backend"],
+            registry=self.registry,
+        )
         self.identities_unusable = Counter(
             "gateway_identities_unusable",
             "Identities left out of matching (empty, withheld caller, invalid), by channel, kind"

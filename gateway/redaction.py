@@ -128,8 +128,10 @@ class RedactingFilter(logging.Filter):
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
-            record.exc_info = None  # formatted and scrubbed: handlers must not format it again
+            clean = self.redact(record.exc_text)
+            if clean != record.exc_text:
+                # Formatters print `exc_text` when set; none may format the secret again.
+                record.exc_text, record.exc_info = clean, None
         if record.stack_info:
             record.stack_info = self.redact(record.stack_info)
         return True

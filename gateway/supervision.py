@@ -59,7 +59,10 @@ class LaneHealth:
 
 
 class Supervisor:
-    """Runs the workers of one lane, restarting each one that raises."""
+    """Runs the workers of one lane, restarting each one that raises.
+
+    `redact` scrubs secrets from the error text a crash leaves in `LaneHealth.last_error`.
+    """
 
     def __init__(
         self,
@@ -72,6 +75,7 @@ class Supervisor:
         changed: Callable[[], None],
         restarts: Counter,
         log: logging.Logger,
+        redact: Callable[[str], str] = str,
     ) -> None:
         self._lane = lane
         self._health = health
@@ -81,6 +85,7 @@ class Supervisor:
         self._changed = changed
         self._restarts = restarts
         self._log = log
+        self._redact = redact
 
     async def run(self, worker: str, work: Callable[[], Awaitable[None]]) -> None:
         """Run `work()` until it returns or the engine stops; after a raise, restart it later."""
@@ -107,7 +112,7 @@ class Supervisor:
         health.down[worker] = type(exc).__name__
         health.restarts += 1
         self._restarts.inc()
-        health.last_error = f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS]
+        health.last_error = self._redact(f"{type(exc).__name__}: {exc}")[:_ERROR_CHARS]
         health.last_error_at = self._clock()
         self._log.error(
             "backend %s: %s stopped by %s; restarting in %.1fs",

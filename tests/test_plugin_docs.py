@@ -12,6 +12,7 @@ from importlib.metadata import EntryPoint
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from unittest import mock
 
 import aiohttp
 import pytest
@@ -41,6 +42,20 @@ PLUGINS = {  # example block -> (entry-point name, module name)
 
 def exec_example(name: str, namespace: dict[str, Any]) -> None:
     exec(compile(EXAMPLES[name], f"{DOC_PATH}:{name}", "exec"), namespace)
+
+
+def documented_conformance() -> type:
+    """Return the doc's `TestTicketsConformance`, importing the doc's `gateway_tickets`."""
+    tickets = ModuleType("gateway_tickets")
+    exec_example("backend", tickets.__dict__)
+    namespace: dict[str, Any] = {"__name__": "test_tickets_conformance"}
+    with mock.patch.dict(sys.modules, {"gateway_tickets": tickets}):
+        exec_example("backend-tests", namespace)
+    return namespace["TestTicketsConformance"]  # type: ignore[no-any-return]
+
+
+TestDocumentedTicketsConformance = documented_conformance()
+"""The documented backend passes the documented conformance tests, collected here."""
 
 
 @pytest.fixture(autouse=True)
@@ -82,7 +97,9 @@ def interaction(text: str | None = "hello") -> Interaction:
 
 def test_every_example_is_exercised() -> None:
     names = sorted(name for name, _ in BLOCKS)
-    assert names == sorted(["pyproject", "plugin", "config", "backend", "enricher", "tests"])
+    assert names == sorted(
+        ["pyproject", "plugin", "config", "backend", "enricher", "tests", "backend-tests"]
+    )
 
 
 def test_every_hook_is_documented_with_its_docstring() -> None:

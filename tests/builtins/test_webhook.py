@@ -27,6 +27,7 @@ from pytest_aiohttp import AiohttpServer
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from gateway.builtins.webhook import WebhookBackend, WebhookSettings
+from gateway.errors import AuthenticationError
 from gateway.plugin import BackendContext, Delivered, Delivery, Rejected, Retry
 from gateway.plugins import load_plugins
 from gateway.schema import ChannelRef, Content, Identity, Interaction, Party, new_interaction_id
@@ -258,6 +259,24 @@ async def test_client_error_is_rejected_with_the_remote_text(
     receiver.answers = [web.json_response({"error": "unknown field 'raw'"}, status=400)]
     outcomes = await webhook(http, receiver.url()).deliver(deliveries(2))
     assert outcomes == [Rejected("""HTTP 400: {"error": "unknown field 'raw'"}"""), Delivered()]
+    assert receiver.problems == []
+
+
+@pytest.mark.parametrize("status", [401, 403])
+@pytest.mark.parametrize("batch_size", [1, 2])
+async def test_a_refused_signature_raises_authentication_error(
+    receiver: Receiver, http: aiohttp.ClientSession, status: int, batch_size: int
+) -> None:
+    """The receiver refused our signature: a credentials problem, so no event is dead-lettered."""
+    echoed = f"signature refused; expected secret {SECRET} or {SECRET.removeprefix('whsec_')}"
+    receiver.answers = [web.json_response({"error": echoed}, status=status)]
+    backend = webhook(http, receiver.url(), batch_size=batch_size)
+    with pytest.raises(AuthenticationError) as caught:
+        await backend.deliver(deliveries(2))
+    assert str(caught.value).startswith(f"HTTP {status}: ")
+    assert "expected secret [redacted] or [redacted]" in str(caught.value)
+    assert SECRET.removeprefix("whsec_") not in str(caught.value)
+    assert len(receiver.bodies) == 1  # nothing more was sent
     assert receiver.problems == []
 
 
