@@ -55,7 +55,9 @@ The gateway reads one YAML file: the one named by `--config`, else `$GATEWAY_CON
   `gateway check` fails, naming the key and the variable to set.
 - **Secrets** (type `secret` below) are never printed: not in errors, logs or command output.
   A channel with no secret configured refuses to start unless its block says `insecure: true`.
-- `gateway check [--config FILE]` validates the file without starting anything.
+- `gateway check [--config FILE]` validates the file without starting anything;
+  `gateway check --online` then starts each backend and runs its health check, printing one line
+  per backend ([operations](operations.md#startup-refusals-and-the-command-line)).
 - `gateway schema config` prints the file's JSON Schema for the installed plugins. For
   autocompletion and these descriptions on hover in your editor, save it
   (`gateway schema config > gateway.schema.json`) and start the file with

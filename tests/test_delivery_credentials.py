@@ -270,3 +270,35 @@ def test_every_secret_of_a_settings_model_is_found() -> None:
         keyed={"a": Inner(password=SecretStr("k1"))},
     )
     assert settings_secrets(outer) == {"t1", "p1", "m1", "m2", "k1"}
+
+
+async def test_a_refused_customer_event_pauses_the_lane_too(
+    gateway_factory: GatewayFactory, receiver: Receiver
+) -> None:
+    gut = await start(gateway_factory, receiver)
+    interaction_id = await post(gut)
+
+    async def delivered() -> bool:
+        return interaction_id in receiver.delivered_ids
+
+    await eventually(delivered)
+    shown = await (await gut.admin.get(f"/admin/interactions/{interaction_id}")).json()
+    customer_id = shown["interaction"]["customer_id"]
+    receiver.customer_status = 401
+    assert (await gut.admin.delete(f"/admin/customers/{customer_id}")).status == 202
+
+    async def paused() -> bool:
+        return bool((await backend(gut))["state"] == "auth_failed")
+
+    await eventually(paused)
+    assert auth_failures(gut) >= 1
+    receiver.customer_status = 200
+
+    async def receipted() -> bool:
+        [record] = await gut.gateway.store.erasures_of(customer_id)
+        return bool(record.receipts) and (await backend(gut))["state"] == "ready"
+
+    await eventually(receipted)
+    [record] = await gut.gateway.store.erasures_of(customer_id)
+    assert [r.outcome for r in record.receipts] == ["erased"]
+    assert receiver.problems == []
