@@ -40,9 +40,10 @@ MAIL_USER, MAIL_PASSWORD = "postmark", "inbound-password-0001"
 PHONE, OURS = "+15551234567", "+15557654321"
 EMAIL = "jane.doe@example.com"
 ACCOUNT = "AC3e8f4a2b9c1d7e6f5a4b3c2d1e0f9a8b"
-DELIVERY_FAULTS = r"^/crm/v3/objects/|^/crm/v4/associations/.*/batch/"
-"""Where faults go: the delivery path (the backend's start-up checks run against a healthy
-HubSpot, as `/readyz` waits for them)."""
+DELIVERY_FAULTS = r"^/crm/v3/objects/\w+/|^/crm/v4/associations/.*/batch/"
+"""Where faults go: the delivery path. The backend's start-up and its health check (one
+`GET /crm/v3/objects/contacts`) meet a healthy HubSpot: `/readyz`, which the restart waits for,
+reports them."""
 
 
 def config(crm: FakeHubSpot) -> dict[str, Any]:
