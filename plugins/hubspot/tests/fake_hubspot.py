@@ -162,10 +162,13 @@ class FakeHubSpot(FakeCRM):
         """Return every engagement with its object type."""
         return [(t, o) for t in ENGAGEMENTS for o in self.of_type(t)]
 
-    def seed(self, object_type: str, properties: dict[str, str]) -> HubSpotObject:
-        """Create a record as a HubSpot user would (before the backend sees it)."""
+    def seed(
+        self, object_type: str, properties: dict[str, str], *, indexed: bool = True
+    ) -> HubSpotObject:
+        """Create a record as a HubSpot user would; `indexed`: long enough ago for search."""
         record = self._create(object_type, dict(properties))
-        record.created -= 3600.0  # long since indexed for search
+        if indexed:
+            record.created -= 3600.0
         return record
 
     def associated(self, from_type: str, from_id: str, to_type: str) -> set[str]:
