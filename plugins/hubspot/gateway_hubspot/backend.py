@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
+from gateway.errors import DeliveryError, NotReadyError
 from gateway.plugin import (
     Backend,
     BackendContext,
@@ -65,8 +66,15 @@ class HubSpotBackend(Backend[HubSpotSettings]):
         return self.settings.batch_size
 
     async def start(self) -> None:
-        """Create the custom properties where missing and read the association types."""
-        self._types = await prepare_portal(self._client, self.settings.tickets)
+        """Create the custom properties where missing and read the association types.
+
+        Raises `AuthenticationError` (a scope is missing) or `NotReadyError` (HubSpot failed or
+        refused a property: the host tries again).
+        """
+        try:
+            self._types = await prepare_portal(self._client, self.settings.tickets)
+        except DeliveryError as exc:
+            raise NotReadyError(f"HubSpot portal set-up failed: {exc}") from None
 
     async def health_check(self) -> None:
         """Read one contact: proves HubSpot answers and takes the token."""

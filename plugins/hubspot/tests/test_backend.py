@@ -324,3 +324,13 @@ async def test_an_email_another_contact_has_is_not_added(
     assert second == first
     contact = next(c for c in hubspot.of_type("contacts") if c is not colleague)
     assert "email" not in contact.properties
+
+
+async def test_a_portal_that_fails_at_start_is_not_ready_yet(
+    hubspot: FakeHubSpot, make_backend: BackendMaker
+) -> None:
+    hubspot.fail_next(status=502, path="/labels$")
+    backend = await make_backend(start=False)
+    with pytest.raises(NotReadyError, match=r"portal set-up failed: .*HubSpot 502"):
+        await backend.start()
+    await backend.start()
