@@ -43,16 +43,16 @@ async def attempt(
     path: str,
     *,
     json: Any = None,
-    params: Mapping[str, str] | None = None,
     missing_ok: bool = False,
 ) -> Answer | Retry | Rejected:
     """Send one request; return its answer, or the outcome its failure means.
 
-    `AuthenticationError` is raised, not returned: it stops the backend, not one delivery.
-    A request the local rate limit kept back is a `Retry` with `attempted=False`.
+    `AuthenticationError` is raised, not returned: refused credentials are not one delivery's
+    fault (the host pauses the backend). A request the local rate limit kept back is a `Retry`
+    with `attempted=False`.
     """
     try:
-        return await client.call(method, path, json=json, params=params, missing_ok=missing_ok)
+        return await client.call(method, path, json=json, missing_ok=missing_ok)
     except ThrottledError as exc:
         return Retry(client.redact(str(exc)), after_s=exc.retry_after, attempted=exc.sent)
     except (TransientDeliveryError, ConflictError) as exc:

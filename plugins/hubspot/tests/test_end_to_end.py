@@ -67,7 +67,7 @@ def config(crm: FakeHubSpot) -> dict[str, Any]:
                 "tickets": True,
                 "timeout": "2s",
                 "requests_per_10s": 150,
-                "retry": {"initial_backoff": "50ms", "max_backoff": "400ms", "max_attempts": 1000},
+                "retry": {"initial_backoff": "50ms", "max_backoff": "200ms", "max_attempts": 1000},
                 "circuit": {"failure_threshold": 1000},
             }
         },
