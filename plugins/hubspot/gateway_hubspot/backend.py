@@ -20,7 +20,7 @@ from gateway.schema import Interaction
 from gateway_hubspot.batches import BatchAnswer, Item, Run, attempt
 from gateway_hubspot.client import Answer, HubSpotClient
 from gateway_hubspot.contacts import resolve_contacts
-from gateway_hubspot.limiter import limiter_for
+from gateway_hubspot.limiter import ThrottledError, limiter_for
 from gateway_hubspot.mapping import (
     engagement_key,
     engagement_properties,
@@ -77,8 +77,17 @@ class HubSpotBackend(Backend[HubSpotSettings]):
             raise NotReadyError(f"HubSpot portal set-up failed: {exc}") from None
 
     async def health_check(self) -> None:
-        """Read one contact: proves HubSpot answers and takes the token."""
-        await self._client.call("GET", "/crm/v3/objects/contacts", params={"limit": "1"})
+        """Read one contact: proves HubSpot answers and takes the token.
+
+        When deliveries use up the local rate budget, the check is skipped rather than sent
+        over it: the host asks again soon.
+        """
+        try:
+            await self._client.call("GET", "/crm/v3/objects/contacts", params={"limit": "1"})
+        except ThrottledError as exc:
+            if exc.sent:
+                raise
+            self.ctx.logger.debug("backend %s: health check skipped: %s", self.ctx.name, exc)
 
     async def deliver(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
         """Write `batch` in a few batch requests; one outcome per delivery, in order."""

@@ -334,3 +334,15 @@ async def test_a_portal_that_fails_at_start_is_not_ready_yet(
     with pytest.raises(NotReadyError, match=r"portal set-up failed: .*HubSpot 502"):
         await backend.start()
     await backend.start()
+
+
+async def test_health_check_never_spends_a_budget_deliveries_used_up(
+    hubspot: FakeHubSpot, make_backend: BackendMaker
+) -> None:
+    backend = await make_backend(timeout="1s")
+    hubspot.rate_limit(retry_after=5)
+    [outcome] = await backend.deliver(deliveries(sms("SM1")))
+    assert isinstance(outcome, Retry)
+    assert outcome.after_s == 5
+    await backend.health_check()  # HubSpot said: nothing for 5 s
+    assert not hubspot.requests_to("GET", "^/crm/v3/objects/contacts$")
