@@ -169,13 +169,14 @@ async def _by_phone(run: Run, customers: Sequence[_Customer]) -> None:
 async def _create(run: Run, customers: Sequence[_Customer]) -> None:
     if not customers:
         return
-    inputs = []
+    inputs, emails = [], set()
     for customer in customers:
         props: dict[str, str] = {CUSTOMER_ID: customer.customer_id}
         for item in customer.items:
             props |= contact_updates(item.delivery.interaction, props)
-        if customer.email_taken:
+        if customer.email_taken or props.get("email") in emails:  # e-mail is unique in HubSpot
             props.pop("email", None)
+        emails.add(props.get("email"))
         inputs.append(
             {
                 "idProperty": CUSTOMER_ID,

@@ -346,3 +346,16 @@ async def test_health_check_never_spends_a_budget_deliveries_used_up(
     assert outcome.after_s == 5
     await backend.health_check()  # HubSpot said: nothing for 5 s
     assert not hubspot.requests_to("GET", "^/crm/v3/objects/contacts$")
+
+
+async def test_two_new_customers_with_one_email_in_a_batch_are_two_contacts(
+    hubspot: FakeHubSpot, make_backend: BackendMaker
+) -> None:
+    backend = await make_backend()
+    mail = {"identities": [{"kind": "email", "value": "shared@example.com"}]}
+    outcomes = await backend.deliver(
+        deliveries(sms("SM1", sender=mail), sms("SM2", customer=OTHER, sender=mail))
+    )
+    assert all(isinstance(o, Delivered) for o in outcomes), outcomes
+    emails = sorted(c.properties.get("email", "") for c in hubspot.of_type("contacts"))
+    assert emails == ["", "shared@example.com"]
