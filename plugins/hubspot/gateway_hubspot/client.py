@@ -27,6 +27,8 @@ __all__ = ["Answer", "ConflictError", "HubSpotClient", "error_message"]
 
 TEN_SECONDS = 10.0
 """HubSpot's rate-limit window when its headers do not say."""
+DAILY_PROBE_S = 3600.0
+"""After a 429 for the daily limit, how long nothing is sent (then one batch tries again)."""
 _MAX_MESSAGE = 500
 _TRANSIENT = frozenset({408, 425})
 
@@ -120,6 +122,8 @@ class HubSpotClient:
         if status == 429:
             wait = parse_retry_after(retry_after, datetime.now(UTC))
             wait = interval if wait is None else wait
+            if isinstance(body, Mapping) and body.get("policyName") == "DAILY":
+                wait = max(wait, DAILY_PROBE_S)  # the daily limit resets at midnight, portal time
             self._limiter.close_for(wait)
             raise ThrottledError(reason, retry_after=wait)
         if status >= 500 or status in _TRANSIENT:

@@ -359,3 +359,20 @@ async def test_two_new_customers_with_one_email_in_a_batch_are_two_contacts(
     assert all(isinstance(o, Delivered) for o in outcomes), outcomes
     emails = sorted(c.properties.get("email", "") for c in hubspot.of_type("contacts"))
     assert emails == ["", "shared@example.com"]
+
+
+async def test_the_daily_limit_holds_everything_back_for_an_hour(
+    hubspot: FakeHubSpot, make_backend: BackendMaker
+) -> None:
+    backend = await make_backend()
+    daily = hubspot.error_body(429, "You have reached your daily limit.")
+    hubspot.fail_next(status=429, body=daily | {"policyName": "DAILY"})
+    [first] = await backend.deliver(deliveries(sms("SM1")))
+    [second] = await backend.deliver(deliveries(sms("SM2")))
+    assert isinstance(first, Retry)
+    assert isinstance(second, Retry)
+    assert first.after_s == 3600.0
+    assert first.attempted
+    assert second.after_s is not None
+    assert second.after_s > 3500
+    assert not second.attempted  # held back: it costs no attempt of its retry budget
