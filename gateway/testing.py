@@ -28,6 +28,7 @@ from gateway.doc_checks import keys_in_source, undocumented
 from gateway.fake_crm import FakeCRM, RecordedRequest
 from gateway.metrics import Metrics
 from gateway.plugins import load_plugins
+from gateway.process import GatewayProcess, free_port
 from gateway.recordings import Recordings
 from gateway.runtime import Gateway
 from gateway.schema import Interaction
@@ -46,11 +47,13 @@ __all__ = [
     "ChannelConformance",
     "FakeCRM",
     "GatewayFactory",
+    "GatewayProcess",
     "GatewayUnderTest",
     "RecordedRequest",
     "Recordings",
     "compare_digest_calls",
     "customer_interactions",
+    "free_port",
     "gateway_factory",
     "golden",
     "keys_in_source",

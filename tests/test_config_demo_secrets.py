@@ -18,7 +18,7 @@ from gateway.demo_secrets import DEMO_SECRETS
 from gateway.errors import ConfigError
 from gateway.plugins import Plugins, load_plugins
 from tests.payloads import HOOK_SECRET, SECRET
-from tests.process import GatewayProcess
+from tests.process import configure
 
 DEMO = "whsec_Y2hhbm5lbC1nYXRld2F5LXF1aWNrc3RhcnQ="
 OFF_LOOPBACK = ["0.0.0.0", "::", "192.0.2.10", "2001:db8::1", "gateway.example.com"]
@@ -176,7 +176,7 @@ def test_check_off_loopback_with_a_real_secret_passes_silently(
 
 
 def test_serve_on_loopback_logs_one_warning_naming_the_channel(tmp_path: Path) -> None:
-    gateway = GatewayProcess.configure(tmp_path)
+    gateway = configure(tmp_path)
     config = yaml.safe_load(gateway.config_path.read_text())
     config["channels"]["demo"] = {"type": "generic", "secret": DEMO}
     gateway.config_path.write_text(yaml.safe_dump(config))

@@ -12,9 +12,9 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from gateway.testing import standard_webhook_headers
+from gateway.testing import GatewayProcess, free_port, standard_webhook_headers
 from tests.payloads import HOOK_SECRET, SECRET, message, webhook_backend
-from tests.process import GatewayProcess, free_port
+from tests.process import configure
 from tests.receiver import Receiver
 
 TOTAL = 1000
@@ -41,7 +41,7 @@ async def test_sigkill_while_the_receiver_is_down_loses_nothing(
 ) -> None:
     receiver_port = free_port()  # nothing listens there yet: the receiver is down
     receiver = Receiver(HOOK_SECRET, url=f"http://127.0.0.1:{receiver_port}/events")
-    gateway = GatewayProcess.configure(
+    gateway = configure(
         tmp_path,
         backends={
             "hook": webhook_backend(

@@ -18,8 +18,8 @@ from pytest_aiohttp import AiohttpServer
 from gateway.config_loader import DEFAULT_CONFIG, load_config
 from gateway.config_reference import core_plugins
 from gateway.errors import ConfigError
+from gateway.testing import free_port
 from tests.payloads import SECRET
-from tests.process import free_port
 
 ROOT = Path(__file__).parents[1]
 

@@ -82,7 +82,7 @@ def test_disable_plugins_from_environment(site: Path, monkeypatch: pytest.Monkey
     install_distribution(site, "gateway-broken", "0.9.1", {"gateway_broken": "import nope\n"})
     monkeypatch.setenv("GATEWAY_DISABLE_PLUGINS", "gateway_broken, log,webhook")
     plugins = load_plugins()
-    assert plugins.backends.type_names() == []
+    assert {"log", "webhook"}.isdisjoint(plugins.backends.type_names())
     assert "generic" in plugins.channels.type_names()
 
 

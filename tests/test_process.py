@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from gateway.testing import GatewayProcess
 from tests.payloads import message
-from tests.process import GatewayProcess
+from tests.process import configure, post_message
 
 
 @pytest.fixture
 def gateway(tmp_path: Path) -> Iterator[GatewayProcess]:
-    process = GatewayProcess.configure(tmp_path)
+    process = configure(tmp_path)
     yield process
     if process.process and process.process.poll() is None:
         process.process.kill()
@@ -25,7 +26,7 @@ def test_committed_interactions_survive_sigkill_and_restart(gateway: GatewayProc
     gateway.start()
     acknowledged = {}
     for n in range(25):
-        status, body = gateway.post_message(message(f"m-{n}", text=f"message {n}"))
+        status, body = post_message(gateway, message(f"m-{n}", text=f"message {n}"))
         assert status == 200, body
         acknowledged[f"m-{n}"] = body["ids"][0]
 
@@ -38,13 +39,13 @@ def test_committed_interactions_survive_sigkill_and_restart(gateway: GatewayProc
         assert body["interaction"]["external_id"] == external_id
         assert [d["backend"] for d in body["deliveries"]] == ["audit"]
     # The dedupe keys survived too: a provider retry after the restart is not stored again.
-    status, body = gateway.post_message(message("m-3", text="message 3"))
+    status, body = post_message(gateway, message("m-3", text="message 3"))
     assert (status, body["ids"]) == (200, [acknowledged["m-3"]])
 
 
 def test_sigterm_shuts_down_gracefully(gateway: GatewayProcess) -> None:
     gateway.start()
-    assert gateway.post_message(message())[0] == 200
+    assert post_message(gateway, message())[0] == 200
 
     assert gateway.stop(signal.SIGTERM) == 0
     log = gateway.log()

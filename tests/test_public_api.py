@@ -33,10 +33,10 @@ PUBLIC = {
     ],
     "gateway.testing": [
         "BackendConformance", "ChannelCase", "ChannelConformance", "FakeCRM", "GatewayFactory",
-        "GatewayUnderTest", "RecordedRequest", "Recordings", "compare_digest_calls",
-        "customer_interactions", "gateway_factory", "golden", "keys_in_source", "make_channel",
-        "make_interaction", "run_channel", "standard_webhook_headers", "undocumented",
-        "webhook_request",
+        "GatewayProcess", "GatewayUnderTest", "RecordedRequest", "Recordings",
+        "compare_digest_calls", "customer_interactions", "free_port", "gateway_factory", "golden",
+        "keys_in_source", "make_channel", "make_interaction", "run_channel",
+        "standard_webhook_headers", "undocumented", "webhook_request",
     ],
 }  # fmt: skip
 

@@ -15,9 +15,9 @@ import orjson
 import pytest
 import yaml
 
-from gateway.testing import standard_webhook_headers
+from gateway.testing import GatewayProcess, standard_webhook_headers
 from tests.payloads import SECRET, message
-from tests.process import GatewayProcess
+from tests.process import configure
 
 GRACE = 60
 """A `shutdown_timeout` far longer than the test waits: exiting in time proves it was not used."""
@@ -26,7 +26,7 @@ EXIT_WITHIN = 20.0
 
 @pytest.fixture
 def gateway(tmp_path: Path) -> Iterator[GatewayProcess]:
-    process = GatewayProcess.configure(tmp_path)
+    process = configure(tmp_path)
     config = yaml.safe_load(process.config_path.read_text())
     config["server"]["shutdown_timeout"] = f"{GRACE}s"
     process.config_path.write_text(yaml.safe_dump(config))

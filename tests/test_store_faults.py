@@ -27,8 +27,9 @@ from typing import Any
 import pytest
 import yaml
 
+from gateway.testing import GatewayProcess, free_port
 from tests.payloads import message, webhook_backend
-from tests.process import GatewayProcess, free_port
+from tests.process import configure, post_message
 
 BUDGET_S = 4.0
 """How long a webhook or /readyz may take to answer during a fault."""
@@ -49,7 +50,7 @@ class Ledger:
         with self._lock:
             n = next(self._numbers)
         started = time.monotonic()
-        status, body = self.gateway.post_message(message(f"m-{n}", phone=f"+1555{n % 20:07d}"))
+        status, body = post_message(self.gateway, message(f"m-{n}", phone=f"+1555{n % 20:07d}"))
         elapsed = time.monotonic() - started
         with self._lock:
             if 200 <= status < 300:
@@ -102,7 +103,7 @@ def stored_ids(db: Path) -> set[str]:
 
 def serve(tmp_path: Path, db_dir: Path, backends: dict[str, Any] | None = None) -> GatewayProcess:
     """Configure a gateway whose database lives in `db_dir`."""
-    gateway = GatewayProcess.configure(tmp_path, backends)
+    gateway = configure(tmp_path, backends)
     config = yaml.safe_load(gateway.config_path.read_text())
     config["storage"]["url"] = f"sqlite:///{db_dir / 'gateway.db'}"
     gateway.config_path.write_text(yaml.safe_dump(config))
