@@ -105,7 +105,9 @@ class ZendeskBackend(Backend[ZendeskSettings]):
             )
         if interaction.type == "status":
             return await self._receipt(interaction)
-        user_id = await ensure_user(self._client, interaction, delivery.record_refs, self.ctx.logger)
+        user_id = await ensure_user(
+            self._client, interaction, delivery.record_refs, self.ctx.logger
+        )
         lookup = await find_ticket(self._client, interaction.conversation_id)
         if lookup.open_id is None:
             ticket_id = await create_ticket(
@@ -192,5 +194,3 @@ class ZendeskBackend(Backend[ZendeskSettings]):
             return Retry(self._client.redact(str(exc)), after_s=exc.retry_after)
         except PermanentDeliveryError as exc:
             return Rejected(self._client.redact(str(exc)))
-
-

@@ -74,7 +74,9 @@ def channel_tag(interaction: Interaction) -> str:
 def identities(interaction: Interaction) -> list[tuple[str, str]]:
     """Return the customer's e-mail addresses and phone numbers as (Zendesk type, value)."""
     party = customer_party(interaction)
-    found = [(IDENTITY_TYPES[i.kind], i.value) for i in party.identities if i.kind in IDENTITY_TYPES]
+    found = [
+        (IDENTITY_TYPES[i.kind], i.value) for i in party.identities if i.kind in IDENTITY_TYPES
+    ]
     return list(dict.fromkeys(found))
 
 

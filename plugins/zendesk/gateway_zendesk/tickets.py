@@ -96,7 +96,11 @@ async def create_ticket(
 
 
 async def append_comment(
-    client: ZendeskClient, ticket_id: int, interaction: Interaction, user_id: int | None, public: bool
+    client: ZendeskClient,
+    ticket_id: int,
+    interaction: Interaction,
+    user_id: int | None,
+    public: bool,
 ) -> None:
     """Add `interaction` as a comment on the ticket (and its channel's tag)."""
     await client.call(

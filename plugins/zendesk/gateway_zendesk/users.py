@@ -76,9 +76,7 @@ async def ensure_user(
 
 async def users_by_external_id(client: ZendeskClient, customer_id: str) -> list[int]:
     """Return the ids of the users whose `external_id` is `customer_id`."""
-    answer = await client.call(
-        "GET", "/api/v2/users/search", params={"external_id": customer_id}
-    )
+    answer = await client.call("GET", "/api/v2/users/search", params={"external_id": customer_id})
     users = answer.body.get("users") if isinstance(answer.body, Mapping) else None
     return [_id(user) for user in users or () if isinstance(user, Mapping)]
 
