@@ -167,6 +167,11 @@ class FakeZendesk(FakeCRM):
         """Interaction ids whose comment is answered 422 (the item the test wants refused)."""
         self.anonymous = False
         """Answer `GET /api/v2/users/me` with the anonymous user even to good credentials."""
+        self.lose_create_answers = 0
+        """Drop the connection of the next ticket creates after the ticket is written."""
+        self.unlisted = False
+        """Leave every ticket out of `GET /api/v2/tickets?external_id=` (a lagging list)."""
+        """Answer `GET /api/v2/users/me` with the anonymous user even to good credentials."""
         self._keys: dict[str, tuple[Any, dict[str, Any]]] = {}
         self._ids = itertools.count(1001)
         self.agent = self._add_user(User(next(self._ids), "Support Agent", "admin"))
@@ -436,7 +441,11 @@ class FakeZendesk(FakeCRM):
         external_id = request.query.get("external_id")
         if not external_id or set(request.query) - {"external_id"}:
             raise RefusedError("the backend lists tickets by external_id only")
-        found = [t.view() for t in self.tickets.values() if t.external_id == external_id]
+        found = [
+            t.view()
+            for t in self.tickets.values()
+            if t.external_id == external_id and not self.unlisted
+        ]
         return self.json_response(
             {"tickets": found, "next_page": None, "previous_page": None, "count": len(found)}
         )
@@ -506,6 +515,11 @@ class FakeZendesk(FakeCRM):
         self.tickets[ticket.id] = ticket
         answer = {"ticket": ticket.view(), "audit": {"ticket_id": ticket.id, "events": []}}
         self._keys[key] = (body, answer)
+        if self.lose_create_answers > 0:
+            self.lose_create_answers -= 1
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response()  # never sent: the connection is gone
         response = self.json_response(answer, status=201)
         response.headers["x-idempotency-lookup"] = "miss"
         return response
