@@ -117,7 +117,7 @@ class ZendeskBackend(Backend[ZendeskSettings]):
             ticket_id = lookup.open_id
             if not await has_comment(self._client, ticket_id, interaction):
                 await append_comment(
-                    self._client, ticket_id, interaction, user_id, self.settings.public_comments
+                    self._client, lookup, interaction, user_id, self.settings.public_comments
                 )
         return Delivered(record_refs=(f"user {user_id}", f"ticket {ticket_id}"))
 
@@ -128,7 +128,7 @@ class ZendeskBackend(Backend[ZendeskSettings]):
         if lookup.open_id is None:
             return Delivered()
         if not await has_comment(self._client, lookup.open_id, receipt):
-            await append_comment(self._client, lookup.open_id, receipt, None, public=False)
+            await append_comment(self._client, lookup, receipt, None, public=False)
         return Delivered(record_refs=(f"ticket {lookup.open_id}",))
 
     async def merge_customers(self, merge: CustomerMerge) -> Outcome:

@@ -6,7 +6,9 @@ itself carries an `Idempotency-Key` (Zendesk answers a replay within two hours w
 answer). A closed ticket cannot take comments: the next interaction opens a follow-up
 (`via_followup_source_id`) with the same external id. Before a comment is appended, the
 ticket's comments are read for the interaction's marker line, so a retried delivery whose first
-attempt landed adds nothing.
+attempt landed adds nothing; the append is a safe update (`safe_update` with the ticket's
+`updated_at`), so a second send of the same request — the HTTP client re-sends a PUT whose
+connection dropped — is refused with 409 instead of adding the comment twice.
 """
 
 from __future__ import annotations
@@ -30,10 +32,11 @@ MAX_COMMENT_PAGES: Final = 60
 
 @dataclass(frozen=True, slots=True)
 class TicketLookup:
-    """The conversation's open ticket, if any, and else its latest closed one."""
+    """The conversation's open ticket (with its `updated_at`), if any, and its latest closed one."""
 
     open_id: int | None
     closed_id: int | None
+    updated_at: str | None = None
 
 
 async def find_ticket(client: ZendeskClient, conversation_id: str) -> TicketLookup:
@@ -47,9 +50,13 @@ async def find_ticket(client: ZendeskClient, conversation_id: str) -> TicketLook
         and isinstance(t.get("id"), int)
         and t.get("external_id") == conversation_id
     ]
-    open_ = [t["id"] for t in tickets if t.get("status") != "closed"]
+    open_ = [t for t in tickets if t.get("status") != "closed"]
     closed = [t["id"] for t in tickets if t.get("status") == "closed"]
-    return TicketLookup(max(open_, default=None), max(closed, default=None))
+    latest = max(open_, key=lambda t: int(t["id"]), default=None)
+    if latest is None:
+        return TicketLookup(None, max(closed, default=None))
+    stamp = latest.get("updated_at")
+    return TicketLookup(latest["id"], None, stamp if isinstance(stamp, str) else None)
 
 
 def comment(interaction: Interaction, user_id: int | None, public: bool) -> dict[str, Any]:
@@ -97,22 +104,27 @@ async def create_ticket(
 
 async def append_comment(
     client: ZendeskClient,
-    ticket_id: int,
+    lookup: TicketLookup,
     interaction: Interaction,
     user_id: int | None,
     public: bool,
 ) -> None:
-    """Add `interaction` as a comment on the ticket (and its channel's tag)."""
-    await client.call(
-        "PUT",
-        f"/api/v2/tickets/{ticket_id}",
-        json={
-            "ticket": {
-                "comment": comment(interaction, user_id, public),
-                "additional_tags": [channel_tag(interaction)],
-            }
-        },
-    )
+    """Add `interaction` as a comment on the open ticket (and its channel's tag).
+
+    A safe update: Zendesk refuses it (409, retried) if the ticket changed since it was read,
+    so no send of this request after the one that landed can add the comment again — not even
+    the HTTP client's own retry of a PUT whose connection dropped.
+    """
+    assert lookup.open_id is not None
+    if lookup.updated_at is None:
+        raise TransientDeliveryError(f"Zendesk listed ticket {lookup.open_id} without updated_at")
+    ticket = {
+        "comment": comment(interaction, user_id, public),
+        "additional_tags": [channel_tag(interaction)],
+        "safe_update": True,
+        "updated_stamp": lookup.updated_at,
+    }
+    await client.call("PUT", f"/api/v2/tickets/{lookup.open_id}", json={"ticket": ticket})
 
 
 async def has_comment(client: ZendeskClient, ticket_id: int, interaction: Interaction) -> bool:

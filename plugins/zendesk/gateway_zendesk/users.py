@@ -3,7 +3,8 @@
 A user is created or matched with `POST /api/v2/users/create_or_update`, which Zendesk matches
 on `external_id` (set to the gateway customer id) — so a retry after a crash, which lost the
 crosswalk ref, finds the user it created instead of creating a second one. Only the external id
-and a name are sent: a match on e-mail is never made, because an address another Zendesk user
+and a name are sent (a user first named after a number gets the customer's name once one is
+known): a match on e-mail is never made, because an address another Zendesk user
 already has must not make that user this customer. The customer's addresses and numbers become
 identities (`POST /api/v2/users/{id}/identities`) when the user lacks them; one that another
 user already holds is left there (Zendesk refuses it with 422) and noted.
@@ -18,7 +19,7 @@ from typing import Any
 from gateway.errors import PermanentDeliveryError
 from gateway.schema import Interaction
 from gateway_zendesk.client import ZendeskClient
-from gateway_zendesk.mapping import identities, user_name
+from gateway_zendesk.mapping import customer_party, identities, user_name
 
 __all__ = ["ensure_user", "user_ids", "users_by_external_id"]
 
@@ -60,6 +61,8 @@ async def ensure_user(
         )
         user_id = _id(answer.record("user"))
         existing = set() if answer.status == 201 else await _identities(client, user_id)
+    else:
+        await _name_if_unnamed(client, user_id, interaction, existing or set())
     for kind, value in identities(interaction):
         if (kind, value.lower()) in (existing or set()):
             continue
@@ -72,6 +75,28 @@ async def ensure_user(
         except PermanentDeliveryError as exc:  # another user holds it: theirs, not ours
             logger.info("zendesk: identity %s not added to user %d: %s", kind, user_id, exc)
     return user_id
+
+
+async def _name_if_unnamed(
+    client: ZendeskClient,
+    user_id: int,
+    interaction: Interaction,
+    existing: set[tuple[str, str]],
+) -> None:
+    """Give a user named after an address or number (no name was known) the customer's name.
+
+    Read only when the interaction carries a name; a name anyone gave the user stays.
+    """
+    name = customer_party(interaction).display_name
+    if not name:
+        return
+    answer = await client.call("GET", f"/api/v2/users/{user_id}")
+    current = str(answer.record("user").get("name", ""))
+    placeholders = {value for _, value in existing} | {f"customer {interaction.customer_id}"}
+    if current.lower() in placeholders:
+        await client.call(
+            "PUT", f"/api/v2/users/{user_id}", json={"user": {"name": user_name(interaction)}}
+        )
 
 
 async def users_by_external_id(client: ZendeskClient, customer_id: str) -> list[int]:

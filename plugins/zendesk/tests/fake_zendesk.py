@@ -106,6 +106,7 @@ class Ticket:
     brand_id: int | None = None
     followup_of: int | None = None
     comments: list[Comment] = field(default_factory=list)
+    updated_at: str = ""
 
     def view(self) -> dict[str, Any]:
         """Return the ticket as Zendesk's API shows it."""
@@ -121,6 +122,7 @@ class Ticket:
             "group_id": self.group_id,
             "brand_id": self.brand_id,
             "via": {"channel": "api", "source": {"from": {}, "to": {}, "rel": None}},
+            "updated_at": self.updated_at,
         }
 
 
@@ -167,13 +169,15 @@ class FakeZendesk(FakeCRM):
         """Interaction ids whose comment is answered 422 (the item the test wants refused)."""
         self.anonymous = False
         """Answer `GET /api/v2/users/me` with the anonymous user even to good credentials."""
-        self.lose_create_answers = 0
-        """Drop the connection of the next ticket creates after the ticket is written."""
+        self.lose_answers = 0
+        """Drop the connection of the next ticket writes (creates and comments) after the write:
+        the worst a retry meets, a write that landed and an answer that did not."""
         self.unlisted = False
         """Leave every ticket out of `GET /api/v2/tickets?external_id=` (a lagging list)."""
         """Answer `GET /api/v2/users/me` with the anonymous user even to good credentials."""
         self._keys: dict[str, tuple[Any, dict[str, Any]]] = {}
         self._ids = itertools.count(1001)
+        self._clock = itertools.count(36000)
         self.agent = self._add_user(User(next(self._ids), "Support Agent", "admin"))
         self.agent.identities.append(("email", email))
 
@@ -186,6 +190,13 @@ class FakeZendesk(FakeCRM):
     def all_comments(self) -> list[Comment]:
         """Return every comment of every ticket."""
         return [c for t in self.tickets.values() for c in t.comments]
+
+    def touch(self, ticket: Ticket) -> None:
+        """Record an update of the ticket (as an agent's would): a new `updated_at`."""
+        seconds = next(self._clock)
+        ticket.updated_at = (
+            f"2026-12-03T{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}Z"
+        )
 
     def seed_user(
         self, name: str, *identities: tuple[str, str], external_id: str | None = None
@@ -217,6 +228,7 @@ class FakeZendesk(FakeCRM):
             ("GET", users + "/me", self._me),
             ("POST", users + "/create_or_update", self._create_or_update),
             ("GET", users + "/search", self._search_users),
+            ("GET", users + r"/{id:\d+}", self._show_user),
             ("PUT", users + r"/{id:\d+}", self._update_user),
             ("DELETE", users + r"/{id:\d+}", self._delete_user),
             ("GET", users + r"/{id:\d+}/identities", self._identities),
@@ -344,6 +356,10 @@ class FakeZendesk(FakeCRM):
         return self.json_response(
             {"users": found, "next_page": None, "previous_page": None, "count": len(found)}
         )
+
+    async def _show_user(self, request: web.Request, body: Any) -> web.Response:
+        _no_body(body)
+        return self.json_response({"user": self._user(request).view()})
 
     async def _update_user(self, request: web.Request, body: Any) -> web.Response:
         user = self._user(request)
@@ -512,14 +528,13 @@ class FakeZendesk(FakeCRM):
             followup_of=source,
         )
         ticket.comments.append(comment)
+        self.touch(ticket)
         self.tickets[ticket.id] = ticket
         answer = {"ticket": ticket.view(), "audit": {"ticket_id": ticket.id, "events": []}}
         self._keys[key] = (body, answer)
-        if self.lose_create_answers > 0:
-            self.lose_create_answers -= 1
-            if request.transport is not None:
-                request.transport.abort()
-            return web.Response()  # never sent: the connection is gone
+        lost = self._maybe_lost(request)
+        if lost is not None:
+            return lost
         response = self.json_response(answer, status=201)
         response.headers["x-idempotency-lookup"] = "miss"
         return response
@@ -529,16 +544,21 @@ class FakeZendesk(FakeCRM):
         fields = _object(
             body,
             "ticket",
-            {
-                "comment": dict,
-                "additional_tags": _is_tags,
-                "remove_tags": _is_tags,
-                "status": TICKET_STATUSES.__contains__,
-                "subject": str,
-            },
-        )
+            {"comment": dict, "additional_tags": _is_tags, "remove_tags": _is_tags,
+             "status": TICKET_STATUSES.__contains__, "subject": str, "safe_update": bool,
+             "updated_stamp": str},
+        )  # fmt: skip
         if ticket.status == "closed":
             raise RefusedError(f"ticket {ticket.id} is closed: Zendesk refuses its update")
+        if "comment" in fields and not (fields.get("safe_update") and "updated_stamp" in fields):
+            raise RefusedError("a comment without safe_update + updated_stamp can be added twice")
+        if fields.get("safe_update") and fields.get("updated_stamp") != ticket.updated_at:
+            raise AnsweredError(
+                409,
+                {"error": "UpdateConflict",
+                 "description": "Safe Update prevented the update due to outdated ticket data. "
+                                "Please fetch the latest ticket data and try again."},
+            )  # fmt: skip
         if "comment" in fields:
             if len(ticket.comments) >= MAX_COMMENTS:
                 raise invalid("base", "Comments: a ticket can have up to 5000 comments")
@@ -547,9 +567,10 @@ class FakeZendesk(FakeCRM):
             if tag not in ticket.tags:
                 ticket.tags.append(tag)
         ticket.status = fields.get("status", ticket.status)
-        return self.json_response(
-            {"ticket": ticket.view(), "audit": {"ticket_id": ticket.id, "events": []}}
-        )
+        self.touch(ticket)
+        answer = {"ticket": ticket.view(), "audit": {"ticket_id": ticket.id, "events": []}}
+        lost = self._maybe_lost(request)
+        return self.json_response(answer) if lost is None else lost
 
     async def _comments(self, request: web.Request, body: Any) -> web.Response:
         _no_body(body)
@@ -572,6 +593,15 @@ class FakeZendesk(FakeCRM):
                 "count": len(ticket.comments),
             }
         )
+
+    def _maybe_lost(self, request: web.Request) -> web.Response | None:
+        """Drop the connection if an answer is to be lost (the write has happened)."""
+        if self.lose_answers <= 0:
+            return None
+        self.lose_answers -= 1
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response()  # never sent: the connection is gone
 
     def _comment(self, document: Any) -> Comment:
         fields = _fields(

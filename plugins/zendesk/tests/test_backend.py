@@ -106,7 +106,7 @@ async def test_a_lost_answer_to_the_ticket_create_opens_no_second_ticket(
     """The create landed but its answer was lost: the retry finds the ticket by external id."""
     backend = await make_backend()
     first = customer_interactions()[0]
-    zendesk.lose_create_answers = 1
+    zendesk.lose_answers = 1
     [outcome] = await backend.deliver(deliveries([first]))
     assert isinstance(outcome, Retry), outcome
     [outcome] = await backend.deliver(deliveries([first]))
@@ -116,13 +116,29 @@ async def test_a_lost_answer_to_the_ticket_create_opens_no_second_ticket(
     assert len(zendesk.requests_to("POST", "^/api/v2/tickets$")) == 1
 
 
+async def test_a_lost_answer_to_a_comment_adds_no_second_comment(
+    zendesk: FakeZendesk, make_backend: BackendMaker
+) -> None:
+    backend = await make_backend()
+    sms, call, _ = customer_interactions()
+    await backend.deliver(deliveries([sms]))
+    zendesk.lose_answers = 1
+    [lost] = await backend.deliver(deliveries([call]))
+    assert isinstance(lost, Retry), lost
+    [outcome] = await backend.deliver(deliveries([call]))
+    assert isinstance(outcome, Delivered), outcome
+    assert len(zendesk.all_comments()) == 2
+    # aiohttp re-sent the PUT whose connection dropped; the safe update refused the second send.
+    assert len(zendesk.requests_to("PUT", r"^/api/v2/tickets/\d+$")) == 2
+
+
 async def test_the_idempotency_key_saves_a_create_the_lookup_missed(
     zendesk: FakeZendesk, make_backend: BackendMaker
 ) -> None:
     """With the ticket list behind, the second create replays the first: same ticket."""
     backend = await make_backend()
     first = customer_interactions()[0]
-    zendesk.lose_create_answers, zendesk.unlisted = 1, True
+    zendesk.lose_answers, zendesk.unlisted = 1, True
     [lost] = await backend.deliver(deliveries([first]))
     [outcome] = await backend.deliver(deliveries([first]))
     assert isinstance(lost, Retry), lost
