@@ -391,3 +391,20 @@ async def test_erasure_deletes_the_user_permanently_and_is_idempotent(
     assert zendesk.end_users() == []
     assert zendesk.purged == [user.id, lost.id]
     assert zendesk.deleted_users == {}
+
+
+async def test_a_user_named_after_a_number_gets_the_customers_name_once_known(
+    zendesk: FakeZendesk, make_backend: BackendMaker
+) -> None:
+    backend = await make_backend()
+    same = {"customer_id": CUSTOMER, "conversation_id": CONVERSATION}
+    phone = {"identities": [{"kind": "phone", "value": "+15551230001"}]}
+    unnamed = make_interaction(sender=phone, **same)
+    named = make_interaction(sender={**phone, "display_name": "Jane Doe"}, **same)
+    renamed = make_interaction(sender={**phone, "display_name": "J. D."}, **same)
+    outcomes = await backend.deliver(deliveries([unnamed]))
+    [user] = zendesk.end_users()
+    assert user.name == "+15551230001"
+    for interaction in (named, renamed):
+        await backend.deliver(deliveries([interaction], refs_of(list(outcomes))))
+    assert user.name == "Jane Doe", "a real name, once given, stays"
