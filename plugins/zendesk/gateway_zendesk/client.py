@@ -12,6 +12,7 @@ proxy) echoing it, or the Basic credentials that carry it, is redacted.
 from __future__ import annotations
 
 import base64
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -125,10 +126,15 @@ class ZendeskClient:
             raise TransientDeliveryError(
                 self.redact(f"{where}: {type(exc).__name__}: {exc}")
             ) from None
-        body = _json(raw)
+        body = None
+        with contextlib.suppress(orjson.JSONDecodeError):
+            body = orjson.loads(raw) if raw else None
         if 200 <= status < 300 or (status == 404 and missing_ok):
             return Answer(status, body)
-        reason = self.redact(f"{where}: Zendesk {status} {error_message(body, _text(raw))}")
+        text = " ".join(raw[: _MAX_MESSAGE * 4].decode("utf-8", errors="replace").split())
+        reason = self.redact(
+            f"{where}: Zendesk {status} {error_message(body, text or '(no body)')}"
+        )
         reason = reason[:_MAX_MESSAGE]
         if status in (401, 403):
             raise AuthenticationError(
@@ -144,17 +150,3 @@ class ZendeskClient:
         for secret in self._secrets:
             text = text.replace(secret, "[redacted]")
         return text
-
-
-def _json(raw: bytes) -> Any:
-    if not raw:
-        return None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-
-
-def _text(raw: bytes) -> str:
-    text = raw[: _MAX_MESSAGE * 4].decode("utf-8", errors="replace")
-    return " ".join(text.split()) or "(no body)"
