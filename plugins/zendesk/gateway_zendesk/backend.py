@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from gateway.errors import (
     AuthenticationError,
@@ -85,26 +86,19 @@ class ZendeskBackend(Backend[ZendeskSettings]):
 
     async def deliver(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
         """Write each delivery in turn; one outcome per delivery, in order."""
-        outcomes: list[Outcome] = []
-        for delivery in batch:
-            outcomes.append(await self._guard(lambda: self._deliver(delivery)))  # noqa: B023
-        return outcomes
+        return [await self._guard(self._deliver(delivery)) for delivery in batch]
 
     async def _deliver(self, delivery: Delivery) -> Outcome:
         interaction = delivery.interaction
         if not writes_comment(interaction):
             return Delivered()
-        if interaction.conversation_id is None or (
-            interaction.type != "status" and interaction.customer_id is None
-        ):
-            if interaction.type == "status":
-                return Delivered()  # a receipt of a message no conversation holds
+        if interaction.type == "status":
+            return await self._receipt(interaction)
+        if interaction.conversation_id is None or interaction.customer_id is None:
             return Rejected(
                 f"interaction {interaction.id} has no customer or conversation; the gateway "
                 "assigns both before delivery, so it cannot be written to Zendesk"
             )
-        if interaction.type == "status":
-            return await self._receipt(interaction)
         user_id = await ensure_user(
             self._client, interaction, delivery.record_refs, self.ctx.logger
         )
@@ -123,7 +117,8 @@ class ZendeskBackend(Backend[ZendeskSettings]):
 
     async def _receipt(self, receipt: Interaction) -> Outcome:
         """Note a failed message on its conversation's open ticket; nothing if there is none."""
-        assert receipt.conversation_id is not None
+        if receipt.conversation_id is None:
+            return Delivered()
         lookup = await find_ticket(self._client, receipt.conversation_id)
         if lookup.open_id is None:
             return Delivered()
@@ -137,7 +132,7 @@ class ZendeskBackend(Backend[ZendeskSettings]):
         Without a survivor user, the merged customer's first user becomes the survivor's (its
         `external_id` changes). A user already merged (gone: 404) is skipped.
         """
-        return await self._guard(lambda: self._merge(merge))
+        return await self._guard(self._merge(merge))
 
     async def _merge(self, merge: CustomerMerge) -> Outcome:
         survivors = user_ids(merge.survivor_refs) or await users_by_external_id(
@@ -176,7 +171,7 @@ class ZendeskBackend(Backend[ZendeskSettings]):
 
     async def erase_customer(self, erasure: CustomerErasure) -> Outcome:
         """Delete the customer's users, then delete them permanently; gone (404) is done."""
-        return await self._guard(lambda: self._erase(erasure))
+        return await self._guard(self._erase(erasure))
 
     async def _erase(self, erasure: CustomerErasure) -> Outcome:
         users = user_ids(erasure.record_refs)
@@ -186,10 +181,10 @@ class ZendeskBackend(Backend[ZendeskSettings]):
             await self._client.call("DELETE", f"/api/v2/deleted_users/{user}", missing_ok=True)
         return Delivered()
 
-    async def _guard(self, work: Callable[[], Awaitable[Outcome]]) -> Outcome:
-        """Run `work`; a failure becomes its outcome (`AuthenticationError` propagates)."""
+    async def _guard(self, work: Coroutine[Any, Any, Outcome]) -> Outcome:
+        """Await `work`; a failure becomes its outcome (`AuthenticationError` propagates)."""
         try:
-            return await work()
+            return await work
         except TransientDeliveryError as exc:
             return Retry(self._client.redact(str(exc)), after_s=exc.retry_after)
         except PermanentDeliveryError as exc:
