@@ -1,0 +1,213 @@
+"""One `deliver` call's bookkeeping, and the SOQL and sObject Collections requests it sends.
+
+A request that fails as a whole decides the outcome of only the deliveries it carried; an
+sObject Collections answer (a list of per-record results, in the order of the records sent,
+`allOrNone: false`) decides each record's deliveries on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+from urllib.parse import quote
+
+from gateway.errors import PermanentDeliveryError, TransientDeliveryError
+from gateway.plugin import Delivered, Delivery, Outcome, Rejected, Retry
+from gateway_salesforce.client import Answer, LimitError, SalesforceClient, error_text
+
+__all__ = ["COLLECTION_LIMIT", "Item", "Run", "attempt", "soql_in"]
+
+COLLECTION_LIMIT: Final = 200
+"""Records one sObject Collections request takes."""
+QUERY_CHARS: Final = 8000
+"""Characters of `IN (...)` values per query: a GET's URL stays far below Salesforce's 16 KB."""
+_RETRYABLE: Final = frozenset({"UNABLE_TO_LOCK_ROW", "UNKNOWN_EXCEPTION", "SERVER_UNAVAILABLE"})
+"""Per-record `statusCode`s that mean "try again", not "never"."""
+
+
+@dataclass(slots=True)
+class Item:
+    """One delivery and what has been written for it so far."""
+
+    delivery: Delivery
+    contact: str | None = None
+    case: str | None = None
+    outcome: Outcome | None = None
+
+
+async def attempt(
+    client: SalesforceClient,
+    method: str,
+    path: str,
+    *,
+    json: Any = None,
+    params: Mapping[str, str] | None = None,
+    missing_ok: bool = False,
+) -> Answer | Retry | Rejected:
+    """Send one request; return its answer, or the outcome its failure means.
+
+    `AuthenticationError` is raised, not returned: refused credentials are not one delivery's
+    fault (the host pauses the backend). A request held back while the org's API limit is used
+    up is a `Retry` with `attempted=False`.
+    """
+    try:
+        return await client.call(method, path, json=json, params=params, missing_ok=missing_ok)
+    except LimitError as exc:
+        return Retry(str(exc), after_s=exc.retry_after, attempted=exc.sent)
+    except TransientDeliveryError as exc:
+        return Retry(str(exc), after_s=exc.retry_after)
+    except PermanentDeliveryError as exc:
+        return Rejected(str(exc))
+
+
+def soql_in(values: Iterable[str]) -> list[str]:
+    """Return `values` as SOQL `IN` lists (`'a','b'`), each short enough for one GET."""
+    chunks: list[str] = []
+    current: list[str] = []
+    for value in values:
+        literal = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        if current and sum(len(v) + 1 for v in current) + len(literal) > QUERY_CHARS:
+            chunks.append(",".join(current))
+            current = []
+        current.append(literal)
+    if current:
+        chunks.append(",".join(current))
+    return chunks
+
+
+@dataclass(slots=True)
+class Run:
+    """The items of one `deliver` call, and the requests sent for them."""
+
+    client: SalesforceClient
+    items: list[Item]
+    notes: list[str] = field(default_factory=list)
+    sent: bool = False
+
+    @classmethod
+    def of(cls, client: SalesforceClient, batch: Sequence[Delivery]) -> Run:
+        """Start a run over `batch`."""
+        return cls(client, [Item(delivery) for delivery in batch])
+
+    def pending(self, items: Iterable[Item]) -> list[Item]:
+        """Return those of `items` still without an outcome."""
+        return [item for item in items if item.outcome is None]
+
+    def decide(self, items: Iterable[Item], outcome: Outcome) -> None:
+        """Give every pending one of `items` this outcome."""
+        for item in items:
+            if item.outcome is None:
+                item.outcome = outcome
+
+    async def send(
+        self, items: Sequence[Item], method: str, path: str, **kwargs: Any
+    ) -> Answer | None:
+        """Send one request for `items`; if it fails as a whole, it decides their outcome."""
+        result = await attempt(self.client, method, path, **kwargs)
+        held_back = isinstance(result, Retry) and not result.attempted
+        if isinstance(result, Retry) and held_back and self.sent:
+            result = Retry(result.reason, result.after_s)  # earlier requests of the call went
+        self.sent = self.sent or not held_back
+        if isinstance(result, Answer):
+            return result
+        self.decide(items, result)
+        return None
+
+    async def query(
+        self,
+        items: Sequence[Item],
+        sobject: str,
+        fields: Sequence[str],
+        key: str,
+        values: Iterable[str],
+    ) -> dict[str, Mapping[str, Any]] | None:
+        """Return the records of `sobject` whose `key` is one of `values`, by that value."""
+        found: dict[str, Mapping[str, Any]] = {}
+        select = ", ".join(dict.fromkeys(["Id", key, *fields]))
+        for listed in soql_in(dict.fromkeys(values)):
+            soql = f"SELECT {select} FROM {sobject} WHERE {key} IN ({listed})"
+            answer = await self.send(items, "GET", "/query", params={"q": soql})
+            if answer is None:
+                return None
+            body = answer.body if isinstance(answer.body, Mapping) else {}
+            for record in body.get("records") or ():
+                if isinstance(record, Mapping) and record.get(key) is not None:
+                    found[str(record[key])] = record
+        return found
+
+    async def upsert(
+        self, sobject: str, key: str, records: Mapping[str, tuple[dict[str, Any], list[Item]]]
+    ) -> dict[str, str]:
+        """Upsert `records` (by `key` value: fields, items) by the external-id field `key`;
+        return the record id of each value written, deciding the items of each one refused."""
+        written: dict[str, str] = {}
+        entries = list(records.items())
+        for start in range(0, len(entries), COLLECTION_LIMIT):
+            chunk = entries[start : start + COLLECTION_LIMIT]
+            body = {
+                "allOrNone": False,
+                "records": [
+                    {"attributes": {"type": sobject}, **fields, key: value}
+                    for value, (fields, _) in chunk
+                ],
+            }
+            members = [item for _, (_, group) in chunk for item in group]
+            path = f"/composite/sobjects/{sobject}/{quote(key)}"
+            answer = await self.send(members, "PATCH", path, json=body)
+            if answer is not None:
+                written |= self._split(answer, chunk, sobject)
+        return written
+
+    async def update(
+        self, sobject: str, records: Mapping[str, tuple[dict[str, Any], list[Item]]]
+    ) -> None:
+        """Update `records` (by record id: fields, items), deciding the items of those refused."""
+        entries = list(records.items())
+        for start in range(0, len(entries), COLLECTION_LIMIT):
+            chunk = entries[start : start + COLLECTION_LIMIT]
+            body = {
+                "allOrNone": False,
+                "records": [
+                    {"attributes": {"type": sobject}, "id": record_id, **fields}
+                    for record_id, (fields, _) in chunk
+                ],
+            }
+            members = [item for _, (_, group) in chunk for item in group]
+            answer = await self.send(members, "PATCH", "/composite/sobjects", json=body)
+            if answer is not None:
+                self._split(answer, chunk, sobject)
+
+    def _split(
+        self,
+        answer: Answer,
+        chunk: Sequence[tuple[str, tuple[dict[str, Any], list[Item]]]],
+        sobject: str,
+    ) -> dict[str, str]:
+        """Pair each record sent with its result: return the ids of those written, deciding
+        the items of those refused."""
+        results = answer.body if isinstance(answer.body, list) else []
+        written: dict[str, str] = {}
+        for n, (value, (_, group)) in enumerate(chunk):
+            result = results[n] if n < len(results) and isinstance(results[n], Mapping) else None
+            if result is None:
+                self.decide(
+                    group, Retry(f"Salesforce's answer says nothing of {sobject} {value!r}")
+                )
+            elif result.get("success") and result.get("id"):
+                written[value] = str(result["id"])
+            else:
+                errors = result.get("errors") or []
+                codes = {str(e.get("statusCode")) for e in errors if isinstance(e, Mapping)}
+                why = error_text(errors, "no reason given")
+                reason = self.client.redact(f"Salesforce refused {sobject} {value!r}: {why}")
+                self.decide(group, Retry(reason) if codes & _RETRYABLE else Rejected(reason))
+        return written
+
+    def outcomes(self) -> list[Outcome]:
+        """Return one outcome per delivery: Delivered (with the contact) unless decided."""
+        return [
+            item.outcome
+            or Delivered(record_refs=(f"contact {item.contact}",) if item.contact else ())
+            for item in self.items
+        ]
