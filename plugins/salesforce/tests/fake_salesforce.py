@@ -163,7 +163,7 @@ class FakeSalesforce(FakeCRM):
         self.daily_limit = daily_limit
         self.schema: dict[str, dict[str, Field]] = {o: dict(f) for o, f in SCHEMA.items()}
         self.refused_keys: set[str] = set()
-        """Task external ids whose upsert fails a validation rule (the test's doing)."""
+        """External-id values whose upsert fails a validation rule (the test's doing)."""
         self.records: dict[str, dict[str, dict[str, Any]]] = {o: {} for o in self.schema}
         self.tokens: set[str] = set()
         self.expired: set[str] = set()
@@ -396,8 +396,8 @@ class FakeSalesforce(FakeCRM):
     def _write(self, sobject: str, record: dict[str, Any], current: dict[str, Any] | None) -> Any:
         """Create or update one record; return its per-record result."""
         fields = {k: v for k, v in record.items() if k not in ("attributes", "id", "Id")}
-        key = next((n for n, f in self.schema[sobject].items() if f.external_id), None)
-        if sobject == "Task" and fields.get(key) in self.refused_keys:
+        keys = [n for n, f in self.schema[sobject].items() if f.external_id]
+        if any(fields.get(key) in self.refused_keys for key in keys):
             return _failure("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Rejected by a validation rule")
         try:
             for name, value in fields.items():
