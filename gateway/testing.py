@@ -26,6 +26,7 @@ from gateway.config_loader import parse_config
 from gateway.conformance import ChannelCase, ChannelConformance, golden
 from gateway.doc_checks import keys_in_source, undocumented
 from gateway.fake_crm import FakeCRM, RecordedRequest
+from gateway.journey import Journey, Webhook
 from gateway.metrics import Metrics
 from gateway.plugins import load_plugins
 from gateway.process import GatewayProcess, free_port
@@ -49,8 +50,10 @@ __all__ = [
     "GatewayFactory",
     "GatewayProcess",
     "GatewayUnderTest",
+    "Journey",
     "RecordedRequest",
     "Recordings",
+    "Webhook",
     "compare_digest_calls",
     "customer_interactions",
     "free_port",
