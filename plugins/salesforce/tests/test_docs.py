@@ -22,8 +22,13 @@ def test_the_page_names_every_setting() -> None:
 def test_the_page_names_every_field_and_value_it_writes() -> None:
     text = DOC.read_text(encoding="utf-8")
     settings = SalesforceSettings.model_validate(
-        {"type": "salesforce", "instance_url": "https://x.my.salesforce.com",
-         "client_id": "id", "client_secret": "s", "cases": True}  # fmt: skip
+        {
+            "type": "salesforce",
+            "instance_url": "https://x.my.salesforce.com",
+            "client_id": "id",
+            "client_secret": "s",
+            "cases": True,
+        }
     )
     needs = requirements(settings)
     assert [n.name for n in needs if f"`{n.name}`" not in text] == []
