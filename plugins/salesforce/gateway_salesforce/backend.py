@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from gateway.errors import DeliveryError, NotReadyError
@@ -16,6 +16,7 @@ from gateway.plugin import (
     Outcome,
     Rejected,
 )
+from gateway.schema import Interaction
 from gateway_salesforce.client import Answer, SalesforceClient
 from gateway_salesforce.mapping import (
     CONTACT_FIELDS,
@@ -27,7 +28,7 @@ from gateway_salesforce.mapping import (
     task_key,
 )
 from gateway_salesforce.org import check, requirements
-from gateway_salesforce.records import COLLECTION_LIMIT, Item, Run, attempt, soql_in
+from gateway_salesforce.records import COLLECTION_LIMIT, Item, Run, Write, attempt, soql_in
 from gateway_salesforce.settings import SalesforceSettings
 
 __all__ = ["SalesforceBackend"]
@@ -113,58 +114,66 @@ class SalesforceBackend(Backend[SalesforceSettings]):
 
     async def _contacts(self, run: Run, items: list[Item]) -> None:
         """Find each customer's Contact by the customer-id field; create or fill it."""
-        customers: dict[str, list[Item]] = {}
-        for item in items:
-            if customer_id := item.delivery.interaction.customer_id:
-                customers.setdefault(customer_id, []).append(item)
-        if not customers:
-            return
-        key = self.settings.contact_id_field
-        found = await run.query(items, "Contact", CONTACT_FIELDS, key, customers)
-        if found is None:
-            return
-        writes = {}
-        for customer_id, group in customers.items():
-            current = found.get(customer_id)
-            changes = contact_changes((i.delivery.interaction for i in group), current)
+
+        def changes(group: list[Item], current: Mapping[str, Any] | None) -> dict[str, Any]:
+            fields: dict[str, Any] = contact_changes(
+                (i.delivery.interaction for i in group), current
+            )
             if current is None and self.settings.owner_id:
-                changes["OwnerId"] = self.settings.owner_id
-            if changes:
-                writes[customer_id] = (dict(changes), group)
-        ids = {c: str(r["Id"]) for c, r in found.items()}
-        ids |= await run.upsert("Contact", key, writes)
+                fields["OwnerId"] = self.settings.owner_id
+            return fields
+
+        customers = _grouped(items, lambda i: i.customer_id)
+        key = self.settings.contact_id_field
+        ids = await self._resolve(run, "Contact", key, customers, CONTACT_FIELDS, changes)
         for customer_id, group in customers.items():
             for item in run.pending(group):
                 item.contact = ids.get(customer_id)
 
     async def _cases(self, run: Run, items: list[Item]) -> None:
         """Find or open each conversation's Case; an existing Case is never changed."""
-        conversations: dict[str, list[Item]] = {}
-        for item in items:
-            if conversation := item.delivery.interaction.conversation_id:
-                conversations.setdefault(conversation, []).append(item)
-        if not conversations:
-            return
+
+        def opening(group: list[Item], current: Mapping[str, Any] | None) -> dict[str, Any]:
+            if current is not None:
+                return {}
+            fields: dict[str, Any] = case_fields(group[0].delivery.interaction)
+            optional = {
+                "ContactId": group[0].contact,
+                "Status": self.settings.case_status,
+                "OwnerId": self.settings.owner_id,
+            }
+            return fields | {name: value for name, value in optional.items() if value}
+
+        conversations = _grouped(items, lambda i: i.conversation_id)
         key = self.settings.case_id_field
-        found = await run.query(items, "Case", (), key, conversations)
-        if found is None:
-            return
-        writes = {}
-        for conversation, group in conversations.items():
-            if conversation not in found:
-                fields: dict[str, Any] = case_fields(group[0].delivery.interaction)
-                if group[0].contact:
-                    fields["ContactId"] = group[0].contact
-                if self.settings.case_status:
-                    fields["Status"] = self.settings.case_status
-                if self.settings.owner_id:
-                    fields["OwnerId"] = self.settings.owner_id
-                writes[conversation] = (fields, group)
-        ids = {c: str(r["Id"]) for c, r in found.items()}
-        ids |= await run.upsert("Case", key, writes)
+        ids = await self._resolve(run, "Case", key, conversations, (), opening)
         for conversation, group in conversations.items():
             for item in run.pending(group):
                 item.case = ids.get(conversation)
+
+    async def _resolve(
+        self,
+        run: Run,
+        sobject: str,
+        key: str,
+        groups: Mapping[str, list[Item]],
+        read: Sequence[str],
+        fields_of: Callable[[list[Item], Mapping[str, Any] | None], dict[str, Any]],
+    ) -> dict[str, str]:
+        """Read the records of `groups` by `key`, write what `fields_of` says (for a record
+        found, or None: to create); return the record id of each key value."""
+        if not groups:
+            return {}
+        members = [item for group in groups.values() for item in group]
+        found = await run.query(members, sobject, read, key, groups)
+        if found is None:
+            return {}
+        writes: dict[str, Write] = {}
+        for value, group in groups.items():
+            if fields := fields_of(group, found.get(value)):
+                writes[value] = (fields, group)
+        ids = {value: str(record["Id"]) for value, record in found.items()}
+        return ids | await run.write(sobject, writes, key=key)
 
     async def _existing_tasks(
         self, run: Run, messages: list[Item], receipts: list[Item]
@@ -181,10 +190,8 @@ class SalesforceBackend(Backend[SalesforceSettings]):
 
     async def _tasks(self, run: Run, items: list[Item], existing: dict[str, str]) -> None:
         """Upsert each interaction's Task by its key; events of one call make one Task."""
-        keyed: dict[str, list[Item]] = {}
-        for item in items:
-            keyed.setdefault(task_key(item.delivery.interaction), []).append(item)
-        writes = {}
+        keyed = _grouped(items, task_key)
+        writes: dict[str, Write] = {}
         for key, group in keyed.items():
             fields: dict[str, Any] = {}
             for item in group:  # events of one call: later ones complete earlier ones
@@ -201,7 +208,7 @@ class SalesforceBackend(Backend[SalesforceSettings]):
             if key not in existing and self.settings.owner_id:
                 fields["OwnerId"] = self.settings.owner_id
             writes[key] = (fields, group)
-        existing |= await run.upsert("Task", self.settings.task_id_field, writes)
+        existing |= await run.write("Task", writes, key=self.settings.task_id_field)
 
     async def _receipts(self, run: Run, items: list[Item], existing: Mapping[str, str]) -> None:
         """Write each receipt's state on its message's Task; a Task missing is a no-op."""
@@ -217,7 +224,7 @@ class SalesforceBackend(Backend[SalesforceSettings]):
                 continue
             _, group = updates.setdefault(task, ({}, []))
             updates[task] = ({field: receipt_value(receipt)}, [*group, item])
-        await run.update("Task", updates)
+        await run.write("Task", updates)
 
     async def merge_customers(self, merge: CustomerMerge) -> Outcome:
         """Move the merged customer's Tasks and Cases to the survivor's Contact; delete theirs.
@@ -243,11 +250,8 @@ class SalesforceBackend(Backend[SalesforceSettings]):
                 moved = await self._move(sobject, link, contact, target)
                 if moved is not None:
                     return moved
-            gone = await attempt(
-                self._client, "DELETE", f"/sobjects/Contact/{contact}", missing_ok=True
-            )
-            if not isinstance(gone, Answer):
-                return gone
+            if (failed := await self._delete_contact(contact)) is not None:
+                return failed
         return Delivered(record_refs=(f"contact {target}",))
 
     async def unmerge_customers(self, merge: CustomerMerge) -> Outcome:
@@ -280,12 +284,15 @@ class SalesforceBackend(Backend[SalesforceSettings]):
                     )
                     if not isinstance(done, Answer):
                         return done
-            gone = await attempt(
-                self._client, "DELETE", f"/sobjects/Contact/{contact}", missing_ok=True
-            )
-            if not isinstance(gone, Answer):
-                return gone
+            if (failed := await self._delete_contact(contact)) is not None:
+                return failed
         return Delivered()
+
+    async def _delete_contact(self, contact: str) -> Outcome | None:
+        """Delete one Contact (404: gone already); return the outcome of a failure."""
+        path = f"/sobjects/Contact/{contact}"
+        gone = await attempt(self._client, "DELETE", path, missing_ok=True)
+        return None if isinstance(gone, Answer) else gone
 
     def _links(self) -> list[tuple[str, str]]:
         """Return the (SObject, Contact lookup field) pairs that hang on a Contact."""
@@ -336,5 +343,22 @@ class SalesforceBackend(Backend[SalesforceSettings]):
         return done
 
 
-def _contact_ids(refs: Sequence[str]) -> list[str]:
-    return [ref.removeprefix("contact ") for ref in refs if ref.startswith("contact ")]
+def _grouped(
+    items: Iterable[Item], key_of: Callable[[Interaction], str | None]
+) -> dict[str, list[Item]]:
+    """Group items by `key_of` their interaction, in order; items without a key are left out."""
+    groups: dict[str, list[Item]] = {}
+    for item in items:
+        if (key := key_of(item.delivery.interaction)) is not None:
+            groups.setdefault(key, []).append(item)
+    return groups
+
+
+def _contact_ids(refs: Iterable[str]) -> list[str]:
+    """Return the Contact ids among crosswalk refs (`contact 003...`)."""
+    ids = []
+    for ref in refs:
+        kind, _, record_id = ref.partition(" ")
+        if kind == "contact" and record_id:
+            ids.append(record_id)
+    return ids

@@ -15,6 +15,7 @@ with Salesforce's `errorCode: message`; 408, 425, 429, 5xx, timeouts and broken 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -75,9 +76,26 @@ def error_text(body: Any, fallback: str) -> str:
     return "; ".join(texts) or fallback
 
 
-def _codes(body: Any) -> set[str]:
-    errors = body if isinstance(body, list) else [body]
-    return {str(e.get("errorCode") or e.get("error")) for e in errors if isinstance(e, Mapping)}
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """One answer as it arrived: status, raw body and headers."""
+
+    status: int
+    raw: bytes
+    headers: Mapping[str, str]
+
+    @property
+    def body(self) -> Any:
+        """The body parsed as JSON; None when empty or not JSON."""
+        with contextlib.suppress(orjson.JSONDecodeError):
+            return orjson.loads(self.raw) if self.raw else None
+        return None
+
+    def codes(self) -> set[str]:
+        """Return the `errorCode`s of a Salesforce error body."""
+        body = self.body
+        errors = body if isinstance(body, list) else [body]
+        return {str(e.get("errorCode")) for e in errors if isinstance(e, Mapping)}
 
 
 class SalesforceClient:
@@ -126,19 +144,18 @@ class SalesforceClient:
                 sent=False,
             )
         token = await self._current_token()
-        status, body, raw, headers = await self._send(method, path, token, json, params)
-        if status == 401 and "INVALID_SESSION_ID" in _codes(body):
-            token = await self._renew_token(token)
-            status, body, raw, headers = await self._send(method, path, token, json, params)
+        reply = await self._api(method, path, token, json, params)
+        if reply.status == 401 and "INVALID_SESSION_ID" in reply.codes():
+            reply = await self._api(method, path, await self._renew_token(token), json, params)
+        status = reply.status
         if 200 <= status < 300 or (status == 404 and missing_ok):
-            return Answer(status, body)
-        reason = self.redact(f"{method} {path}: Salesforce {status} {error_text(body, _text(raw))}")
-        reason = reason[:_MAX_MESSAGE]
+            return Answer(status, reply.body)
+        reason = self._reason(f"{method} {path}", reply)
         if status == 401:
             raise AuthenticationError(
                 f"{reason} (the access token was refused again after a new one was requested)"
             )
-        if status == 403 and "REQUEST_LIMIT_EXCEEDED" in _codes(body):
+        if status == 403 and "REQUEST_LIMIT_EXCEEDED" in reply.codes():
             daily = "ConcurrentPerOrgLongTxn" not in reason
             pause = LIMIT_PAUSE_S if daily else CONCURRENCY_PAUSE_S
             self._closed_until = max(self._closed_until, time.monotonic() + pause)
@@ -149,7 +166,7 @@ class SalesforceClient:
                 "listed in docs/backends/salesforce.md)"
             )
         if status >= 500 or status in _TRANSIENT:
-            retry_after = parse_retry_after(headers.get("Retry-After"), datetime.now(UTC))
+            retry_after = parse_retry_after(reply.headers.get("Retry-After"), datetime.now(UTC))
             raise TransientDeliveryError(reason, retry_after=retry_after)
         if status == 300:
             raise PermanentDeliveryError(
@@ -188,67 +205,45 @@ class SalesforceClient:
             "client_id": self._client_id,
             "client_secret": self._client_secret,
         }
-        where = f"POST {_TOKEN_PATH}"
-        try:
-            async with self._http.post(
-                self._root + _TOKEN_PATH,
-                data=form,
-                headers={"Accept": "application/json"},
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=self._timeout_s),
-            ) as response:
-                raw = await response.read()
-                status = response.status
-        except TimeoutError:
-            raise TransientDeliveryError(
-                f"{where}: no answer from Salesforce within {self._timeout_s:g}s"
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise TransientDeliveryError(
-                self.redact(f"{where}: {type(exc).__name__}: {exc}")
-            ) from None
-        body = _json(raw)
+        reply = await self._exchange("POST", _TOKEN_PATH, data=form)
+        body = reply.body
         token = body.get("access_token") if isinstance(body, Mapping) else None
-        if status == 200 and isinstance(token, str) and token:
+        if reply.status == 200 and isinstance(token, str) and token:
             return token
-        reason = self.redact(f"{where}: Salesforce {status} {error_text(body, _text(raw))}")
-        reason = reason[:_MAX_MESSAGE]
-        if status >= 500 or status in _TRANSIENT:
+        reason = self._reason(f"POST {_TOKEN_PATH}", reply)
+        if reply.status >= 500 or reply.status in _TRANSIENT or reply.status == 200:
             raise TransientDeliveryError(reason)
-        if status == 200:
-            raise TransientDeliveryError(f"{where}: Salesforce answered 200 without a token")
         raise AuthenticationError(
             f"{reason}: Salesforce refused the client credentials; check `client_id`, "
             "`client_secret` and that the External Client App enables the client credentials "
             "flow with a run-as user, on the My Domain URL in `instance_url`"
         )
 
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        token: str,
-        json: Any,
-        params: Mapping[str, str] | None,
-    ) -> tuple[int, Any, bytes, Mapping[str, str]]:
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        data = None
+    async def _api(
+        self, method: str, path: str, token: str, json: Any, params: Mapping[str, str] | None
+    ) -> _Reply:
+        headers = {"Authorization": f"Bearer {token}"}
         if json is not None:
-            data = orjson.dumps(json)
             headers["Content-Type"] = "application/json"
+        data = None if json is None else orjson.dumps(json)
+        reply = await self._exchange(
+            method, self._data + path, data=data, params=params, headers=headers
+        )
+        self._follow_usage(reply.headers.get("Sforce-Limit-Info"))
+        return reply
+
+    async def _exchange(self, method: str, path: str, **request: Any) -> _Reply:
+        """Send one request to `{root}{path}`; a timeout or a broken connection is transient."""
+        request["headers"] = {"Accept": "application/json", **request.get("headers", {})}
         try:
             async with self._http.request(
                 method,
-                self._root + self._data + path,
-                data=data,
-                params=params,
-                headers=headers,
+                self._root + path,
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=self._timeout_s),
+                **request,
             ) as response:
-                raw = await response.read()
-                self._follow_usage(response.headers.get("Sforce-Limit-Info"))
-                return response.status, _json(raw), raw, response.headers
+                return _Reply(response.status, await response.read(), response.headers)
         except TimeoutError:  # before ClientError: aiohttp's timeouts are both
             raise TransientDeliveryError(
                 f"{method} {path}: no answer from Salesforce within {self._timeout_s:g}s"
@@ -257,6 +252,12 @@ class SalesforceClient:
             raise TransientDeliveryError(
                 self.redact(f"{method} {path}: {type(exc).__name__}: {exc}")
             ) from None
+
+    def _reason(self, where: str, reply: _Reply) -> str:
+        """Return Salesforce's refusal as a message: where, the status, its error text."""
+        excerpt = " ".join(reply.raw[: _MAX_MESSAGE * 4].decode("utf-8", "replace").split())
+        text = error_text(reply.body, excerpt or "(no body)")
+        return self.redact(f"{where}: Salesforce {reply.status} {text}")[:_MAX_MESSAGE]
 
     def _follow_usage(self, header: str | None) -> None:
         """Keep `Sforce-Limit-Info: api-usage=USED/MAX`; log when most of it is used."""
@@ -281,18 +282,3 @@ def _usage(header: str | None) -> tuple[int, int] | None:
         if name == "api-usage" and used.isdigit() and allowed.isdigit():
             return int(used), int(allowed)
     return None
-
-
-def _json(raw: bytes) -> Any:
-    if not raw:
-        return None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-
-
-def _text(raw: bytes) -> str:
-    return (
-        " ".join(raw[: _MAX_MESSAGE * 4].decode("utf-8", errors="replace").split()) or "(no body)"
-    )

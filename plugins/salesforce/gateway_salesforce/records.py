@@ -8,7 +8,7 @@ sObject Collections answer (a list of per-record results, in the order of the re
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -16,7 +16,7 @@ from gateway.errors import PermanentDeliveryError, TransientDeliveryError
 from gateway.plugin import Delivered, Delivery, Outcome, Rejected, Retry
 from gateway_salesforce.client import Answer, LimitError, SalesforceClient, error_text
 
-__all__ = ["COLLECTION_LIMIT", "Item", "Run", "attempt", "soql_in"]
+__all__ = ["COLLECTION_LIMIT", "Item", "Run", "Write", "attempt", "soql_in"]
 
 COLLECTION_LIMIT: Final = 200
 """Records one sObject Collections request takes."""
@@ -24,6 +24,10 @@ QUERY_CHARS: Final = 8000
 """Characters of `IN (...)` values per query: a GET's URL stays far below Salesforce's 16 KB."""
 _RETRYABLE: Final = frozenset({"UNABLE_TO_LOCK_ROW", "UNKNOWN_EXCEPTION", "SERVER_UNAVAILABLE"})
 """Per-record `statusCode`s that mean "try again", not "never"."""
+
+
+Write = tuple[dict[str, Any], list["Item"]]
+"""One record to write: its fields, and the items whose outcome it decides."""
 
 
 @dataclass(slots=True)
@@ -103,12 +107,16 @@ class Run:
     async def send(
         self, items: Sequence[Item], method: str, path: str, **kwargs: Any
     ) -> Answer | None:
-        """Send one request for `items`; if it fails as a whole, it decides their outcome."""
+        """Send one request for `items`; if it fails as a whole, it decides their outcome.
+
+        A request held back by the API limit counts as an attempt once an earlier request of
+        the same call reached Salesforce: the call as a whole was tried.
+        """
         result = await attempt(self.client, method, path, **kwargs)
-        held_back = isinstance(result, Retry) and not result.attempted
-        if isinstance(result, Retry) and held_back and self.sent:
-            result = Retry(result.reason, result.after_s)  # earlier requests of the call went
-        self.sent = self.sent or not held_back
+        if isinstance(result, Retry) and not result.attempted:
+            result = replace(result, attempted=self.sent)
+        else:
+            self.sent = True
         if isinstance(result, Answer):
             return result
         self.decide(items, result)
@@ -136,52 +144,32 @@ class Run:
                     found[str(record[key])] = record
         return found
 
-    async def upsert(
-        self, sobject: str, key: str, records: Mapping[str, tuple[dict[str, Any], list[Item]]]
+    async def write(
+        self, sobject: str, records: Mapping[str, Write], *, key: str | None = None
     ) -> dict[str, str]:
-        """Upsert `records` (by `key` value: fields, items) by the external-id field `key`;
-        return the record id of each value written, deciding the items of each one refused."""
-        written: dict[str, str] = {}
+        """Upsert `records` by the external-id field `key` (each under its value), or update
+        them by record id (each under its id) without `key`; return the id of each record
+        written, deciding the items of each one refused."""
+        path = "/composite/sobjects" + (f"/{sobject}/{quote(key)}" if key else "")
         entries = list(records.items())
+        written: dict[str, str] = {}
         for start in range(0, len(entries), COLLECTION_LIMIT):
             chunk = entries[start : start + COLLECTION_LIMIT]
-            body = {
-                "allOrNone": False,
-                "records": [
-                    {"attributes": {"type": sobject}, **fields, key: value}
-                    for value, (fields, _) in chunk
-                ],
-            }
+            sent = [
+                {"attributes": {"type": sobject}, **fields, key or "id": value}
+                for value, (fields, _) in chunk
+            ]
             members = [item for _, (_, group) in chunk for item in group]
-            path = f"/composite/sobjects/{sobject}/{quote(key)}"
+            body = {"allOrNone": False, "records": sent}
             answer = await self.send(members, "PATCH", path, json=body)
             if answer is not None:
                 written |= self._split(answer, chunk, sobject)
         return written
 
-    async def update(
-        self, sobject: str, records: Mapping[str, tuple[dict[str, Any], list[Item]]]
-    ) -> None:
-        """Update `records` (by record id: fields, items), deciding the items of those refused."""
-        entries = list(records.items())
-        for start in range(0, len(entries), COLLECTION_LIMIT):
-            chunk = entries[start : start + COLLECTION_LIMIT]
-            body = {
-                "allOrNone": False,
-                "records": [
-                    {"attributes": {"type": sobject}, "id": record_id, **fields}
-                    for record_id, (fields, _) in chunk
-                ],
-            }
-            members = [item for _, (_, group) in chunk for item in group]
-            answer = await self.send(members, "PATCH", "/composite/sobjects", json=body)
-            if answer is not None:
-                self._split(answer, chunk, sobject)
-
     def _split(
         self,
         answer: Answer,
-        chunk: Sequence[tuple[str, tuple[dict[str, Any], list[Item]]]],
+        chunk: Sequence[tuple[str, Write]],
         sobject: str,
     ) -> dict[str, str]:
         """Pair each record sent with its result: return the ids of those written, deciding
