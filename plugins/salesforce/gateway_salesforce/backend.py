@@ -257,10 +257,9 @@ class SalesforceBackend(Backend[SalesforceSettings]):
     async def unmerge_customers(self, merge: CustomerMerge) -> Outcome:
         """Refuse: the merged Contact was deleted; say what to do instead."""
         return Rejected(
-            f"Salesforce cannot unmerge contacts: the gateway split customer {merge.merged_id} "
-            f"from {merge.survivor_id}, but their Tasks stay on one Contact; if they are two "
-            "people, the gateway creates the second Contact with its next interaction: move "
-            "the Tasks that are theirs to it by hand"
+            f"unmerge of {merge.merged_id} from {merge.survivor_id} not done in Salesforce: the "
+            "merged Contact was deleted and its Tasks moved; the next interaction of "
+            f"{merge.merged_id} creates their Contact again, move their older Tasks to it by hand"
         )
 
     async def erase_customer(self, erasure: CustomerErasure) -> Outcome:

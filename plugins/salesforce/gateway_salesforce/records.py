@@ -41,22 +41,16 @@ class Item:
 
 
 async def attempt(
-    client: SalesforceClient,
-    method: str,
-    path: str,
-    *,
-    json: Any = None,
-    params: Mapping[str, str] | None = None,
-    missing_ok: bool = False,
+    client: SalesforceClient, method: str, path: str, **request: Any
 ) -> Answer | Retry | Rejected:
-    """Send one request; return its answer, or the outcome its failure means.
+    """Send one `client.call`; return its answer, or the outcome its failure means.
 
     `AuthenticationError` is raised, not returned: refused credentials are not one delivery's
     fault (the host pauses the backend). A request held back while the org's API limit is used
     up is a `Retry` with `attempted=False`.
     """
     try:
-        return await client.call(method, path, json=json, params=params, missing_ok=missing_ok)
+        return await client.call(method, path, **request)
     except LimitError as exc:
         return Retry(str(exc), after_s=exc.retry_after, attempted=exc.sent)
     except TransientDeliveryError as exc:
