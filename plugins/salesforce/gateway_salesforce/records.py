@@ -22,6 +22,10 @@ COLLECTION_LIMIT: Final = 200
 """Records one sObject Collections request takes."""
 QUERY_CHARS: Final = 8000
 """Characters of `IN (...)` values per query: a GET's URL stays far below Salesforce's 16 KB."""
+_SOQL_ESCAPES: Final = str.maketrans(
+    {"\\": "\\\\", "'": "\\'", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+)
+"""How a value is written inside a SOQL string literal (Salesforce's escape sequences)."""
 _RETRYABLE: Final = frozenset({"UNABLE_TO_LOCK_ROW", "UNKNOWN_EXCEPTION", "SERVER_UNAVAILABLE"})
 """Per-record `statusCode`s that mean "try again", not "never"."""
 
@@ -62,15 +66,12 @@ async def attempt(
 def soql_in(values: Iterable[str]) -> list[str]:
     """Return `values` as SOQL `IN` lists (`'a','b'`), each short enough for one GET."""
     chunks: list[str] = []
-    current: list[str] = []
     for value in values:
-        literal = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-        if current and sum(len(v) + 1 for v in current) + len(literal) > QUERY_CHARS:
-            chunks.append(",".join(current))
-            current = []
-        current.append(literal)
-    if current:
-        chunks.append(",".join(current))
+        literal = "'" + value.translate(_SOQL_ESCAPES) + "'"
+        if chunks and len(chunks[-1]) + 1 + len(literal) <= QUERY_CHARS:
+            chunks[-1] += "," + literal
+        else:
+            chunks.append(literal)
     return chunks
 
 

@@ -60,6 +60,13 @@ class SalesforceSettings(BackendSettings):
     )
     """User id (`005...`) set as `OwnerId` of what the backend creates; none: the run-as user."""
 
+    @field_validator("instance_url")
+    @classmethod
+    def _require_https(cls, url: HttpUrl) -> HttpUrl:
+        if url.scheme != "https":
+            raise ValueError("the My Domain URL must be https:// (the consumer secret goes there)")
+        return url
+
     @field_validator("client_secret")
     @classmethod
     def _require_a_secret(cls, secret: SecretStr) -> SecretStr:

@@ -303,7 +303,7 @@ class FakeSalesforce(FakeCRM):
         if sobject not in self.schema or unknown:
             return self._refuse("INVALID_FIELD", f"No such column {unknown} on entity {sobject}")
         literals = _LITERAL.findall(match[4] or match[5])
-        values = {re.sub(r"\\(.)", r"\1", v) for v in literals}
+        values = {re.sub(r"\\(.)", _unescape, v) for v in literals}
         rows = [
             {"attributes": {"type": sobject, "url": self._url(sobject, r["Id"])},
              **{f: r.get(f) for f in selected}}
@@ -528,6 +528,11 @@ class FakeSalesforce(FakeCRM):
 
     def _url(self, sobject: str, record_id: str) -> str:
         return f"/services/data/{API_VERSION}/sobjects/{sobject}/{record_id}"
+
+
+def _unescape(match: re.Match[str]) -> str:
+    """Undo one SOQL escape sequence (`\\n`, `\\'`, `\\\\`, ...)."""
+    return {"n": "\n", "r": "\r", "t": "\t"}.get(match[1], match[1])
 
 
 def _failure(code: str, message: str, fields: Iterable[str] = ()) -> dict[str, Any]:

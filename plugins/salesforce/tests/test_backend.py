@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 from conftest import CLIENT_SECRET, BackendMaker
 from fake_salesforce import FakeSalesforce
+from gateway_salesforce import SalesforceSettings
+from gateway_salesforce.records import QUERY_CHARS, soql_in
+from pydantic import ValidationError
 
 from gateway.errors import AuthenticationError, NotReadyError
 from gateway.plugin import CustomerErasure, CustomerMerge, Delivered, Delivery, Rejected, Retry
@@ -326,3 +329,29 @@ async def test_erasure_deletes_tasks_cases_and_the_contact_idempotently(
     assert org.of_type("Contact") == []
     assert org.of_type("Case") == []
     assert [t["Id"] for t in org.of_type("Task")] == [keep]
+
+
+async def test_odd_provider_ids_are_quoted_in_soql_and_found_again(
+    org: FakeSalesforce, make_backend: BackendMaker
+) -> None:
+    backend = await make_backend()
+    odd = make_interaction(external_id="it's a \\ back\nslash", customer_id=CUSTOMER)
+    for _ in range(2):
+        [outcome] = await backend.deliver(deliveries([odd]))
+        assert isinstance(outcome, Delivered), outcome
+    [task] = org.of_type("Task")
+    assert task["Gateway_Interaction_Id__c"] == f"web:{odd.external_id}"
+
+
+def test_soql_lists_are_split_to_keep_each_query_short() -> None:
+    chunks = soql_in(f"{n:0200d}" for n in range(200))
+    assert len(chunks) > 1
+    assert all(len(chunk) <= QUERY_CHARS for chunk in chunks)
+    assert sum(chunk.count("'") for chunk in chunks) == 400
+
+
+def test_the_my_domain_url_must_be_https() -> None:
+    block = {"type": "salesforce", "instance_url": "http://acme.my.salesforce.com",
+             "client_id": "id", "client_secret": "s"}  # fmt: skip
+    with pytest.raises(ValidationError, match="must be https"):
+        SalesforceSettings.model_validate(block)
