@@ -11,7 +11,7 @@ installed (`pytest.importorskip` each of `Journey.PLUGINS`)::
     journey = Journey()
     gateway = GatewayProcess.configure(tmp_path, {"channels": journey.channels(), "backends": ...})
     gateway.start()
-    await journey.post_all(gateway)
+    await journey.post_all(gateway)  # or: post_all_with_sigkill(gateway, lambda: crm.records)
     await journey.delivered(gateway)  # every delivery of the journey done (or AssertionError)
 """
 
@@ -21,6 +21,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -99,6 +100,22 @@ class Journey:
         for webhook in self.webhooks() if webhooks is None else webhooks:
             status, answer = await asyncio.to_thread(webhook, gateway)
             assert status == 200, (webhook, status, answer)
+
+    async def post_all_with_sigkill(
+        self, gateway: GatewayProcess, writing: Callable[[], object], within_s: float = 15.0
+    ) -> None:
+        """Post the first three webhooks, SIGKILL the gateway as soon as `writing()` is true
+        (the CRM holds the first record: the backend is mid-delivery), start it again on the
+        same database and post the other three."""
+        webhooks = self.webhooks()
+        await self.post_all(gateway, webhooks[:3])
+        deadline = time.monotonic() + within_s
+        while not writing():
+            assert time.monotonic() < deadline, f"nothing written in {within_s:g}s\n{gateway.log()}"
+            await asyncio.sleep(0.02)
+        assert await asyncio.to_thread(gateway.stop, signal.SIGKILL) == -signal.SIGKILL
+        await asyncio.to_thread(gateway.start)
+        await self.post_all(gateway, webhooks[3:])
 
     async def delivered(
         self, gateway: GatewayProcess, backend: str | None = None, within_s: float = 25.0

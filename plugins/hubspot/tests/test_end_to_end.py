@@ -12,8 +12,6 @@ outcome must be the same, each engagement written once.
 from __future__ import annotations
 
 import asyncio
-import signal
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -108,15 +106,7 @@ async def test_faults_and_a_sigkill_still_write_each_record_once(
     await asyncio.to_thread(gateway.start)
     crm.rate_limit(3, retry_after=1, path=DELIVERY_FAULTS)
     crm.fail_fraction(0.3, path=DELIVERY_FAULTS, seed=12)
-    await JOURNEY.post_all(gateway, JOURNEY.webhooks()[:3])
-    deadline = time.monotonic() + 15
-    while not crm.engagements():  # kill it while it delivers
-        assert time.monotonic() < deadline, gateway.log()
-        await asyncio.sleep(0.02)
-    assert await asyncio.to_thread(gateway.stop, signal.SIGKILL) == -signal.SIGKILL
-
-    await asyncio.to_thread(gateway.start)
-    await JOURNEY.post_all(gateway, JOURNEY.webhooks()[3:])
+    await JOURNEY.post_all_with_sigkill(gateway, crm.engagements)
     await JOURNEY.delivered(gateway)
     assert crm.faults_served >= 5, "the faults should have been served"
     writes = crm.requests_to("POST", r"/batch/upsert$")

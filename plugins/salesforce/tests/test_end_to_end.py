@@ -12,8 +12,6 @@ on the same database): the outcome must be the same, each Task written once.
 from __future__ import annotations
 
 import asyncio
-import signal
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -78,29 +76,17 @@ def assert_one_history(org: FakeSalesforce) -> None:
     assert len({t["Gateway_Interaction_Id__c"] for t in tasks}) == Journey.RECORDS
 
 
-async def kill_while_delivering(gateway: GatewayProcess, org: FakeSalesforce) -> None:
-    """SIGKILL the gateway once the first Task arrived, then start it on the same database."""
-    deadline = time.monotonic() + 15
-    while not org.of_type("Task"):
-        assert time.monotonic() < deadline, gateway.log()
-        await asyncio.sleep(0.02)
-    assert await asyncio.to_thread(gateway.stop, signal.SIGKILL) == -signal.SIGKILL
-    await asyncio.to_thread(gateway.start)
-
-
 @pytest.mark.parametrize("trouble", [False, True], ids=["healthy", "faults-and-sigkill"])
 async def test_one_customer_on_five_channels_is_one_contact_one_case_five_tasks(
     gateway: GatewayProcess, org: FakeSalesforce, trouble: bool
 ) -> None:
     await asyncio.to_thread(gateway.start)
-    webhooks = JOURNEY.webhooks()
     if trouble:
         org.rate_limit(3, retry_after=1, path=DELIVERY_FAULTS)
         org.fail_fraction(0.3, path=DELIVERY_FAULTS, seed=12)
-        await JOURNEY.post_all(gateway, webhooks[:3])
-        await kill_while_delivering(gateway, org)
-        webhooks = webhooks[3:]
-    await JOURNEY.post_all(gateway, webhooks)
+        await JOURNEY.post_all_with_sigkill(gateway, lambda: org.of_type("Task"))
+    else:
+        await JOURNEY.post_all(gateway)
     await JOURNEY.delivered(gateway)
     if trouble:
         assert org.faults_served >= 5, "the faults should have been served"

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import signal
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -108,15 +106,7 @@ async def test_faults_and_a_sigkill_still_write_each_comment_once(
     crm.rate_limit(3, retry_after=1, path=DELIVERY_FAULTS)
     crm.fail_fraction(0.3, path=DELIVERY_FAULTS, seed=12)
     crm.lose_answers = 3  # writes that land but whose answers do not: retried, found, not redone
-    await JOURNEY.post_all(gateway, JOURNEY.webhooks()[:3])
-    deadline = time.monotonic() + 15
-    while not crm.all_comments():  # kill it while it delivers
-        assert time.monotonic() < deadline, gateway.log()
-        await asyncio.sleep(0.02)
-    assert await asyncio.to_thread(gateway.stop, signal.SIGKILL) == -signal.SIGKILL
-
-    await asyncio.to_thread(gateway.start)
-    await JOURNEY.post_all(gateway, JOURNEY.webhooks()[3:])
+    await JOURNEY.post_all_with_sigkill(gateway, crm.all_comments)
     await JOURNEY.delivered(gateway, within_s=40)
     assert crm.faults_served >= 5, "the faults should have been served"
     assert_one_history(crm)
