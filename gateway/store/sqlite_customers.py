@@ -90,7 +90,7 @@ def get_customer(conn: sqlite3.Connection, customer_id: str) -> CustomerRecord |
     tree = {"root": customer_id}
     identities = conn.execute(
         TREE
-        + " SELECT kind, value FROM identities WHERE customer_id"
+        + " SELECT kind, value, verified FROM identities WHERE customer_id"
         + _IN_TREE
         + " ORDER BY created_at, kind, value",
         tree,
@@ -120,7 +120,10 @@ def get_customer(conn: sqlite3.Connection, customer_id: str) -> CustomerRecord |
         display_name=row[1],
         created_at=parse_utc(row[2]),
         merged_into=row[3],
-        identities=tuple(Identity(kind=kind, value=value) for kind, value in identities),
+        identities=tuple(
+            Identity(kind=kind, value=value, verified=bool(verified))
+            for kind, value, verified in identities
+        ),
         crosswalk=crosswalk,
         merges=tuple(_merge_record(m) for m in merges),
     )
