@@ -54,6 +54,7 @@ __all__ = [
     "merges_after",
     "record_crosswalk",
     "record_receipt",
+    "reply_identities",
     "scrubbed_at",
     "timeline",
     "unmerge",
@@ -127,6 +128,22 @@ def get_customer(conn: sqlite3.Connection, customer_id: str) -> CustomerRecord |
         crosswalk=crosswalk,
         merges=tuple(_merge_record(m) for m in merges),
     )
+
+
+def reply_identities(conn: sqlite3.Connection, customer_id: str) -> list[Identity] | None:
+    """Return the identities a reply to a customer may go to, oldest first: those its merge
+    tree used verified and those an operator linked. None if there is no such customer."""
+    found = root_of(conn.cursor(), customer_id)
+    if found is None:
+        return None
+    rows = conn.execute(
+        TREE
+        + " SELECT kind, value FROM identities WHERE customer_id"
+        + _IN_TREE
+        + " AND (verified = 1 OR source = 'operator') ORDER BY created_at, kind, value",
+        {"root": found[0]},
+    )
+    return [Identity(kind=kind, value=value) for kind, value in rows]
 
 
 def timeline(

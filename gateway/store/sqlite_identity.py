@@ -38,7 +38,6 @@ __all__ = [
     "kind_counts",
     "new_customer_id",
     "propose",
-    "reply_identities",
     "root_of",
     "tree_of",
 ]
@@ -84,10 +83,6 @@ _RECLAIM_IDENTITY = (
     "UPDATE identities SET customer_id = ?, created_at = ?, verified = 1"
     " WHERE kind = ? AND value = ?"
 )
-_REPLY_IDENTITIES = TREE + (
-    " SELECT kind, value FROM identities WHERE customer_id IN tree"
-    " AND (verified = 1 OR source = 'operator') ORDER BY created_at, kind, value"
-)
 _INSERT_PROPOSAL = (
     "INSERT OR IGNORE INTO merge_proposals"
     " (customer_id, kind, value, other_customer_id, reason, interaction_id, created_at)"
@@ -116,13 +111,6 @@ def tree_of(cur: sqlite3.Cursor, root: str) -> list[str]:
 def kind_counts(cur: sqlite3.Cursor, root: str) -> dict[str, int]:
     """Return how many identities of each kind the customer `root` (its whole tree) has."""
     return dict(cur.execute(_KIND_COUNTS, {"root": root}).fetchall())
-
-
-def reply_identities(cur: sqlite3.Cursor, root: str) -> list[Identity]:
-    """Return the identities of the customer `root` (its whole tree) a reply may go to: those
-    it used verified and those an operator linked, oldest first (docs/identity.md)."""
-    rows = cur.execute(_REPLY_IDENTITIES, {"root": root})
-    return [Identity(kind=kind, value=value) for kind, value in rows]
 
 
 def insert_merge(
