@@ -53,7 +53,9 @@ async def victim_and_stranger(gut: GatewayUnderTest) -> tuple[Interaction, Inter
     """Ann e-mails (her address verified), then a stranger texts from his own phone."""
     ann = await send(gut, "support-email", contact("E1", ("email", VICTIM), ours=DESK))
     stranger = await send(gut, "support-sms", contact("SM1", ("phone", STRANGER), name="Max"))
-    assert ann.customer_id and stranger.customer_id and ann.customer_id != stranger.customer_id
+    assert ann.customer_id
+    assert stranger.customer_id
+    assert ann.customer_id != stranger.customer_id
     return ann, stranger
 
 
@@ -65,7 +67,9 @@ def the_form(external_id: str = "chat-1") -> dict[str, Any]:
 async def identities_of(gut: GatewayUnderTest, customer_id: str | None) -> list[Identity]:
     assert customer_id is not None
     record = await gut.gateway.store.get_customer(customer_id)
-    assert record is not None and record.merged_into is None and record.merges == ()
+    assert record is not None
+    assert record.merged_into is None
+    assert record.merges == ()
     return list(record.identities)
 
 
@@ -81,8 +85,11 @@ async def test_a_typed_email_on_an_unverified_form_merges_nobody(
     assert [i.verified for i in chat.sender.identities] == [False, False]
     # Both identities are asserted: no merge; `priority` (e-mail first) names Ann, as a claim.
     assert chat.customer_id == ann.customer_id
-    assert chat.context is not None and chat.context.identity_claimed and is_claimed(chat)
-    assert not is_claimed(ann) and not is_claimed(stranger)
+    assert chat.context is not None
+    assert chat.context.identity_claimed
+    assert is_claimed(chat)
+    assert not is_claimed(ann)
+    assert not is_claimed(stranger)
     assert await identities_of(gut, ann.customer_id) == [Identity(kind="email", value=VICTIM)]
     assert await identities_of(gut, stranger.customer_id) == [
         Identity(kind="phone", value=STRANGER)
@@ -103,14 +110,17 @@ async def test_a_typed_email_on_an_unverified_form_merges_nobody(
     # The CRM sees no merge, and the chat as claimed in the interaction's JSON.
     await eventually(lambda: _arrived(receiver, 3))
     [forwarded] = [a.interaction for a in receiver.arrivals if a.interaction.id == chat.id]
-    assert forwarded.context is not None and forwarded.context.identity_claimed
+    assert forwarded.context is not None
+    assert forwarded.context.identity_claimed
     assert forwarded.customer_id == ann.customer_id
-    assert receiver.customer_events == [] and receiver.problems == []
+    assert receiver.customer_events == []
+    assert receiver.problems == []
     # Ann's own next e-mail is hers, verified, and not claimed.
     again = await send(
         gut, "support-email", contact("E2", ("email", VICTIM), ours=DESK, at="2026-11-22T10:30:00Z")
     )
-    assert again.customer_id == ann.customer_id and not is_claimed(again)
+    assert again.customer_id == ann.customer_id
+    assert not is_claimed(again)
 
 
 async def _arrived(receiver: Receiver, count: int) -> bool:
@@ -126,7 +136,8 @@ async def test_the_verified_phone_decides_and_the_typed_email_is_held(
     chat = await send(gut, "support-sms", asserted(the_form("SM2"), "email"))
 
     assert chat.customer_id == stranger.customer_id
-    assert chat.context is not None and not chat.context.identity_claimed
+    assert chat.context is not None
+    assert not chat.context.identity_claimed
     assert await identities_of(gut, ann.customer_id) == [Identity(kind="email", value=VICTIM)]
     assert await identities_of(gut, stranger.customer_id) == [
         Identity(kind="phone", value=STRANGER)
@@ -138,7 +149,8 @@ async def test_the_verified_phone_decides_and_the_typed_email_is_held(
         ann.customer_id,
     )
     assert events(gut)["merge_held_unverified"] == 1
-    assert "merged" not in events(gut) and "claimed" not in events(gut)
+    assert "merged" not in events(gut)
+    assert "claimed" not in events(gut)
 
 
 async def test_the_same_form_verified_merges_as_before(gateway_factory: GatewayFactory) -> None:
@@ -149,9 +161,12 @@ async def test_the_same_form_verified_merges_as_before(gateway_factory: GatewayF
 
     assert chat.customer_id == ann.customer_id  # the oldest customer survives
     record = await gut.gateway.store.get_customer(stranger.customer_id or "")
-    assert record is not None and record.merged_into == ann.customer_id
-    assert chat.context is not None and not chat.context.identity_claimed
-    assert events(gut)["merged"] == 1 and "merge_held_unverified" not in events(gut)
+    assert record is not None
+    assert record.merged_into == ann.customer_id
+    assert chat.context is not None
+    assert not chat.context.identity_claimed
+    assert events(gut)["merged"] == 1
+    assert "merge_held_unverified" not in events(gut)
 
 
 async def test_trust_asserted_restores_plain_matching(gateway_factory: GatewayFactory) -> None:
@@ -160,9 +175,11 @@ async def test_trust_asserted_restores_plain_matching(gateway_factory: GatewayFa
     chat = await send(gut, "web-form", the_form())
 
     assert chat.customer_id == ann.customer_id
-    assert chat.context is not None and not chat.context.identity_claimed
+    assert chat.context is not None
+    assert not chat.context.identity_claimed
     record = await gut.gateway.store.get_customer(stranger.customer_id or "")
-    assert record is not None and record.merged_into == ann.customer_id
+    assert record is not None
+    assert record.merged_into == ann.customer_id
     assert events(gut)["merged"] == 1
 
 
@@ -174,7 +191,8 @@ async def test_a_typed_unknown_email_never_joins_a_verified_customer(
     stranger = await send(gut, "support-sms", contact("SM1", ("phone", STRANGER), name="Max"))
     # Nobody knows Ann's address yet: the stranger types it next to his verified phone.
     chat = await send(gut, "support-sms", asserted(the_form("SM2"), "email"))
-    assert chat.customer_id == stranger.customer_id and not is_claimed(chat)
+    assert chat.customer_id == stranger.customer_id
+    assert not is_claimed(chat)
     assert await identities_of(gut, stranger.customer_id) == [
         Identity(kind="phone", value=STRANGER)
     ]
@@ -186,7 +204,8 @@ async def test_a_typed_unknown_email_never_joins_a_verified_customer(
     )
     # Ann's own mail then makes a customer of her own, not the stranger's.
     ann = await send(gut, "support-email", contact("E1", ("email", VICTIM), ours=DESK))
-    assert ann.customer_id not in (None, stranger.customer_id) and not is_claimed(ann)
+    assert ann.customer_id not in (None, stranger.customer_id)
+    assert not is_claimed(ann)
     assert stranger.customer_id is not None
     assert await store.reply_identities(stranger.customer_id) == [
         Identity(kind="phone", value=STRANGER)
@@ -200,17 +219,21 @@ async def test_a_verified_contact_takes_back_an_identity_only_claimed_before(
     store = gut.gateway.store
     # A visitor's form creates a customer from typed details only: stored asserted, claimed.
     chat = await send(gut, "web-form", the_form())
-    assert chat.customer_id is not None and is_claimed(chat)
+    assert chat.customer_id is not None
+    assert is_claimed(chat)
     record = await store.get_customer(chat.customer_id)
-    assert record is not None and {i.verified for i in record.identities} == {False}
+    assert record is not None
+    assert {i.verified for i in record.identities} == {False}
     assert await store.reply_identities(chat.customer_id) == []
     # A returning visitor reaches the same customer through what they typed, still claimed.
     back = await send(gut, "web-form", the_form("chat-2"))
-    assert back.customer_id == chat.customer_id and is_claimed(back)
+    assert back.customer_id == chat.customer_id
+    assert is_claimed(back)
     # Ann's verified mail proves the address: it moves to her own customer, and the claim's
     # holder gets a proposal an operator can accept if it was Ann all along.
     ann = await send(gut, "support-email", contact("E1", ("email", VICTIM), ours=DESK))
-    assert ann.customer_id not in (None, chat.customer_id) and not is_claimed(ann)
+    assert ann.customer_id not in (None, chat.customer_id)
+    assert not is_claimed(ann)
     assert ann.customer_id is not None
     assert await store.reply_identities(ann.customer_id) == [Identity(kind="email", value=VICTIM)]
     assert await identities_of(gut, chat.customer_id) == [
