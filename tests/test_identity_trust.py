@@ -270,3 +270,20 @@ async def test_verified_must_be_a_boolean(gateway_factory: GatewayFactory) -> No
     assert response.status == 422
     problem = await response.json()
     assert "sender.identities.1.verified" in str(problem)
+
+
+async def test_a_new_verified_phone_is_a_customer_of_its_own_next_to_a_typed_email(
+    gateway_factory: GatewayFactory,
+) -> None:
+    gut = await gateway_factory(trust_config())
+    ann = await send(gut, "support-email", contact("E1", ("email", VICTIM), ours=DESK))
+    # A phone nobody knows, verified, with Ann's address typed beside it.
+    chat = await send(gut, "support-sms", asserted(the_form("SM2"), "email"))
+
+    assert chat.customer_id not in (None, ann.customer_id)
+    assert not is_claimed(chat)
+    assert await identities_of(gut, chat.customer_id) == [Identity(kind="phone", value=STRANGER)]
+    assert await identities_of(gut, ann.customer_id) == [Identity(kind="email", value=VICTIM)]
+    [proposal] = await gut.gateway.store.list_proposals()
+    assert (proposal.customer_id, proposal.other_customer_id) == (chat.customer_id, ann.customer_id)
+    assert events(gut)["merge_held_unverified"] == 1

@@ -318,10 +318,11 @@ class IdentityResolver:
                 interaction_id=interaction.id,
             ):
                 self._count("proposed")
-        if joining:
-            self._attach(cur, root, joining, verified, reclaimed, interaction.id, now, fresh=fresh)
-        for key, holder in reclaimed.items():  # verified keys: all of them joined `root`
-            if propose(
+        attached = self._attach(
+            cur, root, joining, verified, reclaimed, interaction.id, now, fresh=fresh
+        )
+        for key, holder in reclaimed.items():
+            if key in attached and propose(
                 cur,
                 holder.root,
                 key,
@@ -448,9 +449,15 @@ class IdentityResolver:
         now: str,
         *,
         fresh: bool,
-    ) -> None:
+    ) -> set[Key]:
         """Attach unknown identities to `root`, stored verified or asserted, and move the
-        `reclaimed` ones' asserted rows to it; one beyond its kind's limit is proposed."""
+        `reclaimed` ones' asserted rows to it; one beyond its kind's limit is proposed.
+
+        Return the identities attached.
+        """
+        attached: set[Key] = set()
+        if not keys:
+            return attached
         counts = {} if fresh else kind_counts(cur, root)
         for key in keys:
             limit = self.policy.limit(key[0])
@@ -465,6 +472,8 @@ class IdentityResolver:
             else:
                 cur.execute(_INSERT_IDENTITY, (*key, root, now, int(key in verified)))
             counts[key[0]] = counts.get(key[0], 0) + 1
+            attached.add(key)
+        return attached
 
     def _within_window(self, interaction: Interaction, last_activity: str) -> bool:
         gap = abs(interaction.occurred_at - parse_utc(last_activity))
