@@ -271,12 +271,13 @@ class IdentityResolver:
         verified = self.policy.verified(party.identities)
         owners: dict[str, _Owner] = {}
         unknown: list[Key] = []
+        # Verified identities held by an asserted row: attached anew, their holder proposed.
         reclaimed: dict[Key, _Holder] = {}
-        """Verified identities held by an asserted row: attached anew, their holder proposed."""
+        reclaims = interaction.type != "status" and not self.policy.rules.trust_asserted
         named = False
         for key in keys:
             found = self._owner(cur, key)
-            if found is not None and key in verified and not found.verified:
+            if reclaims and found is not None and key in verified and not found.verified:
                 reclaimed[key] = found
                 found = None
             if found is None:
