@@ -208,4 +208,5 @@ async def test_sms_whatsapp_twice_and_a_call_are_one_customer_in_one_conversatio
         "conversation_size": 5,
         "repeat_contact": True,
         "previous_channel": "voice",
+        "identity_claimed": False,
     }
