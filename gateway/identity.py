@@ -28,10 +28,13 @@ __all__ = [
     "IdentityRules",
     "business_party",
     "customer_party",
+    "is_claimed",
     "parse_identity",
 ]
 
-IdentityEvent = Literal["customer_created", "merged", "proposed"]
+IdentityEvent = Literal[
+    "customer_created", "merged", "proposed", "claimed", "merge_held_unverified"
+]  # fmt: skip
 IDENTITY_EVENTS: tuple[IdentityEvent, ...] = get_args(IdentityEvent)
 IdentityObserver = Callable[[IdentityEvent], None]
 """Told of each graph change resolution makes (on the store's writer thread)."""
@@ -88,6 +91,11 @@ class IdentityRules(BaseModel):
     priority: list[_KIND] = Field(default_factory=lambda: list(DEFAULT_PRIORITY))
     """Kinds from strongest to weakest: when an interaction's identities belong to customers
     that cannot be merged, the customer linked by the strongest kind gets the interaction."""
+    trust_asserted: bool = False
+    """Treat asserted identities (typed in a form, an e-mail that passed neither SPF nor DKIM)
+    as verified: plain matching, as before identity trust. Off: an asserted identity never
+    merges two customers, never joins a known customer's graph, and an interaction reached
+    through asserted identities only carries `context.identity_claimed`."""
     merge_anonymous: bool = False
     """Merge a customer known only by provider-scoped ids (an anonymous web visitor) into the
     customer an interaction names by phone or e-mail, as CDPs do on "identify". Off: such a
@@ -115,6 +123,12 @@ def customer_party(interaction: Interaction) -> Party:
 def business_party(interaction: Interaction) -> Party:
     """Return our own side: the recipient of inbound traffic, the sender of outbound."""
     return interaction.recipient if interaction.direction == "inbound" else interaction.sender
+
+
+def is_claimed(interaction: Interaction) -> bool:
+    """Return True if a stored interaction reached its customer through asserted identities
+    only: nothing proves the sender is that customer, so nothing may be sent back to it."""
+    return interaction.context is not None and interaction.context.identity_claimed
 
 
 class IdentityPolicy:
@@ -158,6 +172,11 @@ class IdentityPolicy:
             if not blocked:
                 seen[key] = None
         return list(seen)
+
+    def verified(self, identities: Iterable[Identity]) -> set[tuple[str, str]]:
+        """Return the identities to trust as verified (all of them with `trust_asserted`)."""
+        trust_all = self.rules.trust_asserted
+        return {(i.kind, i.value) for i in identities if trust_all or i.verified}
 
     def limit(self, kind: str) -> int | None:
         """Return how many identities of `kind` one customer keeps (None: no limit)."""

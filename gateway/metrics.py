@@ -82,7 +82,9 @@ class Metrics:
         self.identity_events = Counter(
             "gateway_identity_events",
             "Identity graph changes made by incoming interactions: `customer_created`,"
-            " `merged` (two customers became one), `proposed` (a merge left to an operator).",
+            " `merged` (two customers became one), `proposed` (a merge left to an operator),"
+            " `merge_held_unverified` (a merge held back: one side asserted, not verified),"
+            " `claimed` (an interaction reached its customer through asserted identities only).",
             ["event"],
             registry=self.registry,
         )

@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    StrictBool,
     model_validator,
 )
 from ulid import ULID
@@ -144,6 +145,10 @@ class Identity(_Model):
     kind: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
     """`phone` (E.164), `email` (lower case) or a provider-scoped kind such as `slack_user`."""
     value: ExternalId
+    verified: StrictBool = True
+    """Whether the provider authenticated it (a Twilio `From`, a Slack user, an e-mail that
+    passed SPF or DKIM aligned with its `From`); false: asserted, typed by the customer or
+    unproven. An asserted identity never merges customers (docs/identity.md)."""
 
     @model_validator(mode="after")
     def _check_value(self) -> Identity:
@@ -159,6 +164,11 @@ class Party(_Model):
 
     display_name: Short | None = None
     identities: list[Identity] = Field(default_factory=list, max_length=MAX_IDENTITIES)
+
+    def asserted(self) -> Party:
+        """Return this party with every identity marked asserted (`verified: false`)."""
+        identities = [i.model_copy(update={"verified": False}) for i in self.identities]
+        return self.model_copy(update={"identities": identities})
 
 
 class Attachment(_Model):
@@ -212,6 +222,9 @@ class ConversationContext(_Model):
     conversation_size: Annotated[int, Field(ge=1, le=_MAX_COUNT)]
     repeat_contact: bool
     previous_channel: ChannelKind | None = None
+    identity_claimed: bool = False
+    """True when the interaction reached its customer through asserted identities only: the
+    customer is claimed, not proven; show it as unverified and send no reply to it."""
 
 
 class Interaction(_Model):

@@ -90,7 +90,8 @@ def _classify(kind: str, value: str, region: str) -> Identity | UnusableReason:
 def split_party(role: str, party: Any, region: str) -> tuple[Any, list[UnusableIdentity]]:
     """Return `party` with its mapping identities canonical or left out, and those left out.
 
-    Identities that are not `{"kind": str, "value": str}` mappings (already an `Identity`,
+    A mapping may say `"verified": false` (asserted; default true). Identities that are not
+    `{"kind": str, "value": str}` mappings with a boolean `verified` (already an `Identity`,
     or malformed) stay as they are, for validation to judge.
     """
     if not isinstance(party, Mapping) or not isinstance(party.get("identities"), list):
@@ -100,12 +101,13 @@ def split_party(role: str, party: Any, region: str) -> tuple[Any, list[UnusableI
     for identity in party["identities"]:
         kind = identity.get("kind") if isinstance(identity, Mapping) else None
         value = identity.get("value") if isinstance(identity, Mapping) else None
-        if not (isinstance(kind, str) and isinstance(value, str)):
+        verified = identity.get("verified", True) if isinstance(identity, Mapping) else None
+        if not (isinstance(kind, str) and isinstance(value, str) and isinstance(verified, bool)):
             kept.append(identity)
             continue
         verdict = _classify(kind, value, region)
         if isinstance(verdict, Identity):
-            kept.append(verdict)
+            kept.append(verdict if verified else verdict.model_copy(update={"verified": False}))
         else:
             unusable.append(UnusableIdentity(role, kind[:64], value[:MAX_KEPT_VALUE], verdict))
     return {**party, "identities": kept}, unusable

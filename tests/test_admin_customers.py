@@ -89,7 +89,7 @@ async def test_find_a_customer_by_identity_and_show_it(gateway_factory: GatewayF
     assert document == {
         "id": ann.customer_id,
         "display_name": "Jane Doe",
-        "identities": [{"kind": "phone", "value": ANN}],
+        "identities": [{"kind": "phone", "value": ANN, "verified": True}],
         "created_at": document["created_at"],
         "merged_into": None,
         "crosswalk": {},
@@ -218,8 +218,8 @@ async def test_linking_a_new_identity_and_refusals(gateway_factory: GatewayFacto
     )
     assert linked["action"] == "linked"
     assert linked["customer"]["identities"] == [
-        {"kind": "phone", "value": ANN},
-        {"kind": "email", "value": "ann@example.com"},
+        {"kind": "phone", "value": ANN, "verified": True},
+        {"kind": "email", "value": "ann@example.com", "verified": True},
     ]
     assert linked["customer"]["merges"] == []
 
@@ -316,7 +316,7 @@ async def test_merge_proposals_accept_and_reject(gateway_factory: GatewayFactory
     assert first == {
         "id": 1,
         "customer_id": ann_id,
-        "identity": {"kind": "phone", "value": BOB},
+        "identity": {"kind": "phone", "value": BOB, "verified": True},
         "other_customer_id": bob_id,
         "reason": reason,
         "interaction_id": both.id,
@@ -328,7 +328,7 @@ async def test_merge_proposals_accept_and_reject(gateway_factory: GatewayFactory
         **first,
         "id": 2,
         "customer_id": cat_id,
-        "identity": {"kind": "phone", "value": DAN},
+        "identity": {"kind": "phone", "value": DAN, "verified": True},
         "other_customer_id": dan_id,
         "interaction_id": cat_and_dan.id,
         "created_at": second["created_at"],

@@ -448,7 +448,9 @@ async def test_an_email_with_a_literal_plus_is_found(
         status, found = await raw_request(gut, (head + "Connection: close\r\n\r\n").encode())
         assert status == 200, found
         [customer] = orjson.loads(found)["customers"]
-        assert customer["identities"] == [{"kind": "email", "value": "jane+shop@example.com"}]
+        assert customer["identities"] == [
+            {"kind": "email", "value": "jane+shop@example.com", "verified": True}
+        ]
 
 
 async def test_a_record_both_merged_customers_had_is_shown_once(

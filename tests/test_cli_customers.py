@@ -116,7 +116,7 @@ def test_show_by_id_and_by_identity(config_path: Path, cli: Cli) -> None:
     assert shown == {
         "id": ann,
         "display_name": "Jane Doe",
-        "identities": [{"kind": "phone", "value": ANN}],
+        "identities": [{"kind": "phone", "value": ANN, "verified": True}],
         "created_at": shown["created_at"],
         "merged_into": None,
         "crosswalk": {},

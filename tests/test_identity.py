@@ -131,24 +131,28 @@ async def test_one_phone_on_four_channels_is_one_customer_in_one_conversation(
             "conversation_size": 1,
             "repeat_contact": False,
             "previous_channel": None,
+            "identity_claimed": False,
         },
         {
             "conversation_channels": ["sms", "whatsapp"],
             "conversation_size": 2,
             "repeat_contact": True,  # the SMS is unanswered and this came on another channel
             "previous_channel": "sms",
+            "identity_claimed": False,
         },
         {
             "conversation_channels": ["sms", "whatsapp"],
             "conversation_size": 3,
             "repeat_contact": False,  # the same channel again
             "previous_channel": "whatsapp",
+            "identity_claimed": False,
         },
         {
             "conversation_channels": ["sms", "voice", "whatsapp"],
             "conversation_size": 4,
             "repeat_contact": True,
             "previous_channel": "whatsapp",
+            "identity_claimed": False,
         },
     ]
     customer = await gut.gateway.store.get_customer(sms.customer_id)
@@ -199,6 +203,7 @@ async def test_linked_email_joins_the_conversation_as_a_repeat_contact(
         "conversation_size": 3,
         "repeat_contact": True,
         "previous_channel": "voice",
+        "identity_claimed": False,
     }
 
 
@@ -223,6 +228,7 @@ async def test_an_outbound_reply_clears_the_repeat_contact(gateway_factory: Gate
         "conversation_size": 3,
         "repeat_contact": False,  # the agent answered the SMS
         "previous_channel": "sms",
+        "identity_claimed": False,
     }
 
 
@@ -246,6 +252,7 @@ async def test_a_contact_after_the_window_opens_a_new_conversation(
         "conversation_size": 1,
         "repeat_contact": False,
         "previous_channel": None,
+        "identity_claimed": False,
     }
 
 

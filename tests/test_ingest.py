@@ -55,7 +55,9 @@ async def test_signed_message_is_stored_and_acknowledged(gut: GatewayUnderTest) 
     assert interaction["channel"] == {"id": "web", "kind": "webchat", "provider": "generic"}
     assert interaction["external_id"] == "m-1"
     assert interaction["occurred_at"] == "2026-11-22T10:00:00.000000Z"  # as admin JSON writes it
-    assert interaction["sender"]["identities"] == [{"kind": "phone", "value": "+15551234567"}]
+    assert interaction["sender"]["identities"] == [
+        {"kind": "phone", "value": "+15551234567", "verified": True}
+    ]
     assert interaction["content"]["text"] == "My order has not arrived"
     assert [d["backend"] for d in body["deliveries"]] == ["audit"]
     assert metric(gut, "gateway_interactions_stored_total", channel="web") == 1

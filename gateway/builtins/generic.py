@@ -39,6 +39,10 @@ class GenericSettings(ChannelSettings):
     """The channel kind this channel reports."""
     max_items: int = Field(default=100, ge=1)
     """Most interactions one request may carry (a JSON array)."""
+    identities_verified: bool = True
+    """Whether the sender checked the identities it posts (your app logged the customer in).
+    False, for a web-chat form whose visitors type their details: every identity is asserted,
+    as if each said `"verified": false`, and never merges customers (docs/identity.md)."""
 
 
 class GenericChannel(Channel[GenericSettings]):
@@ -105,10 +109,14 @@ class GenericChannel(Channel[GenericSettings]):
         if "external_id" not in fields and msg_id:
             fields["external_id"] = f"{msg_id}/{where[1:-1]}" if where else msg_id
         try:
-            return self.interaction(req, raw=item, **fields)
+            built = self.interaction(req, raw=item, **fields)
         except PayloadError as exc:
             field = f"{where}.{exc.field}".lstrip(".") if exc.field else where
             raise PayloadError(exc.reason, field=field or None, status=exc.status) from None
+        if self.settings.identities_verified:
+            return built
+        update = {"sender": built.sender.asserted(), "recipient": built.recipient.asserted()}
+        return built.model_copy(update=update)
 
     def acknowledge(self, req: WebhookRequest, stored: list[Interaction]) -> WebhookResponse:
         """Answer with the ids the interactions are stored under."""

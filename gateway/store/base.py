@@ -356,6 +356,13 @@ class Store(Protocol):
     async def get_customer(self, customer_id: str) -> CustomerRecord | None:
         """Return a customer by id, merged ones included, or None."""
 
+    async def reply_identities(self, customer_id: str) -> list[Identity] | None:
+        """Return where a reply to a customer (any id of its merge tree) may go, oldest first:
+        the identities it used verified and those an operator linked, never an asserted one.
+        None if there is no such customer. Outbound (DESIGN §12) chooses among these only,
+        and refuses a reply to an interaction `gateway.identity.is_claimed` says is claimed
+        (409 `unverified_recipient`)."""
+
     async def timeline(
         self, customer_id: str, *, limit: int = 100, after: str | None = None
     ) -> list[TimelineEntry]:

@@ -408,6 +408,10 @@ class SqliteStore:
         """Return a customer by id, merged ones included, or None."""
         return await self._read(partial(customers.get_customer, customer_id=customer_id))
 
+    async def reply_identities(self, customer_id: str) -> list[Identity] | None:
+        """Return the identities a reply to a customer may go to (verified or operator-linked)."""
+        return await self._read(partial(customers.reply_identities, customer_id=customer_id))
+
     async def timeline(
         self, customer_id: str, *, limit: int = 100, after: str | None = None
     ) -> list[TimelineEntry]:

@@ -54,6 +54,7 @@ __all__ = [
     "merges_after",
     "record_crosswalk",
     "record_receipt",
+    "reply_identities",
     "scrubbed_at",
     "timeline",
     "unmerge",
@@ -90,7 +91,7 @@ def get_customer(conn: sqlite3.Connection, customer_id: str) -> CustomerRecord |
     tree = {"root": customer_id}
     identities = conn.execute(
         TREE
-        + " SELECT kind, value FROM identities WHERE customer_id"
+        + " SELECT kind, value, verified FROM identities WHERE customer_id"
         + _IN_TREE
         + " ORDER BY created_at, kind, value",
         tree,
@@ -120,10 +121,29 @@ def get_customer(conn: sqlite3.Connection, customer_id: str) -> CustomerRecord |
         display_name=row[1],
         created_at=parse_utc(row[2]),
         merged_into=row[3],
-        identities=tuple(Identity(kind=kind, value=value) for kind, value in identities),
+        identities=tuple(
+            Identity(kind=kind, value=value, verified=bool(verified))
+            for kind, value, verified in identities
+        ),
         crosswalk=crosswalk,
         merges=tuple(_merge_record(m) for m in merges),
     )
+
+
+def reply_identities(conn: sqlite3.Connection, customer_id: str) -> list[Identity] | None:
+    """Return the identities a reply to a customer may go to, oldest first: those its merge
+    tree used verified and those an operator linked. None if there is no such customer."""
+    found = root_of(conn.cursor(), customer_id)
+    if found is None:
+        return None
+    rows = conn.execute(
+        TREE
+        + " SELECT kind, value FROM identities WHERE customer_id"
+        + _IN_TREE
+        + " AND (verified = 1 OR source = 'operator') ORDER BY created_at, kind, value",
+        {"root": found[0]},
+    )
+    return [Identity(kind=kind, value=value) for kind, value in rows]
 
 
 def timeline(

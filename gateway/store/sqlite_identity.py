@@ -11,8 +11,8 @@ under its root.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -62,6 +62,7 @@ OWNER = ROOT_OF.replace(  # (root id, root created_at) of the customer holding (
     "FROM customers WHERE id = ?",
     "FROM customers WHERE id = (SELECT customer_id FROM identities WHERE kind = ? AND value = ?)",
 )
+_STORED_VERIFIED = "SELECT verified FROM identities WHERE kind = ? AND value = ?"
 _CONTACTS = TREE + (
     " SELECT {columns} FROM interactions WHERE customer_id IN tree AND type <> 'status'"
     " AND conversation_id IS NOT NULL"
@@ -75,7 +76,12 @@ _KIND_COUNTS = TREE + (
     " SELECT kind, count(*) FROM identities WHERE customer_id IN tree GROUP BY kind"
 )
 _INSERT_IDENTITY = (
-    "INSERT INTO identities (kind, value, customer_id, source, created_at) VALUES (?, ?, ?, ?, ?)"
+    "INSERT INTO identities (kind, value, customer_id, source, created_at, verified)"
+    " VALUES (?, ?, ?, 'interaction', ?, ?)"
+)
+_RECLAIM_IDENTITY = (
+    "UPDATE identities SET customer_id = ?, created_at = ?, verified = 1"
+    " WHERE kind = ? AND value = ?"
 )
 _INSERT_PROPOSAL = (
     "INSERT OR IGNORE INTO merge_proposals"
@@ -173,6 +179,20 @@ class _Owner:
     root: str
     created_at: str
     keys: list[Key] = field(default_factory=list)
+    verified: bool = False
+    """Whether a verified identity of the interaction links it (identity trust)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Holder:
+    """Who holds an identity: the root customer, and how the identity was stored."""
+
+    root: str
+    created_at: str
+    named: bool
+    """Whether the root has a display name."""
+    verified: bool
+    """Whether the identity's row is verified (asserted rows are verified by a later link)."""
 
 
 _CACHE_MAX = 65_536
@@ -194,8 +214,8 @@ class IdentityResolver:
         self._observe = observe
         self._business: set[Key] = set()
         """Our own numbers and addresses; only ever grows, so it is safe to keep in memory."""
-        self._owners: dict[Key, tuple[str, str, bool]] = {}
-        """identity -> (root customer, its created_at, whether it has a display name)."""
+        self._owners: dict[Key, _Holder] = {}
+        """identity -> who holds it."""
         self._conversations: dict[str, _Conversation | None] = {}
         """root customer -> its latest conversation (None: it has none)."""
         self._data_version: int | None = None
@@ -220,7 +240,7 @@ class IdentityResolver:
         if self._observe is not None:
             self._observe(event)
 
-    def _owner(self, cur: sqlite3.Cursor, key: Key) -> tuple[str, str, bool] | None:
+    def _owner(self, cur: sqlite3.Cursor, key: Key) -> _Holder | None:
         found = self._owners.get(key)
         if found is None:
             row = cur.execute(OWNER, key).fetchone()
@@ -228,7 +248,8 @@ class IdentityResolver:
                 return None
             if len(self._owners) >= _CACHE_MAX:
                 self.forget()
-            found = self._owners[key] = (row[0], row[1], bool(row[2]))
+            verified = bool(cur.execute(_STORED_VERIFIED, key).fetchone()[0])
+            found = self._owners[key] = _Holder(row[0], row[1], bool(row[2]), verified)
         return found
 
     def resolve(
@@ -237,6 +258,9 @@ class IdentityResolver:
         """Return `interaction` with its customer, conversation and context; update the graph.
 
         `now` is the commit's time and `occurred` the interaction's `occurred_at`, as text.
+        Identity trust (docs/identity.md): only verified identities merge customers or join a
+        known customer's graph; a verified identity held by an asserted row (a claim someone
+        typed) is taken back by whoever proves it, and the claim's holder gets a proposal.
         """
         if interaction.type != "status":
             self._learn_business(cur, business_party(interaction).identities, now)
@@ -244,40 +268,82 @@ class IdentityResolver:
         keys = [k for k in self.policy.matchable(party.identities) if k not in self._business]
         if not keys:
             return interaction
+        verified = self.policy.verified(party.identities)
         owners: dict[str, _Owner] = {}
         unknown: list[Key] = []
+        # Verified identities held by an asserted row: attached anew, their holder proposed.
+        reclaimed: dict[Key, _Holder] = {}
+        reclaims = interaction.type != "status" and not self.policy.rules.trust_asserted
         named = False
         for key in keys:
             found = self._owner(cur, key)
+            if reclaims and found is not None and key in verified and not found.verified:
+                reclaimed[key] = found
+                found = None
             if found is None:
                 unknown.append(key)
             else:
-                owners.setdefault(found[0], _Owner(found[0], found[1])).keys.append(key)
-                named = named or found[2]
+                owner = owners.setdefault(found.root, _Owner(found.root, found.created_at))
+                owner.keys.append(key)
+                owner.verified = owner.verified or key in verified
+                named = named or found.named
         if interaction.type == "status":
             return self._attribute_status(cur, interaction, owners)
-        if len(owners) == 1:
-            root = next(iter(owners))
-        elif owners:
-            root = self._reconcile(cur, list(owners.values()), interaction, now)
-        else:
+        proven = [key for key in unknown if key in verified]
+        claimed = not proven and not any(owner.verified for owner in owners.values())
+        fresh = not owners or (bool(proven) and not any(o.verified for o in owners.values()))
+        if fresh:
             root = new_customer_id()
             cur.execute(
                 "INSERT INTO customers (id, display_name, created_at) VALUES (?, ?, ?)",
                 (root, party.display_name, now),
             )
             self._count("customer_created")
-        if unknown:
-            self._attach(cur, root, unknown, interaction.id, now, fresh=not owners)
-        if owners and party.display_name and not named:
+            created = _Owner(root, now, proven or list(unknown), verified=not claimed)
+            candidates = [created, *owners.values()]
+        else:
+            candidates = list(owners.values())
+        if len(candidates) > 1:
+            root = self._reconcile(cur, candidates, interaction, now)
+        else:
+            root = candidates[0].root
+        # An asserted identity joins only the customer its own all-asserted interaction creates.
+        joining = unknown if claimed and fresh else proven
+        for key in unknown:
+            if key not in joining and propose(
+                cur,
+                root,
+                key,
+                "asserted, not verified: it may name someone else",
+                now,
+                interaction_id=interaction.id,
+            ):
+                self._count("proposed")
+        attached = self._attach(
+            cur, root, joining, verified, reclaimed, interaction.id, now, fresh=fresh
+        )
+        for key, holder in reclaimed.items():
+            if key in attached and propose(
+                cur,
+                holder.root,
+                key,
+                f"verified by another customer's interaction; {key[0]} was asserted here",
+                now,
+                other=root,
+                interaction_id=interaction.id,
+            ):
+                self._count("proposed")
+        if not fresh and party.display_name and not named:
             cur.execute(
                 "UPDATE customers SET display_name = ? WHERE id = ? AND display_name IS NULL",
                 (party.display_name, root),
             )
             for key in keys:  # other cached identities of the customer just update again
                 if (cached := self._owners.get(key)) is not None:
-                    self._owners[key] = (cached[0], cached[1], True)
-        return self._thread(cur, interaction, root, occurred)
+                    self._owners[key] = replace(cached, named=True)
+        if claimed:
+            self._count("claimed")
+        return self._thread(cur, interaction, root, occurred, claimed=claimed)
 
     def _learn_business(
         self, cur: sqlite3.Cursor, identities: Iterable[Identity], now: str
@@ -306,10 +372,17 @@ class IdentityResolver:
         return interaction.model_copy(update={"customer_id": root, "conversation_id": open_id})
 
     def _ranked(self, owners: list[_Owner]) -> list[_Owner]:
-        """Owners by the strongest kind linking them, then oldest first."""
+        """Owners linked by a verified identity first, then by the strongest kind linking
+        them, then oldest first."""
         rank = self.policy.rank
         return sorted(
-            owners, key=lambda o: (min(rank(kind) for kind, _ in o.keys), o.created_at, o.root)
+            owners,
+            key=lambda o: (
+                not o.verified,
+                min(rank(kind) for kind, _ in o.keys),
+                o.created_at,
+                o.root,
+            ),
         )
 
     def _reconcile(
@@ -322,7 +395,10 @@ class IdentityResolver:
         for other in ranked[1:]:
             reason = None
             strong = [any(can_merge(kind) for kind, _ in o.keys) for o in (primary, other)]
-            if not all(strong) and not (any(strong) and self._anonymous(cur, primary, other)):
+            if not (primary.verified and other.verified):
+                reason = "linked through an asserted identity: a merge needs a verified one"
+                self._count("merge_held_unverified")
+            elif not all(strong) and not (any(strong) and self._anonymous(cur, primary, other)):
                 reason = "linked only through a provider-scoped id"
             elif over := self._over_limit(cur, primary.root, other.root):
                 reason = over
@@ -343,7 +419,7 @@ class IdentityResolver:
             insert_merge(cur, survivor.root, merged.root, cause, now, interaction.id)
             self._count("merged")
             self.forget()  # the merged customer's identities and conversations changed root
-            primary = _Owner(survivor.root, survivor.created_at, primary.keys + other.keys)
+            primary = _Owner(survivor.root, survivor.created_at, primary.keys + other.keys, True)
         return primary.root
 
     def _anonymous(self, cur: sqlite3.Cursor, primary: _Owner, other: _Owner) -> bool:
@@ -368,12 +444,21 @@ class IdentityResolver:
         cur: sqlite3.Cursor,
         root: str,
         keys: Sequence[Key],
+        verified: Collection[Key],
+        reclaimed: Collection[Key],
         interaction_id: str,
         now: str,
         *,
         fresh: bool,
-    ) -> None:
-        """Attach unknown identities to `root`; one beyond its kind's limit is proposed."""
+    ) -> set[Key]:
+        """Attach unknown identities to `root`, stored verified or asserted, and move the
+        `reclaimed` ones' asserted rows to it; one beyond its kind's limit is proposed.
+
+        Return the identities attached.
+        """
+        attached: set[Key] = set()
+        if not keys:
+            return attached
         counts = {} if fresh else kind_counts(cur, root)
         for key in keys:
             limit = self.policy.limit(key[0])
@@ -382,8 +467,14 @@ class IdentityResolver:
                 if propose(cur, root, key, reason, now, interaction_id=interaction_id):
                     self._count("proposed")
                 continue
-            cur.execute(_INSERT_IDENTITY, (*key, root, "interaction", now))
+            if key in reclaimed:
+                cur.execute(_RECLAIM_IDENTITY, (root, now, *key))
+                self._owners.pop(key, None)
+            else:
+                cur.execute(_INSERT_IDENTITY, (*key, root, now, int(key in verified)))
             counts[key[0]] = counts.get(key[0], 0) + 1
+            attached.add(key)
+        return attached
 
     def _within_window(self, interaction: Interaction, last_activity: str) -> bool:
         gap = abs(interaction.occurred_at - parse_utc(last_activity))
@@ -426,7 +517,13 @@ class IdentityResolver:
         )
 
     def _thread(
-        self, cur: sqlite3.Cursor, interaction: Interaction, root: str, occurred: str
+        self,
+        cur: sqlite3.Cursor,
+        interaction: Interaction,
+        root: str,
+        occurred: str,
+        *,
+        claimed: bool,
     ) -> Interaction:
         """Join the customer's open conversation or open one; return the interaction in it.
 
@@ -457,6 +554,7 @@ class IdentityResolver:
             conversation_size=current.size,
             repeat_contact=repeat,
             previous_channel=cast("ChannelKind | None", previous),
+            identity_claimed=claimed,
         )
         return interaction.model_copy(
             update={"customer_id": root, "conversation_id": current.id, "context": context}

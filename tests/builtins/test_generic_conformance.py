@@ -65,7 +65,7 @@ class TestGenericConformance(ChannelConformance):
             "received_at": "2026-11-22T10:00:01Z",
             "sender": {
                 "display_name": "Jane Doe",
-                "identities": [{"kind": "phone", "value": "+15551234567"}],
+                "identities": [{"kind": "phone", "value": "+15551234567", "verified": True}],
             },
             "recipient": {"display_name": None, "identities": []},
             "content": {

@@ -173,6 +173,7 @@ async def test_sms_whatsapp_twice_and_a_call_are_one_customer_in_one_conversatio
         "conversation_size": 4,
         "repeat_contact": True,
         "previous_channel": "whatsapp",
+        "identity_claimed": False,
     }
     # Our own number, on the other side of every contact, is nobody's identity.
     assert await gut.gateway.store.find_customer(Identity(kind="phone", value=OURS)) is None
@@ -207,4 +208,5 @@ async def test_sms_whatsapp_twice_and_a_call_are_one_customer_in_one_conversatio
         "conversation_size": 5,
         "repeat_contact": True,
         "previous_channel": "voice",
+        "identity_claimed": False,
     }

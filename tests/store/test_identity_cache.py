@@ -135,4 +135,5 @@ async def test_a_restart_rebuilds_the_conversation_from_the_stored_contacts(
         "conversation_size": 4,
         "repeat_contact": False,
         "previous_channel": "sms",
+        "identity_claimed": False,
     }

@@ -8,12 +8,15 @@ import re
 from gateway.errors import PayloadError
 from gateway_email.forms import FormData
 from gateway_email.message import AttachmentInfo, Email, Headers, from_mime
+from gateway_email.sender_auth import mailgun_auth
 
 __all__ = ["mailgun_email"]
 
 _ATTACHMENT = re.compile(r"attachment-[0-9]{1,4}")
 _TOP_LEVEL_HEADERS = ("Message-Id", "In-Reply-To", "References", "Date", "Auto-Submitted")
 """Headers Mailgun also posts as fields of their own, read when `message-headers` is absent."""
+_VERDICTS = ("X-Mailgun-Spf", "X-Mailgun-Dkim-Check-Result")
+"""Mailgun's SPF and DKIM results: fields of the post, and headers of the message."""
 
 
 def mailgun_email(form: FormData) -> Email:
@@ -45,6 +48,9 @@ def mailgun_email(form: FormData) -> Email:
     envelope_from = form.get("sender")
     if envelope_from is not None:
         email.metadata["envelope_from"] = envelope_from.strip()
+    spf, dkim = (form.get(name) or email.headers.get(name) for name in _VERDICTS)
+    signatures = [*email.headers.all("DKIM-Signature"), *filter(None, [form.get("Dkim-Signature")])]
+    email.auth = mailgun_auth(spf, dkim, signatures, envelope_from)
     return email
 
 

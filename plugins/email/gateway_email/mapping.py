@@ -5,7 +5,9 @@
 - `thread_external_id` is the root of the thread: the first id of `References`, else
   `In-Reply-To`, else the message's own id. A reply joins its thread whatever its subject.
 - The sender's address is an `email` identity and its display name the sender's; an address of
-  ours (`inbound_addresses`, or a recipient of the message itself) never names a customer.
+  ours (`inbound_addresses`, or a recipient of the message itself) never names a customer. The
+  address is verified only when the provider's SPF or DKIM check passed aligned with its domain
+  (`sender_auth`); otherwise it is asserted: anyone can write any `From`.
 - `content.text` is the reply without quoted history when the provider strips it (Mailgun's
   `stripped-text`, Postmark's `StrippedTextReply`); the full text then goes in `full_text`
   metadata when it fits, and always in `raw` with `include_raw`; `content.html` stays whole.
@@ -179,7 +181,9 @@ def email_fields(
     elif sender in _own_addresses(email, inbound_addresses):
         metadata["sender_is_ours"] = sender
     else:
-        identities.append({"kind": "email", "value": sender})
+        identities.append(
+            {"kind": "email", "value": sender, "verified": email.auth.verifies(sender)}
+        )
     reason = automated_reason(email, sender)
     if reason is not None:
         metadata[AUTOMATED] = reason

@@ -16,6 +16,7 @@ from email.parser import BytesParser
 
 from gateway.errors import PayloadError
 from gateway_email.forms import PARSE_ERRORS, decode
+from gateway_email.sender_auth import SenderAuth
 
 __all__ = [
     "AttachmentInfo",
@@ -79,6 +80,8 @@ class Email:
     provider_id: str | None = None
     """The provider's own id of the message, used when it has no `Message-ID`."""
     metadata: dict[str, str] = field(default_factory=dict)
+    auth: SenderAuth = field(default_factory=SenderAuth)
+    """What the provider's SPF and DKIM checks passed for: whether `sender` is verified."""
 
 
 def _parse(data: bytes, *, headersonly: bool = False) -> EmailMessage:

@@ -7,6 +7,7 @@ from typing import Any
 
 from gateway.errors import PayloadError
 from gateway_email.message import AttachmentInfo, Email, Headers
+from gateway_email.sender_auth import postmark_auth
 
 __all__ = ["postmark_email"]
 
@@ -75,6 +76,7 @@ def postmark_email(document: Any) -> Email:
         value = _text(document, field)
         if value is not None:
             email.metadata[key] = value.strip()
+    email.auth = postmark_auth(email.headers)
     return email
 
 

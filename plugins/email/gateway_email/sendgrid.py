@@ -13,6 +13,7 @@ from gateway_email.message import (
     from_mime,
     headers_from_block,
 )
+from gateway_email.sender_auth import sendgrid_auth
 
 __all__ = ["sendgrid_email"]
 
@@ -43,6 +44,9 @@ def sendgrid_email(form: FormData) -> Email:
         value = form.get(field)
         if value is not None:
             email.metadata[key] = value.strip()
+    email.auth = sendgrid_auth(
+        form.get("SPF"), form.get("dkim"), email.metadata.get("envelope_from")
+    )
     return email
 
 

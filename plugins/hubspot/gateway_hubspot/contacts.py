@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from gateway.identity import is_claimed
 from gateway_hubspot.batches import BatchAnswer, Item, Run
 from gateway_hubspot.mapping import contact_updates, customer_party
 from gateway_hubspot.portal import CUSTOMER_ID
@@ -47,9 +48,14 @@ class _Customer:
     refs: list[str] = field(default_factory=list)
 
     def identity(self, kind: str) -> str | None:
+        """Return the latest verified identity of `kind` the items name: a typed or unproven
+        one (a claimed interaction's) never adopts somebody's contact."""
         for item in reversed(self.items):
-            for identity in customer_party(item.delivery.interaction).identities:
-                if identity.kind == kind:
+            interaction = item.delivery.interaction
+            if is_claimed(interaction):
+                continue
+            for identity in customer_party(interaction).identities:
+                if identity.kind == kind and identity.verified:
                     return identity.value
         return None
 

@@ -11,6 +11,11 @@ Every engagement carries `gateway_key`, unique in HubSpot: `{channel id}:{extern
 message (the gateway's own dedupe key, so a retry or a replay writes the same record, and a
 receipt finds the message it is about), `{channel id}:call:{call id}` for a call (every event of
 one call updates the one call record).
+
+An interaction the gateway marks `context.identity_claimed` (it reached its customer through
+identities nobody verified: typed in a form, an e-mail without SPF/DKIM) sets
+`gateway_identity_claimed: true` on its engagement, says so in a note's body, and never fills
+the contact's e-mail, phone or name; only verified identities ever fill them.
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ from typing import Final
 
 import orjson
 
+from gateway.identity import is_claimed
 from gateway.schema import Interaction, Party
 
 __all__ = [
     "CALL_STATUSES",
+    "CLAIMED",
     "COMMUNICATION_CHANNELS",
     "ENGAGEMENT_TYPES",
     "contact_updates",
@@ -39,6 +46,8 @@ __all__ = [
 ]
 
 ENGAGEMENT_TYPES: Final = ("communications", "calls", "emails", "notes")
+CLAIMED: Final = "gateway_identity_claimed"
+"""The engagement property saying `true` when the interaction's identity was only claimed."""
 COMMUNICATION_CHANNELS: Final = {"sms": "SMS", "mms": "SMS", "whatsapp": "WHATS_APP"}
 """Channel kinds HubSpot's communications object has a `hs_communication_channel_type` for."""
 CALL_STATUSES: Final = {
@@ -105,6 +114,8 @@ def engagement_properties(interaction: Interaction, owner_id: str | None) -> dic
     }
     if owner_id:
         props["hubspot_owner_id"] = owner_id
+    if is_claimed(interaction):
+        props[CLAIMED] = "true"
     if kind == "communications":
         props["hs_communication_channel_type"] = COMMUNICATION_CHANNELS[interaction.channel.kind]
         props["hs_communication_logged_from"] = "CRM"
@@ -135,8 +146,14 @@ def contact_updates(interaction: Interaction, current: Mapping[str, str | None])
     Only empty fields are filled: an e-mail address, a phone number or a name a person typed in
     HubSpot is never overwritten, and a name only comes with a contact that has none.
     """
+    if is_claimed(interaction):  # the stranger's details never land on the customer's contact
+        return {}
     party = customer_party(interaction)
-    known = {i.kind: i.value for i in reversed(party.identities) if i.kind in ("email", "phone")}
+    known = {
+        i.kind: i.value
+        for i in reversed(party.identities)
+        if i.kind in ("email", "phone") and i.verified
+    }
     updates: dict[str, str] = {}
     for field in ("email", "phone"):
         if field in known and not current.get(field):
@@ -186,6 +203,8 @@ def _note_body(interaction: Interaction) -> str:
     heading = (
         f"<p><strong>{html.escape(title)}</strong> {arrow} {html.escape(who or 'unknown')}</p>"
     )
+    if is_claimed(interaction):
+        heading += "<p><em>Identity not verified: the sender may not be this contact.</em></p>"
     body = "".join(
         f"<p>{html.escape(line)}</p>" for line in _plain_body(interaction).splitlines() if line
     )

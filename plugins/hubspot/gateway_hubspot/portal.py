@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from gateway.errors import AuthenticationError, NotReadyError
 from gateway_hubspot.client import HubSpotClient
-from gateway_hubspot.mapping import ENGAGEMENT_TYPES
+from gateway_hubspot.mapping import CLAIMED, ENGAGEMENT_TYPES
 
 __all__ = [
     "CONVERSATION_ID",
@@ -69,6 +69,11 @@ _ENGAGEMENT_PROPERTIES: Final = (
     ),
     CustomProperty(
         "gateway_status", "Channel Gateway delivery status", "The latest receipt: sent, read..."
+    ),
+    CustomProperty(
+        CLAIMED,
+        "Channel Gateway identity claimed",
+        "true: the sender was not verified (typed details, an e-mail without SPF/DKIM).",
     ),
 )
 PROPERTIES: Final[Mapping[str, tuple[CustomProperty, ...]]] = {

@@ -376,3 +376,65 @@ async def test_the_daily_limit_holds_everything_back_for_an_hour(
     assert second.after_s is not None
     assert second.after_s > 3500
     assert not second.attempted  # held back: it costs no attempt of its retry budget
+
+
+CLAIMED_CONTEXT = {
+    "conversation_channels": ["webchat"],
+    "conversation_size": 1,
+    "repeat_contact": False,
+    "identity_claimed": True,
+}
+
+
+def claimed_chat(customer: str) -> Interaction:
+    """A web-chat form whose typed details named a customer nobody verified."""
+    return make_interaction(
+        channel={"id": "web-form", "kind": "webchat", "provider": "generic"},
+        external_id="chat-1",
+        customer_id=customer,
+        conversation_id="conv_01KAXZ0000000000000000C0NV",
+        context=CLAIMED_CONTEXT,
+        sender={
+            "display_name": "Max Stranger",
+            "identities": [
+                {"kind": "phone", "value": "+15550000002", "verified": False},
+                {"kind": "email", "value": "jane.doe@example.com", "verified": False},
+            ],
+        },
+        content={"text": "Send my order to a new address"},
+    )
+
+
+async def test_a_claimed_chat_is_logged_flagged_and_changes_no_contact(
+    hubspot: FakeHubSpot, make_backend: BackendMaker
+) -> None:
+    backend = await make_backend()
+    await backend.deliver(deliveries(*customer_interactions()))
+    [contact] = hubspot.of_type("contacts")
+    before = dict(contact.properties)
+    [outcome] = await backend.deliver(deliveries(claimed_chat(CUSTOMER)))
+
+    assert outcome == Delivered((f"contact {contact.id}",))
+    assert hubspot.of_type("contacts") == [contact]
+    assert contact.properties == before  # the stranger's phone and name never land on it
+    [note] = hubspot.of_type("notes")
+    assert note.properties["gateway_identity_claimed"] == "true"
+    assert "Identity not verified" in note.properties["hs_note_body"]
+    assert all("gateway_identity_claimed" not in o.properties for t, o in hubspot.engagements()
+               if t != "notes")  # fmt: skip
+
+
+async def test_a_claimed_email_never_adopts_the_contact_that_has_it(
+    hubspot: FakeHubSpot, make_backend: BackendMaker
+) -> None:
+    backend = await make_backend()
+    existing = hubspot.seed("contacts", {"email": "jane.doe@example.com", "firstname": "Jane"})
+    [outcome] = await backend.deliver(deliveries(claimed_chat(OTHER)))
+
+    [_, created] = hubspot.of_type("contacts")
+    assert outcome == Delivered((f"contact {created.id}",))
+    assert existing.properties.get("gateway_customer_id") is None
+    assert created.properties | {"createdate": "-"} == {
+        "gateway_customer_id": OTHER,
+        "createdate": "-",
+    }

@@ -177,3 +177,14 @@ async def test_the_budget_waits_briefly_or_says_when() -> None:
     with pytest.raises(ThrottledError) as closed:
         await limiter.acquire(1.0)
     assert closed.value.retry_after == pytest.approx(5.0, abs=0.1)
+
+
+def test_only_verified_identities_fill_a_contact() -> None:
+    typed = {**JANE, "identities": [{**JANE["identities"][0], "verified": False},  # type: ignore[dict-item]
+                                    JANE["identities"][1]]}  # fmt: skip
+    message = make_interaction(sender=typed)
+    assert contact_updates(message, {}) == {
+        "email": "jane@example.com",
+        "firstname": "Jane",
+        "lastname": "van Dijk",
+    }
