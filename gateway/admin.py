@@ -20,6 +20,7 @@ from gateway.admin_http import (
     page_limit,
     takes,
 )
+from gateway.admin_messages import add_message_routes
 from gateway.documents import (
     delivery_document,
     interaction_document,
@@ -69,6 +70,7 @@ def create_admin_app(gateway: Gateway) -> web.Application:
     app.router.add_post("/admin/deliveries/{id}/replay", replay_delivery)
     app.router.add_post("/admin/dead-letters/replay", replay_dead_letters)
     add_customer_routes(app)
+    add_message_routes(app)
     return app
 
 

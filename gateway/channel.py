@@ -90,6 +90,9 @@ class Channel(ABC, Generic[SettingsT]):
     """A channel type that can send (DESIGN §12): the `Backend` that sends outbound messages.
     Its settings come from the channel's `send:` block (`send_settings`); the delivery engine
     drives it as the target `channel:{channel_id}`."""
+    reply_kinds: ClassVar[frozenset[str]] = frozenset()
+    """The identity kinds the sender addresses (`phone` for SMS): a reply goes to the most
+    recent of the customer's reply identities of one of these kinds."""
     messaging_window: ClassVar[timedelta | None] = None
     """Free-form text only this long after the customer's last inbound on the channel (WhatsApp,
     Messenger, Instagram: 24 h); None: no window."""

@@ -474,6 +474,13 @@ class Store(Protocol):
     async def record_receipt(self, erasure_id: int, receipt: ErasureReceipt) -> None:
         """Keep a backend's answer to an erasure request."""
 
+    async def latest_inbound(
+        self, *, customer_id: str | None = None, conversation_id: str | None = None
+    ) -> list[Interaction]:
+        """Return the latest inbound interaction (not a receipt) on each channel, newest first:
+        of a customer's whole merge tree, or of one conversation. Outbound chooses a channel
+        and measures messaging windows (from `occurred_at`) with these."""
+
     async def get_message(self, message_id: str) -> OutboundMessage | None:
         """Return an outbound message by id, or None."""
 

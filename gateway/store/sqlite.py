@@ -538,6 +538,15 @@ class SqliteStore:
         )
         return await self._read(query)
 
+    async def latest_inbound(
+        self, *, customer_id: str | None = None, conversation_id: str | None = None
+    ) -> list[Interaction]:
+        """Return the latest inbound interaction on each channel, newest first."""
+        query = partial(
+            messages.latest_inbound, customer_id=customer_id, conversation_id=conversation_id
+        )
+        return await self._read(query)
+
     def _open_writer(self) -> None:
         Path(self._path).parent.mkdir(parents=True, exist_ok=True)
         self._write_conn = conn = _connect(self._path, _COMMIT_BUSY_S)

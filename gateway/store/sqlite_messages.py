@@ -23,11 +23,14 @@ from gateway.store.base import (
     OutboundSend,
 )
 from gateway.store.sqlite_deliveries import INSERT_DELIVERY, parse_utc, utc_text
+from gateway.store.sqlite_identity import TREE, root_of
+from gateway.store.stored_rows import validated
 
 __all__ = [
     "advance",
     "after_record",
     "get_message",
+    "latest_inbound",
     "list_messages",
     "message_by_key",
     "park_unknown",
@@ -169,6 +172,28 @@ def park_unknown(conn: sqlite3.Connection, backend: str | None, now: datetime) -
         ).fetchall()
         _dead(conn, [row[0] for row in found], reason, stamp)
     return len(ids)
+
+
+def latest_inbound(
+    conn: sqlite3.Connection, customer_id: str | None, conversation_id: str | None
+) -> list[Interaction]:
+    """Return the latest inbound message or call on each channel, newest first: of a customer's
+    merge tree, or of one conversation. Rows that no longer validate are left out."""
+    where, params = "conversation_id = :conversation", {"conversation": conversation_id}
+    sql = ""
+    if customer_id is not None:
+        root = root_of(conn.cursor(), customer_id)
+        if root is None:
+            return []
+        sql, where, params = TREE, "customer_id IN (SELECT id FROM tree)", {"root": root[0]}
+    sql += (
+        " SELECT body FROM (SELECT body, occurred_at, row_number() OVER ("
+        "  PARTITION BY channel_id ORDER BY occurred_at DESC, rowid DESC) AS n"
+        f" FROM interactions WHERE {where} AND direction = 'inbound' AND type <> 'status')"
+        " WHERE n = 1 ORDER BY occurred_at DESC"
+    )
+    found = [validated(row[0]) for row in conn.execute(sql, params)]
+    return [i for i in found if isinstance(i, Interaction)]
 
 
 def _dead(conn: sqlite3.Connection, message_ids: Sequence[str], error: str, now: str) -> None:
