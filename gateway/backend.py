@@ -17,6 +17,7 @@ from gateway.schema import Interaction
 from gateway.settings_types import Duration
 
 __all__ = [
+    "UNKNOWN_OUTCOME",
     "Backend",
     "BackendContext",
     "BackendSettings",
@@ -32,6 +33,11 @@ __all__ = [
     "RetrySettings",
     "SenderSettings",
 ]
+
+
+UNKNOWN_OUTCOME = "outcome_unknown"
+"""How a sender's failure reason starts when nobody knows whether the provider got the send
+(DESIGN §12: parked for an operator, never resent blindly)."""
 
 
 class RetrySettings(BaseModel):

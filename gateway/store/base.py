@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol, get_args
 
+from gateway.backend import UNKNOWN_OUTCOME
 from gateway.schema import Identity, Interaction
 from gateway.store.stored_rows import StoredInteraction, UnreadableInteraction
 
@@ -48,8 +49,6 @@ AttemptOutcome = Literal["delivered", "retry", "dead"]
 
 MessageState = Literal["queued", "sent", "delivered", "read", "failed", "dead"]
 MESSAGE_STATES: tuple[MessageState, ...] = get_args(MessageState)
-UNKNOWN_OUTCOME = "outcome_unknown"
-"""The error of a send parked because nobody knows whether the provider got it (DESIGN §12)."""
 
 BatchObserver = Callable[[int], None]
 """Called with the number of commit requests each group-commit transaction carried."""
