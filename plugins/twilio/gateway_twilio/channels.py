@@ -74,7 +74,6 @@ class TwilioChannel(Channel[SettingsT]):
 
 
 class _MessagingChannel(TwilioChannel[SettingsT]):
-
     def parse(self, req: WebhookRequest) -> list[Interaction]:
         """Return the incoming message, or the status of an outbound one, `req` reports."""
         params = Params.of(req)

@@ -10,6 +10,7 @@ dead-lettered with `outcome_unknown` unless `send.on_unknown_outcome: resend`.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Sequence
 from typing import Any, ClassVar, Self
@@ -81,12 +82,15 @@ class TwilioSendSettings(SenderSettings):
             raise ValueError("api_key_sid and api_key_secret go together")
         return self
 
-    def basic_auth(self) -> aiohttp.BasicAuth:
-        """Return the credentials of the Messages API: the API key, else SID and Auth Token."""
+    def authorization(self) -> str:
+        """Return the Messages API's `Authorization`: Basic with the API key pair, else the
+        Account SID and Auth Token."""
         if self.api_key_sid is not None and self.api_key_secret is not None:
-            return aiohttp.BasicAuth(self.api_key_sid, self.api_key_secret.get_secret_value())
-        token = self.auth_token.get_secret_value() if self.auth_token else ""
-        return aiohttp.BasicAuth(self.account_sid, token)
+            user, password = self.api_key_sid, self.api_key_secret.get_secret_value()
+        else:
+            user = self.account_sid
+            password = self.auth_token.get_secret_value() if self.auth_token else ""
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def classify_error(status: int, answer: Any, retry_after: float | None) -> Outcome:
@@ -140,7 +144,7 @@ class TwilioSender(Backend[TwilioSendSettings]):
             async with self.ctx.http.post(
                 self._url,
                 data=form,
-                auth=self.settings.basic_auth(),
+                headers={"Authorization": self.settings.authorization()},
                 timeout=timeout,
                 allow_redirects=False,
             ) as response:
