@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 import pytest
+import yaml
 from aiohttp import web
 from fake_twilio import ACCOUNT_SID, FakeTwilio
 from gateway_twilio.sender import classify_error
 from recordings import CUSTOMER, FORM, OUR_NUMBER, TOKEN, fixture, pairs, sdk_signature
 
+from gateway.cli import main
 from gateway.errors import ConfigError
 from gateway.plugin import Rejected, Retry
 from gateway.testing import FakeCRM, GatewayFactory, GatewayUnderTest
@@ -126,7 +130,8 @@ async def message(gut: GatewayUnderTest, message_id: str) -> dict[str, Any]:
 
 async def in_state(gut: GatewayUnderTest, message_id: str, state: str) -> dict[str, Any]:
     async def reached() -> bool:
-        return (await message(gut, message_id))["state"] == state
+        current: str = (await message(gut, message_id))["state"]
+        return current == state
 
     await eventually(reached)
     return await message(gut, message_id)
@@ -306,3 +311,24 @@ async def test_only_sending_channel_types_take_send(
     broken["channels"]["sms"]["type"] = "twilio-whatsapp"
     with pytest.raises(ConfigError, match="send"):
         await gateway_factory(broken)
+
+
+async def test_gateway_send_queues_a_reply_the_running_gateway_sends(
+    gateway_factory: GatewayFactory,
+    twilio: FakeTwilio,
+    hook: Hook,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = config(twilio, hook) | {"storage": {"url": f"sqlite:///{tmp_path}/cli.db"}}
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    gut = await gateway_factory(settings)
+    async with gut.gateway.running():
+        sms = await inbound(gut)
+        argv = ["send", "--customer", sms["customer_id"], "--text", "From the CLI"]
+        assert await asyncio.to_thread(main, [*argv, "--config", str(path)]) == 0
+        printed = orjson.loads(capsys.readouterr().out)["message"]
+        assert printed["state"] == "queued"
+        await in_state(gut, printed["id"], "sent")
+        assert [c["Body"] for c in twilio.created] == ["From the CLI"]
