@@ -168,7 +168,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
     state = query.get("state")
     if state is not None and state not in DELIVERY_STATES:
         raise BadRequestError(f"state must be one of {', '.join(DELIVERY_STATES)}")
-    backend = _known(query.get("backend"), "backend", gateway.config.backends)
+    backend = _known(query.get("backend"), "backend", gateway.targets)
     limit = page_limit(query)
     cursor = int_cursor(query)
     deliveries = await gateway.store.list_deliveries(
@@ -200,7 +200,7 @@ async def replay_delivery(request: web.Request) -> web.Response:
 async def replay_dead_letters(request: web.Request) -> web.Response:
     """Make every dead delivery of `backend` (or of every backend) pending again."""
     gateway = request.app[GATEWAY]
-    backend = _known(request.query.get("backend"), "backend", gateway.config.backends)
+    backend = _known(request.query.get("backend"), "backend", gateway.targets)
     replayed = await gateway.store.replay(now=gateway.clock(), backend=backend)
-    gateway.delivery.notify([backend] if backend else gateway.config.backends)
+    gateway.delivery.notify([backend] if backend else gateway.targets)
     return json_response({"replayed": replayed})

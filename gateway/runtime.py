@@ -108,6 +108,8 @@ class Gateway:
                 target = sender_target(channel_id)
                 lanes[target] = (channel.sender, send)
                 self.senders[channel_id] = target
+        self.targets: tuple[str, ...] = tuple(lanes)
+        """Every delivery target: the backends, then the senders."""
         self.delivery = DeliveryEngine(self.store, lanes, self.metrics, clock)
 
     @contextlib.asynccontextmanager

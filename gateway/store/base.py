@@ -376,7 +376,10 @@ class Store(Protocol):
         delivery_ids: Sequence[int] | None = None,
         backend: str | None = None,
     ) -> int:
-        """Make dead deliveries (these ids, a backend's, or all) pending with a fresh budget."""
+        """Make dead deliveries (these ids, a backend's, or all) pending with a fresh budget.
+
+        "All" leaves the sends of outbound messages (targets `channel:...`) dead: a parked send
+        may have reached the customer; naming its id or its target resends it."""
 
     async def backfill(
         self,

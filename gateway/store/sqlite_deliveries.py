@@ -287,10 +287,16 @@ def replay(
     delivery_ids: Sequence[int] | None,
     backend: str | None,
 ) -> int:
-    """Make dead deliveries pending and due now with a fresh budget; return how many."""
+    """Make dead deliveries pending and due now with a fresh budget; return how many.
+
+    Without ids or a backend, sends (targets `channel:...`) stay dead: a parked send may have
+    reached the customer, so only naming it resends it.
+    """
     sql, params = _REPLAY, {"now": utc_text(now), "backend": backend}
     if backend is not None:
         sql += " AND backend = :backend"
+    elif delivery_ids is None:
+        sql += " AND backend NOT LIKE 'channel:%'"
     if delivery_ids is None:
         return conn.execute(sql, params).rowcount
     # executemany sums the rows each id changed.

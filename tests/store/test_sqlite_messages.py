@@ -119,3 +119,12 @@ async def test_an_expired_lease_on_a_send_parks_it(store: SqliteStore) -> None:
     assert message.error.startswith("outcome_unknown")
     [dead] = await store.list_deliveries(state="dead")
     assert dead.last_error == message.error
+
+
+async def test_replaying_every_dead_letter_leaves_parked_sends_alone(store: SqliteStore) -> None:
+    await queue(store)
+    start = datetime.now(UTC)
+    await store.claim("channel:sms", 1, now=start, lease=LEASE)
+    assert await store.claim("channel:sms", 1, now=start + LEASE * 2, lease=LEASE) == []
+    assert await store.replay(now=start) == 0
+    assert await store.replay(now=start, backend="channel:sms") == 1
