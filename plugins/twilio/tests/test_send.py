@@ -309,8 +309,11 @@ async def test_only_sending_channel_types_take_send(
 ) -> None:
     broken = config(twilio, hook)
     broken["channels"]["sms"]["type"] = "twilio-whatsapp"
-    with pytest.raises(ConfigError, match="send"):
+    with pytest.raises(ConfigError, match=r":\d+:\d+: channels\.sms\.send: unknown key"):
         await gateway_factory(broken)
+    misspelt = config(twilio, hook, form="+14155550100")
+    with pytest.raises(ConfigError, match=r"channels\.sms\.send\.form: unknown key"):
+        await gateway_factory(misspelt)
 
 
 async def test_gateway_send_queues_a_reply_the_running_gateway_sends(
