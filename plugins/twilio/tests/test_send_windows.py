@@ -130,3 +130,26 @@ async def test_a_customer_without_a_reachable_identity_has_no_channel(
     with pytest.raises(RefusedError) as refused:
         await queue_message(gateway, "k", body)
     assert (refused.value.status, refused.value.code) == (409, "no_channel")
+
+
+async def test_a_reply_to_a_claimed_customer_is_refused(gateway: Gateway) -> None:
+    typed = Interaction(
+        type="message",
+        direction="inbound",
+        channel=ChannelRef(id="wa", kind="whatsapp", provider="twilio"),
+        external_id="SM2",
+        occurred_at=T0,
+        received_at=T0,
+        sender=Party(identities=[Identity(kind="phone", value=CUSTOMER, verified=False)]),
+        content=Content(text="I am Ana"),
+    )
+    [result] = await gateway.store.commit(gateway.pipeline.prepare([typed]))
+    assert result.interaction is not None
+    assert result.interaction.context is not None
+    assert result.interaction.context.identity_claimed
+    body = MessageRequest.model_validate(
+        {"to": {"interaction_id": result.interaction_id}, "content": {"text": "Hi Ana"}}
+    )
+    with pytest.raises(RefusedError) as refused:
+        await queue_message(gateway, "k", body)
+    assert (refused.value.status, refused.value.code) == (409, "unverified_recipient")
