@@ -17,7 +17,7 @@ from gateway.errors import AuthenticationError, NotReadyError
 from gateway.plugin import CustomerErasure, CustomerMerge, Delivered, Delivery, Rejected, Retry
 from gateway.schema import Interaction
 from gateway.test_builders import CUSTOMER_EMAIL, CUSTOMER_PHONE
-from gateway.testing import customer_interactions, make_interaction
+from gateway.testing import claimed_chat, customer_interactions, make_interaction
 
 CUSTOMER = "cus_01KAXZ0000000000000000CVST"
 OTHER = "cus_01KAXZ0000000000000000CVS2"
@@ -355,29 +355,6 @@ def test_the_my_domain_url_must_be_https() -> None:
              "client_id": "id", "client_secret": "s"}  # fmt: skip
     with pytest.raises(ValidationError, match="must be https"):
         SalesforceSettings.model_validate(block)
-
-
-def claimed_chat(customer: str = CUSTOMER) -> Interaction:
-    """A web-chat form whose typed details named the customer: nobody verified them."""
-    return make_interaction(
-        channel={"id": "web-form", "kind": "webchat", "provider": "generic"},
-        external_id="chat-1",
-        customer_id=customer,
-        context={
-            "conversation_channels": ["webchat"],
-            "conversation_size": 1,
-            "repeat_contact": False,
-            "identity_claimed": True,
-        },
-        sender={
-            "display_name": "Max Stranger",
-            "identities": [
-                {"kind": "phone", "value": "+15550000002", "verified": False},
-                {"kind": "email", "value": CUSTOMER_EMAIL, "verified": False},
-            ],
-        },
-        content={"text": "Send my order to a new address"},
-    )
 
 
 async def test_a_claimed_chat_is_a_marked_task_and_changes_no_contact(

@@ -11,7 +11,7 @@ from fake_zendesk import FakeZendesk
 from gateway.errors import AuthenticationError
 from gateway.plugin import CustomerErasure, CustomerMerge, Delivered, Delivery, Rejected, Retry
 from gateway.schema import Interaction
-from gateway.testing import customer_interactions, make_interaction
+from gateway.testing import claimed_chat, customer_interactions, make_interaction
 
 CUSTOMER = "cus_01KAXZ0000000000000000CVST"
 CONVERSATION = "conv_01KAXZ0000000000000000C0NV"
@@ -410,32 +410,7 @@ async def test_a_user_named_after_a_number_gets_the_customers_name_once_known(
     assert user.name == "Jane Doe", "a real name, once given, stays"
 
 
-CLAIMED_CONTEXT = {
-    "conversation_channels": ["webchat"],
-    "conversation_size": 1,
-    "repeat_contact": False,
-    "identity_claimed": True,
-}
 JANE = (("email", "jane.doe@example.com"), ("phone_number", "+15551230001"))
-
-
-def claimed_chat() -> Interaction:
-    """A web-chat form whose typed details named the customer: nobody verified them."""
-    return make_interaction(
-        channel={"id": "web-form", "kind": "webchat", "provider": "generic"},
-        external_id="chat-1",
-        customer_id=CUSTOMER,
-        conversation_id=CONVERSATION,
-        context=CLAIMED_CONTEXT,
-        sender={
-            "display_name": "Max Stranger",
-            "identities": [
-                {"kind": "phone", "value": "+15550000002", "verified": False},
-                {"kind": "email", "value": "jane.doe@example.com", "verified": False},
-            ],
-        },
-        content={"text": "Send my order to a new address"},
-    )
 
 
 @pytest.mark.parametrize("with_ref", [True, False], ids=["crosswalk-ref", "no-ref"])
