@@ -28,7 +28,6 @@ __all__ = [
     "IdentityRules",
     "business_party",
     "customer_party",
-    "is_claimed",
     "parse_identity",
 ]
 
@@ -123,12 +122,6 @@ def customer_party(interaction: Interaction) -> Party:
 def business_party(interaction: Interaction) -> Party:
     """Return our own side: the recipient of inbound traffic, the sender of outbound."""
     return interaction.recipient if interaction.direction == "inbound" else interaction.sender
-
-
-def is_claimed(interaction: Interaction) -> bool:
-    """Return True if a stored interaction reached its customer through asserted identities
-    only: nothing proves the sender is that customer, so nothing may be sent back to it."""
-    return interaction.context is not None and interaction.context.identity_claimed
 
 
 class IdentityPolicy:

@@ -266,6 +266,14 @@ class Interaction(_Model):
     raw: JsonValue | None = None
     """The provider payload, only when the channel sets `include_raw`."""
 
+    @property
+    def identity_claimed(self) -> bool:
+        """True if the stored interaction reached its customer through asserted identities
+        only (`context.identity_claimed`): nothing proves the sender is that customer, so show
+        it as unverified, let nothing of it change the customer's records and reply to none of
+        it. A plain property: not part of the serialised interaction."""
+        return self.context is not None and self.context.identity_claimed
+
     @model_validator(mode="after")
     def _check_type_details(self) -> Interaction:
         if self.type == "call" and self.call is None:

@@ -19,6 +19,7 @@ from gateway.schema import Interaction
 __all__ = [
     "CUSTOMER_EMAIL",
     "CUSTOMER_PHONE",
+    "claimed_chat",
     "customer_interactions",
     "make_channel",
     "make_interaction",
@@ -162,3 +163,33 @@ def customer_interactions(
             **same,
         ),
     ]
+
+
+def claimed_chat(
+    customer_id: str = "cus_01KAXZ0000000000000000CVST",
+    conversation_id: str = "conv_01KAXZ0000000000000000C0NV",
+) -> Interaction:
+    """Return a web-chat form a stranger filled in with his name and phone and the customer's
+    e-mail address, none of them verified, as the gateway stores it: attached to the customer
+    as a claim (`context.identity_claimed`). A CRM backend must mark it and change no record of
+    the customer with it (identity trust)."""
+    return make_interaction(
+        channel={"id": "web-form", "kind": "webchat", "provider": "generic"},
+        external_id="chat-1",
+        customer_id=customer_id,
+        conversation_id=conversation_id,
+        context={
+            "conversation_channels": ["webchat"],
+            "conversation_size": 1,
+            "repeat_contact": False,
+            "identity_claimed": True,
+        },
+        sender={
+            "display_name": "Max Stranger",
+            "identities": [
+                {"kind": "phone", "value": "+15550000002", "verified": False},
+                {"kind": "email", "value": CUSTOMER_EMAIL, "verified": False},
+            ],
+        },
+        content={"text": "Send my order to a new address"},
+    )

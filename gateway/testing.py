@@ -34,6 +34,7 @@ from gateway.recordings import Recordings
 from gateway.runtime import Gateway
 from gateway.schema import Interaction
 from gateway.test_builders import (
+    claimed_chat,
     customer_interactions,
     make_channel,
     make_interaction,
@@ -54,6 +55,7 @@ __all__ = [
     "RecordedRequest",
     "Recordings",
     "Webhook",
+    "claimed_chat",
     "compare_digest_calls",
     "customer_interactions",
     "free_port",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.identity import IDENTITY_EVENTS, is_claimed
+from gateway.identity import IDENTITY_EVENTS
 from gateway.schema import Identity, Interaction
 from gateway.testing import GatewayFactory, GatewayUnderTest
 from tests.payloads import SECRET
@@ -87,9 +87,9 @@ async def test_a_typed_email_on_an_unverified_form_merges_nobody(
     assert chat.customer_id == ann.customer_id
     assert chat.context is not None
     assert chat.context.identity_claimed
-    assert is_claimed(chat)
-    assert not is_claimed(ann)
-    assert not is_claimed(stranger)
+    assert chat.identity_claimed
+    assert not ann.identity_claimed
+    assert not stranger.identity_claimed
     assert await identities_of(gut, ann.customer_id) == [Identity(kind="email", value=VICTIM)]
     assert await identities_of(gut, stranger.customer_id) == [
         Identity(kind="phone", value=STRANGER)
@@ -120,7 +120,7 @@ async def test_a_typed_email_on_an_unverified_form_merges_nobody(
         gut, "support-email", contact("E2", ("email", VICTIM), ours=DESK, at="2026-11-22T10:30:00Z")
     )
     assert again.customer_id == ann.customer_id
-    assert not is_claimed(again)
+    assert not again.identity_claimed
 
 
 async def _arrived(receiver: Receiver, count: int) -> bool:
@@ -192,7 +192,7 @@ async def test_a_typed_unknown_email_never_joins_a_verified_customer(
     # Nobody knows Ann's address yet: the stranger types it next to his verified phone.
     chat = await send(gut, "support-sms", asserted(the_form("SM2"), "email"))
     assert chat.customer_id == stranger.customer_id
-    assert not is_claimed(chat)
+    assert not chat.identity_claimed
     assert await identities_of(gut, stranger.customer_id) == [
         Identity(kind="phone", value=STRANGER)
     ]
@@ -205,7 +205,7 @@ async def test_a_typed_unknown_email_never_joins_a_verified_customer(
     # Ann's own mail then makes a customer of her own, not the stranger's.
     ann = await send(gut, "support-email", contact("E1", ("email", VICTIM), ours=DESK))
     assert ann.customer_id not in (None, stranger.customer_id)
-    assert not is_claimed(ann)
+    assert not ann.identity_claimed
     assert stranger.customer_id is not None
     assert await store.reply_identities(stranger.customer_id) == [
         Identity(kind="phone", value=STRANGER)
@@ -220,7 +220,7 @@ async def test_a_verified_contact_takes_back_an_identity_only_claimed_before(
     # A visitor's form creates a customer from typed details only: stored asserted, claimed.
     chat = await send(gut, "web-form", the_form())
     assert chat.customer_id is not None
-    assert is_claimed(chat)
+    assert chat.identity_claimed
     record = await store.get_customer(chat.customer_id)
     assert record is not None
     assert {i.verified for i in record.identities} == {False}
@@ -228,12 +228,12 @@ async def test_a_verified_contact_takes_back_an_identity_only_claimed_before(
     # A returning visitor reaches the same customer through what they typed, still claimed.
     back = await send(gut, "web-form", the_form("chat-2"))
     assert back.customer_id == chat.customer_id
-    assert is_claimed(back)
+    assert back.identity_claimed
     # Ann's verified mail proves the address: it moves to her own customer, and the claim's
     # holder gets a proposal an operator can accept if it was Ann all along.
     ann = await send(gut, "support-email", contact("E1", ("email", VICTIM), ours=DESK))
     assert ann.customer_id not in (None, chat.customer_id)
-    assert not is_claimed(ann)
+    assert not ann.identity_claimed
     assert ann.customer_id is not None
     assert await store.reply_identities(ann.customer_id) == [Identity(kind="email", value=VICTIM)]
     assert await identities_of(gut, chat.customer_id) == [
@@ -281,7 +281,7 @@ async def test_a_new_verified_phone_is_a_customer_of_its_own_next_to_a_typed_ema
     chat = await send(gut, "support-sms", asserted(the_form("SM2"), "email"))
 
     assert chat.customer_id not in (None, ann.customer_id)
-    assert not is_claimed(chat)
+    assert not chat.identity_claimed
     assert await identities_of(gut, chat.customer_id) == [Identity(kind="phone", value=STRANGER)]
     assert await identities_of(gut, ann.customer_id) == [Identity(kind="email", value=VICTIM)]
     [proposal] = await gut.gateway.store.list_proposals()

@@ -63,3 +63,21 @@ def test_interactions_are_immutable() -> None:
     interaction = Interaction.model_validate(BASE)
     with pytest.raises(ValidationError):
         interaction.external_id = "other"  # type: ignore[misc]
+
+
+def test_identity_claimed_reads_the_context_and_is_not_serialised() -> None:
+    context = {
+        "conversation_channels": ["webchat"],
+        "conversation_size": 1,
+        "repeat_contact": False,
+    }
+    plain, unclaimed = (
+        Interaction.model_validate(BASE),
+        Interaction.model_validate({**BASE, "context": context}),
+    )
+    claimed = Interaction.model_validate({**BASE, "context": {**context, "identity_claimed": True}})
+    assert [i.identity_claimed for i in (plain, unclaimed, claimed)] == [False, False, True]
+    document = claimed.model_dump(mode="json")
+    assert "identity_claimed" not in document
+    assert document["context"]["identity_claimed"] is True
+    assert "identity_claimed" not in Interaction.model_json_schema()["properties"]

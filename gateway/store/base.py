@@ -413,7 +413,7 @@ class Store(Protocol):
         """Return where a reply to a customer (any id of its merge tree) may go, oldest first:
         the identities it used verified and those an operator linked, never an asserted one.
         None if there is no such customer. Outbound (DESIGN §12) chooses among these only,
-        and refuses a reply to an interaction `gateway.identity.is_claimed` says is claimed
+        and refuses a reply to an interaction whose `Interaction.identity_claimed` is true
         (409 `unverified_recipient`)."""
 
     async def timeline(

@@ -27,7 +27,6 @@ from gateway_email.sender_auth import (
     sendgrid_auth,
 )
 
-from gateway.identity import is_claimed
 from gateway.schema import Interaction
 from gateway.testing import GatewayFactory, GatewayUnderTest
 
@@ -192,8 +191,8 @@ async def test_both_join_the_customer_and_only_the_failing_one_is_claimed(
         False,
     ]
     assert passing.customer_id == failing.customer_id == first.customer_id
-    assert not is_claimed(passing)
-    assert is_claimed(failing)
+    assert not passing.identity_claimed
+    assert failing.identity_claimed
     record = await gut.gateway.store.get_customer(first.customer_id)
     assert record is not None
     assert [(i.value, i.verified) for i in record.identities] == [(ANA, True)]

@@ -23,7 +23,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from gateway.identity import is_claimed
 from gateway_hubspot.batches import BatchAnswer, Item, Run
 from gateway_hubspot.mapping import contact_updates, customer_party
 from gateway_hubspot.portal import CUSTOMER_ID
@@ -52,7 +51,7 @@ class _Customer:
         one (a claimed interaction's) never adopts somebody's contact."""
         for item in reversed(self.items):
             interaction = item.delivery.interaction
-            if is_claimed(interaction):
+            if interaction.identity_claimed:
                 continue
             for identity in customer_party(interaction).identities:
                 if identity.kind == kind and identity.verified:

@@ -26,7 +26,6 @@ from typing import Final
 
 import orjson
 
-from gateway.identity import is_claimed
 from gateway.schema import Interaction, Party
 
 __all__ = [
@@ -114,7 +113,7 @@ def engagement_properties(interaction: Interaction, owner_id: str | None) -> dic
     }
     if owner_id:
         props["hubspot_owner_id"] = owner_id
-    if is_claimed(interaction):
+    if interaction.identity_claimed:
         props[CLAIMED] = "true"
     if kind == "communications":
         props["hs_communication_channel_type"] = COMMUNICATION_CHANNELS[interaction.channel.kind]
@@ -146,7 +145,7 @@ def contact_updates(interaction: Interaction, current: Mapping[str, str | None])
     Only empty fields are filled: an e-mail address, a phone number or a name a person typed in
     HubSpot is never overwritten, and a name only comes with a contact that has none.
     """
-    if is_claimed(interaction):  # the stranger's details never land on the customer's contact
+    if interaction.identity_claimed:  # the stranger's details never land on the customer's contact
         return {}
     party = customer_party(interaction)
     known = {
@@ -203,7 +202,7 @@ def _note_body(interaction: Interaction) -> str:
     heading = (
         f"<p><strong>{html.escape(title)}</strong> {arrow} {html.escape(who or 'unknown')}</p>"
     )
-    if is_claimed(interaction):
+    if interaction.identity_claimed:
         heading += "<p><em>Identity not verified: the sender may not be this contact.</em></p>"
     body = "".join(
         f"<p>{html.escape(line)}</p>" for line in _plain_body(interaction).splitlines() if line

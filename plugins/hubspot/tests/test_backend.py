@@ -18,7 +18,7 @@ from gateway.plugin import (
     Retry,
 )
 from gateway.schema import Interaction
-from gateway.testing import customer_interactions, make_interaction
+from gateway.testing import claimed_chat, customer_interactions, make_interaction
 
 CUSTOMER = "cus_01KAXZ0000000000000000CVST"
 OTHER = "cus_01KAXZ0000000000000000CVS2"
@@ -376,33 +376,6 @@ async def test_the_daily_limit_holds_everything_back_for_an_hour(
     assert second.after_s is not None
     assert second.after_s > 3500
     assert not second.attempted  # held back: it costs no attempt of its retry budget
-
-
-CLAIMED_CONTEXT = {
-    "conversation_channels": ["webchat"],
-    "conversation_size": 1,
-    "repeat_contact": False,
-    "identity_claimed": True,
-}
-
-
-def claimed_chat(customer: str) -> Interaction:
-    """A web-chat form whose typed details named a customer nobody verified."""
-    return make_interaction(
-        channel={"id": "web-form", "kind": "webchat", "provider": "generic"},
-        external_id="chat-1",
-        customer_id=customer,
-        conversation_id="conv_01KAXZ0000000000000000C0NV",
-        context=CLAIMED_CONTEXT,
-        sender={
-            "display_name": "Max Stranger",
-            "identities": [
-                {"kind": "phone", "value": "+15550000002", "verified": False},
-                {"kind": "email", "value": "jane.doe@example.com", "verified": False},
-            ],
-        },
-        content={"text": "Send my order to a new address"},
-    )
 
 
 async def test_a_claimed_chat_is_logged_flagged_and_changes_no_contact(

@@ -10,7 +10,10 @@
 - a Case per conversation (with `cases: true`), its `Origin` from the channel (`CASE_ORIGINS`);
 - the Contact: `LastName` is required, so a customer without a display name gets their phone
   number or e-mail address as `LastName` (replaced by a real name once one arrives); e-mail and
-  phone numbers only fill empty fields, never overwrite what a person typed in Salesforce.
+  phone numbers only fill empty fields, never overwrite what a person typed in Salesforce;
+  only verified identities fill them, and a claimed interaction (`Interaction.identity_claimed`:
+  it reached its customer through asserted identities only) fills nothing, not even a name, and
+  says in its Task's `Description` that the sender is not verified (`UNVERIFIED`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ __all__ = [
     "KEY_LENGTH",
     "PLACEHOLDER_NAME",
     "TASK_SUBTYPES",
+    "UNVERIFIED",
     "case_fields",
     "contact_changes",
     "customer_party",
@@ -50,6 +54,8 @@ CALL_TYPES: Final = {"inbound": "Inbound", "outbound": "Outbound"}
 """`CallType` by the call's direction."""
 CASE_ORIGINS: Final = {"voice": "Phone", "email": "Email", "other": "Web"}
 """Case `Origin` (standard picklist values) by channel kind: a call, an e-mail, all others."""
+UNVERIFIED: Final = "Identity not verified: the sender may not be this customer."
+"""The line under the first line of a claimed interaction's Task (and Case) `Description`."""
 _KIND_NAMES: Final = {
     "sms": "SMS", "mms": "MMS", "whatsapp": "WhatsApp", "messenger": "Messenger",
     "instagram": "Instagram", "slack": "Slack", "telegram": "Telegram", "email": "E-mail",
@@ -100,20 +106,24 @@ def contact_changes(
 
     `current` is the contact Salesforce holds (None: it is created, so `LastName` is set). Only
     empty fields are filled; a `LastName` that is a placeholder (a phone number, an e-mail
-    address, `Unknown`) is replaced by a real name once one is known.
+    address, `Unknown`) is replaced by a real name once one is known. Only verified identities
+    fill `Email`, `Phone` and `MobilePhone`, and claimed interactions fill nothing: their
+    sender may not be this customer.
     """
     current = current or {}
     name: str | None = None
     emails: list[str] = []
     phones: list[str] = []
     for interaction in interactions:
+        if interaction.identity_claimed:
+            continue
         party = customer_party(interaction)
         name = party.display_name or name
         for identity in party.identities:
             bucket = (
                 emails if identity.kind == "email" else phones if identity.kind == "phone" else None
             )
-            if bucket is not None and identity.value not in bucket:
+            if bucket is not None and identity.verified and identity.value not in bucket:
                 bucket.append(identity.value)
     changes: dict[str, str] = {}
     if not current.get("Email") and emails:
@@ -209,6 +219,8 @@ def _description(interaction: Interaction) -> str:
     arrow = "from" if interaction.direction == "inbound" else "to"
     kind = _KIND_NAMES[interaction.channel.kind]
     lines = [f"{kind} {interaction.direction} via {interaction.channel.id} {arrow} {_who(party)}"]
+    if interaction.identity_claimed:
+        lines.append(UNVERIFIED)
     content = interaction.content
     if content is not None:
         lines += [content.text or ""]

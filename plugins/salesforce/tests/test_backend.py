@@ -17,7 +17,7 @@ from gateway.errors import AuthenticationError, NotReadyError
 from gateway.plugin import CustomerErasure, CustomerMerge, Delivered, Delivery, Rejected, Retry
 from gateway.schema import Interaction
 from gateway.test_builders import CUSTOMER_EMAIL, CUSTOMER_PHONE
-from gateway.testing import customer_interactions, make_interaction
+from gateway.testing import claimed_chat, customer_interactions, make_interaction
 
 CUSTOMER = "cus_01KAXZ0000000000000000CVST"
 OTHER = "cus_01KAXZ0000000000000000CVS2"
@@ -355,3 +355,53 @@ def test_the_my_domain_url_must_be_https() -> None:
              "client_id": "id", "client_secret": "s"}  # fmt: skip
     with pytest.raises(ValidationError, match="must be https"):
         SalesforceSettings.model_validate(block)
+
+
+async def test_a_claimed_chat_is_a_marked_task_and_changes_no_contact(
+    org: FakeSalesforce, make_backend: BackendMaker
+) -> None:
+    """Even empty fields and a placeholder name stay as they are."""
+    contact_id = org.add("Contact", LastName=CUSTOMER_PHONE, Gateway_Customer_Id__c=CUSTOMER)
+    [contact] = org.of_type("Contact")
+    before = dict(contact)
+    backend = await make_backend()
+    [outcome] = await backend.deliver(deliveries([claimed_chat()]))
+
+    assert outcome == Delivered(record_refs=(f"contact {contact_id}",))
+    assert org.of_type("Contact") == [before]
+    assert org.requests_to("PATCH", "/Contact/") == []
+    [task] = org.of_type("Task")
+    assert task["WhoId"] == contact_id
+    assert task["Description"].splitlines()[:2] == [
+        f"Web chat inbound via web-form from Max Stranger, +15550000002, {CUSTOMER_EMAIL}",
+        "Identity not verified: the sender may not be this customer.",
+    ]
+
+
+async def test_a_claimed_chat_of_a_customer_without_a_contact_creates_a_bare_one(
+    org: FakeSalesforce, make_backend: BackendMaker
+) -> None:
+    backend = await make_backend()
+    [outcome] = await backend.deliver(deliveries([claimed_chat()]))
+    assert isinstance(outcome, Delivered), outcome
+    [contact] = org.of_type("Contact")
+    assert {k: v for k, v in contact.items() if k != "Id"} == {
+        "Gateway_Customer_Id__c": CUSTOMER,
+        "LastName": "Unknown",
+    }
+
+
+async def test_an_asserted_identity_never_fills_a_contact(
+    org: FakeSalesforce, make_backend: BackendMaker
+) -> None:
+    """Her verified phone brought an e-mail address nobody checked: only the phone is filled."""
+    backend = await make_backend()
+    identities = [
+        {"kind": "email", "value": "typed@example.com", "verified": False},
+        {"kind": "phone", "value": CUSTOMER_PHONE},
+    ]
+    chat = make_interaction(customer_id=CUSTOMER, sender={"identities": identities})
+    await backend.deliver(deliveries([chat]))
+    [contact] = org.of_type("Contact")
+    assert (contact["LastName"], contact["Phone"]) == (CUSTOMER_PHONE, CUSTOMER_PHONE)
+    assert "Email" not in contact

@@ -112,3 +112,40 @@ def test_a_placeholder_last_name_is_replaced_by_a_real_name() -> None:
     current = {"LastName": "+15550001111", "Phone": "+15550001111"}
     changes = contact_changes(with_sender(display_name="Ana Ruiz", **PHONE), current)
     assert changes == {"FirstName": "Ana", "LastName": "Ruiz"}
+
+
+CLAIMED = {
+    "conversation_channels": ["webchat"],
+    "conversation_size": 1,
+    "repeat_contact": False,
+    "identity_claimed": True,
+}
+
+
+def test_only_verified_identities_and_no_claim_fill_a_contact() -> None:
+    typed = {"kind": "email", "value": "typed@example.com", "verified": False}
+    asserted = with_sender(display_name="Ann Lee", identities=[typed, *PHONE["identities"]])
+    assert contact_changes(asserted, None) == {
+        "FirstName": "Ann",
+        "LastName": "Lee",
+        "Phone": "+15550001111",
+    }
+    claim = make_interaction(context=CLAIMED, sender={"display_name": "Max Stranger", **PHONE})
+    assert contact_changes([claim], None) == {"LastName": "Unknown"}
+    assert contact_changes([claim], {"LastName": "+15550009999"}) == {}
+    assert contact_changes([claim, *with_sender(**PHONE)], None) == {
+        "LastName": "+15550001111",
+        "Phone": "+15550001111",
+    }
+
+
+def test_a_claimed_interaction_says_so_in_its_description() -> None:
+    claim = make_interaction(context=CLAIMED, content={"text": "hello"})
+    lines = task_fields(claim, status="Completed", new=True)["Description"].splitlines()
+    assert lines[1:] == ["Identity not verified: the sender may not be this customer.", "hello"]
+    assert case_fields(claim)["Description"].splitlines()[1] == lines[1]
+    plain = make_interaction(content={"text": "hello"})
+    assert (
+        "Identity not verified"
+        not in task_fields(plain, status="Completed", new=True)["Description"]
+    )

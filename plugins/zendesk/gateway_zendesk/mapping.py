@@ -1,13 +1,17 @@
 """What an interaction becomes in Zendesk: pure functions, no I/O.
 
 - the customer: one end user, `external_id` = the gateway customer id, named after the customer,
-  with an `email` or `phone_number` identity per address and number the gateway saw;
+  with an `email` or `phone_number` identity per verified address and number the gateway saw;
 - the conversation: one ticket, `external_id` = the conversation id, requested by that user;
 - each message, and each call once it has ended: one comment on that ticket, headed by the
   channel it came on, listing attachments as links (never uploaded), and for a call its outcome,
   duration, recording and transcript; its last line is the marker `gateway ref {interaction id}`,
   which the backend looks for before it appends, so a retried delivery never adds a second one;
 - a receipt that says a message failed: an internal note; other receipts write nothing.
+
+A claimed interaction (`Interaction.identity_claimed`: it reached its customer through asserted
+identities only, a web-chat form's typed e-mail, an e-mail without SPF/DKIM) gives the user
+nothing, no identity and no name; its comment says the sender is not verified (`UNVERIFIED`).
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ __all__ = [
     "FINAL_CALL_STATUSES",
     "IDENTITY_TYPES",
     "KIND_NAMES",
+    "UNVERIFIED",
     "channel_tag",
     "comment_body",
+    "customer_name",
     "customer_party",
     "identities",
     "marker",
@@ -43,6 +49,8 @@ events before (queued, ringing, in-progress) write nothing, since a comment cann
 IDENTITY_TYPES: Final = {"email": "email", "phone": "phone_number"}
 """Gateway identity kinds and the Zendesk user identity type each becomes."""
 SUBJECT_LIMIT: Final = 150
+UNVERIFIED: Final = "Identity not verified: the sender may not be this customer."
+"""The line under the heading of a claimed interaction's comment."""
 
 
 def customer_party(interaction: Interaction) -> Party:
@@ -72,19 +80,32 @@ def channel_tag(interaction: Interaction) -> str:
 
 
 def identities(interaction: Interaction) -> list[tuple[str, str]]:
-    """Return the customer's e-mail addresses and phone numbers as (Zendesk type, value)."""
+    """Return the customer's verified e-mail addresses and phone numbers as (Zendesk type,
+    value): none for a claimed interaction, whose sender may not be this customer."""
+    if interaction.identity_claimed:
+        return []
     party = customer_party(interaction)
     found = [
-        (IDENTITY_TYPES[i.kind], i.value) for i in party.identities if i.kind in IDENTITY_TYPES
+        (IDENTITY_TYPES[i.kind], i.value)
+        for i in party.identities
+        if i.kind in IDENTITY_TYPES and i.verified
     ]
     return list(dict.fromkeys(found))
 
 
+def customer_name(interaction: Interaction) -> str | None:
+    """Return the customer's display name, unless the interaction is claimed (a name typed by
+    a sender who may not be this customer never names the user)."""
+    if interaction.identity_claimed:
+        return None
+    return customer_party(interaction).display_name
+
+
 def user_name(interaction: Interaction) -> str:
-    """Return the name of a new user: the customer's display name, else an address or number."""
-    party = customer_party(interaction)
-    if party.display_name:
-        return party.display_name[:255]
+    """Return the name of a new user: the customer's name, else a verified address or number,
+    else `Customer cus_...` (always that for a claimed interaction)."""
+    if name := customer_name(interaction):
+        return name[:255]
     known = identities(interaction)
     return known[0][1] if known else f"Customer {interaction.customer_id}"
 
@@ -99,7 +120,8 @@ def ticket_subject(interaction: Interaction) -> str:
 
 def comment_body(interaction: Interaction) -> str:
     """Return the plain-text comment: where it came from, what it said, then the marker."""
-    lines = [_heading(interaction), ""]
+    lines = [_heading(interaction)]
+    lines += [UNVERIFIED, ""] if interaction.identity_claimed else [""]
     if interaction.type == "status":
         assert interaction.status is not None
         lines.append(

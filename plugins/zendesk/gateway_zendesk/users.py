@@ -8,6 +8,12 @@ known): a match on e-mail is never made, because an address another Zendesk user
 already has must not make that user this customer. The customer's addresses and numbers become
 identities (`POST /api/v2/users/{id}/identities`) when the user lacks them; one that another
 user already holds is left there (Zendesk refuses it with 422) and noted.
+
+Only verified addresses and numbers become identities. A claimed interaction (its sender may not
+be this customer) changes nothing on the user: without a crosswalk ref, the user is first looked
+up by `external_id`, so `create_or_update` (which would rename a user it matches) is only sent
+to create a user that does not exist yet, named `Customer cus_...`; the customer's first
+verified name or number renames it later.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any
 from gateway.errors import PermanentDeliveryError
 from gateway.schema import Interaction
 from gateway_zendesk.client import ZendeskClient
-from gateway_zendesk.mapping import customer_party, identities, user_name
+from gateway_zendesk.mapping import customer_name, identities, user_name
 
 __all__ = ["ensure_user", "user_ids", "users_by_external_id"]
 
@@ -47,6 +53,10 @@ async def ensure_user(
         if existing is not None:
             user_id = candidate
             break
+    if user_id is None and interaction.identity_claimed:
+        assert interaction.customer_id is not None
+        found = await users_by_external_id(client, interaction.customer_id)
+        user_id = found[0] if found else None
     if user_id is None:
         answer = await client.call(
             "POST",
@@ -87,12 +97,14 @@ async def _name_if_unnamed(
 
     Read only when the interaction carries a name; a name anyone gave the user stays.
     """
-    name = customer_party(interaction).display_name
+    name = customer_name(interaction)
     if not name:
         return
     answer = await client.call("GET", f"/api/v2/users/{user_id}")
     current = str(answer.record("user").get("name", ""))
-    placeholders = {value for _, value in existing} | {f"customer {interaction.customer_id}"}
+    placeholders = {value for _, value in existing} | {
+        f"customer {interaction.customer_id}".lower()
+    }
     if current.lower() in placeholders:
         await client.call(
             "PUT", f"/api/v2/users/{user_id}", json={"user": {"name": user_name(interaction)}}

@@ -11,7 +11,7 @@ from fake_zendesk import FakeZendesk
 from gateway.errors import AuthenticationError
 from gateway.plugin import CustomerErasure, CustomerMerge, Delivered, Delivery, Rejected, Retry
 from gateway.schema import Interaction
-from gateway.testing import customer_interactions, make_interaction
+from gateway.testing import claimed_chat, customer_interactions, make_interaction
 
 CUSTOMER = "cus_01KAXZ0000000000000000CVST"
 CONVERSATION = "conv_01KAXZ0000000000000000C0NV"
@@ -408,3 +408,70 @@ async def test_a_user_named_after_a_number_gets_the_customers_name_once_known(
     for interaction in (named, renamed):
         await backend.deliver(deliveries([interaction], refs_of(list(outcomes))))
     assert user.name == "Jane Doe", "a real name, once given, stays"
+
+
+JANE = (("email", "jane.doe@example.com"), ("phone_number", "+15551230001"))
+
+
+@pytest.mark.parametrize("with_ref", [True, False], ids=["crosswalk-ref", "no-ref"])
+async def test_a_claimed_chat_is_a_marked_comment_and_leaves_the_user_alone(
+    zendesk: FakeZendesk, make_backend: BackendMaker, with_ref: bool
+) -> None:
+    jane = zendesk.seed_user("Jane Doe", *JANE, external_id=CUSTOMER)
+    backend = await make_backend()
+    refs = (f"user {jane.id}",) if with_ref else ()
+    [outcome] = await backend.deliver(deliveries([claimed_chat()], refs))
+
+    assert isinstance(outcome, Delivered), outcome
+    assert f"user {jane.id}" in outcome.record_refs
+    assert zendesk.end_users() == [jane]
+    assert (jane.name, jane.identities) == ("Jane Doe", list(JANE))
+    for method, path in (
+        ("POST", "/identities$"),
+        ("PUT", r"^/api/v2/users/\d+$"),
+        ("POST", "/create_or_update$"),
+    ):
+        assert zendesk.requests_to(method, path) == [], (method, path)
+    [comment] = zendesk.all_comments()
+    assert comment.author_id == jane.id
+    heading, marked, *_ = comment.body.splitlines()
+    assert heading.startswith("Web chat inbound via web-form from Max Stranger")
+    assert marked == "Identity not verified: the sender may not be this customer."
+
+
+async def test_a_claimed_chat_of_a_customer_without_a_user_creates_a_bare_one(
+    zendesk: FakeZendesk, make_backend: BackendMaker
+) -> None:
+    """Nothing of the claim names the new user; its first verified interaction does."""
+    backend = await make_backend()
+    [outcome] = await backend.deliver(deliveries([claimed_chat()]))
+    assert isinstance(outcome, Delivered), outcome
+    [user] = zendesk.end_users()
+    assert (user.external_id, user.name, user.identities) == (
+        CUSTOMER,
+        f"Customer {CUSTOMER}",
+        [],
+    )
+    sms = customer_interactions()[0]
+    await backend.deliver(deliveries([sms], refs_of([outcome])))
+    assert (user.name, sorted(user.identities)) == ("Jane", [("phone_number", "+15551230001")])
+
+
+async def test_an_asserted_identity_never_becomes_a_user_identity(
+    zendesk: FakeZendesk, make_backend: BackendMaker
+) -> None:
+    """Her verified phone brought the e-mail, which nobody checked: only the phone is added."""
+    backend = await make_backend()
+    identities = [
+        {"kind": "email", "value": "typed@example.com", "verified": False},
+        {"kind": "phone", "value": "+15551230001"},
+    ]
+    chat = make_interaction(
+        customer_id=CUSTOMER, conversation_id=CONVERSATION, sender={"identities": identities}
+    )
+    [outcome] = await backend.deliver(deliveries([chat]))
+    assert isinstance(outcome, Delivered), outcome
+    [user] = zendesk.end_users()
+    assert (user.name, user.identities) == ("+15551230001", [("phone_number", "+15551230001")])
+    [comment] = zendesk.all_comments()
+    assert "Identity not verified" not in comment.body
