@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ulid import ULID
 
 from gateway.channel import Channel
-from gateway.identity import is_claimed
 from gateway.runtime import Gateway
 from gateway.schema import MAX_ID, Content, Identity, Interaction, Party
 from gateway.store.base import CommitItem, OutboundMessage, OutboundSend
@@ -167,7 +166,7 @@ async def _target(gateway: Gateway, to: Target) -> tuple[str, list[str]]:
         stored = await store.get_interaction(to.interaction_id)
         if stored is None or isinstance(stored, UnreadableInteraction):
             raise RefusedError(404, "not_found", f"no readable interaction {to.interaction_id}")
-        if is_claimed(stored):
+        if stored.identity_claimed:
             raise RefusedError(
                 409,
                 "unverified_recipient",
