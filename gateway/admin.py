@@ -111,8 +111,12 @@ async def list_channels(request: web.Request) -> web.Response:
 
 
 async def list_backends(request: web.Request) -> web.Response:
-    """List the configured backends with their state and deliveries per state."""
+    """List the configured backends, then the channels' senders (`channel:{id}`, typed by
+    their channel type), with their state and deliveries per state."""
     gateway = request.app[GATEWAY]
+    types = {name: settings.type for name, settings in gateway.config.backends.items()}
+    for channel_id, target in gateway.senders.items():
+        types[target] = gateway.config.channels[channel_id].type
     counts = await gateway.store.delivery_counts()
     queues = await gateway.store.queue_stats(gateway.clock())
     return json_response(
@@ -120,7 +124,7 @@ async def list_backends(request: web.Request) -> web.Response:
             "backends": [
                 {
                     "name": name,
-                    "type": settings.type,
+                    "type": types[name],
                     "state": gateway.delivery.state(name),
                     "circuit": gateway.delivery.circuit(name),
                     "deliveries": counts.get(name, {}),
@@ -128,7 +132,7 @@ async def list_backends(request: web.Request) -> web.Response:
                     "lane": timed(gateway.delivery.health(name).document()),
                     "health": timed(gateway.delivery.checks(name).document()),
                 }
-                for name, settings in gateway.config.backends.items()
+                for name in gateway.targets
             ]
         }
     )

@@ -189,6 +189,14 @@ async def test_a_reply_is_sent_once_delivered_and_reaches_the_crm(
     assert reply["context"]["repeat_contact"] is False
     assert reply["external_id"] == "key-1"
     assert len(twilio.created) == 1
+    backends = (await (await gut.admin.get("/admin/backends")).json())["backends"]
+    sender = next(b for b in backends if b["name"] == "channel:sms")
+    assert (sender["type"], sender["state"], sender["deliveries"]) == (
+        "twilio-sms",
+        "ready",
+        {"pending": 0, "in_flight": 0, "delivered": 1, "dead": 0},
+    )
+    assert (await gut.client.get("/readyz")).status == 200
 
 
 async def test_one_key_posted_five_times_at_once_sends_once(
