@@ -9,6 +9,8 @@ Idempotency-Key five times at once, Twilio down (503), refusals, and a send cut 
 from __future__ import annotations
 
 import asyncio
+import signal
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from recordings import CUSTOMER, FORM, OUR_NUMBER, TOKEN, fixture, pairs, sdk_si
 from gateway.cli import main
 from gateway.errors import ConfigError
 from gateway.plugin import Rejected, Retry
-from gateway.testing import FakeCRM, GatewayFactory, GatewayUnderTest
+from gateway.testing import FakeCRM, GatewayFactory, GatewayProcess, GatewayUnderTest
 
 PUBLIC_URL = "https://gw.example"
 HOOK_SECRET = "whsec_Z2F0ZXdheS10by1jcm0tc2lnbmluZy1r"
@@ -343,3 +345,47 @@ async def test_gateway_send_queues_a_reply_the_running_gateway_sends(
         assert printed["state"] == "queued"
         await in_state(gut, printed["id"], "sent")
         assert [c["Body"] for c in twilio.created] == ["From the CLI"]
+
+
+def admin_post(process: GatewayProcess, path: str, body: Any, key: str) -> tuple[int, Any]:
+    """POST JSON to the admin port of a gateway subprocess."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{process.admin_port}{path}",
+        data=orjson.dumps(body),
+        headers={"Content-Type": "application/json", "Idempotency-Key": key},
+    )
+    return process._send(request)
+
+
+async def test_a_sigkill_while_a_send_is_in_flight_parks_it(
+    tmp_path: Path, twilio: FakeTwilio, hook: Hook
+) -> None:
+    """The gateway dies with Twilio holding the request: after a restart the message is dead
+    with outcome_unknown and Twilio never gets it again."""
+    process = GatewayProcess.configure(tmp_path, config(twilio, hook, timeout="30s"))
+    try:
+        await asyncio.to_thread(process.start)
+        body = fixture("sms_inbound")
+        signature = sdk_signature(f"{PUBLIC_URL}/webhooks/sms", pairs(body))
+        headers = {"X-Twilio-Signature": signature, "Content-Type": FORM}
+        assert (await asyncio.to_thread(process.post, "sms", body, headers))[0] == 200
+        status, page = await asyncio.to_thread(
+            process.get, process.admin_port, "/admin/interactions"
+        )
+        [sms] = page["interactions"]
+        twilio.hang(1)
+        status, answer = await asyncio.to_thread(
+            admin_post, process, "/admin/messages", hello(sms), "crash-1"
+        )
+        assert status == 202, answer
+        await eventually(lambda: requested(twilio))
+        await asyncio.to_thread(process.stop, signal.SIGKILL)
+        await asyncio.to_thread(process.start)
+        path = f"/admin/messages/{answer['message']['id']}"
+        status, shown = await asyncio.to_thread(process.get, process.admin_port, path)
+        assert shown["message"]["state"] == "dead", shown
+        assert shown["message"]["error"].startswith("outcome_unknown")
+        await asyncio.sleep(0.5)
+        assert len(twilio.requests) == 1
+    finally:
+        process.close()
