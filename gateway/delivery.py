@@ -12,8 +12,8 @@ backoff and reported as a stopped lane until it works again. Refused credentials
 and a health-check worker keeps the backend's latest `health_check` result for `/readyz`
 (`gateway.backend_checks`). A channel's sender (DESIGN §12) is one more backend, named
 `channel:{channel_id}`; its in-flight sends are never released for another try. The secrets
-of a backend's settings never reach an outcome reason,
-`last_error` or a log line (`gateway.redaction`).
+of a backend's settings never reach an outcome reason, `last_error` or a log line
+(`gateway.redaction`).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from gateway.store.base import Store
 from gateway.store.sqlite import SqliteStore, sqlite_path_from_url
 from gateway.unusable import UnusableIdentity, metric_kind
 
-__all__ = ["Gateway", "open_store", "sender_target"]
+__all__ = ["SENDER_PREFIX", "Gateway", "open_store", "sender_target"]
 
 log = logging.getLogger("gateway")
 
@@ -44,9 +44,13 @@ def open_store(config: GatewayConfig, metrics: Metrics | None = None) -> Store:
     )
 
 
+SENDER_PREFIX = "channel:"
+"""How the delivery target of a channel's sender starts: `channel:{channel_id}`."""
+
+
 def sender_target(channel_id: str) -> str:
     """Return the delivery target of a channel's sender: `channel:{channel_id}`."""
-    return f"channel:{channel_id}"
+    return SENDER_PREFIX + channel_id
 
 
 def _unusable_counter(metrics: Metrics, channel_id: str) -> Callable[[UnusableIdentity], None]:

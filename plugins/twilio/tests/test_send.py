@@ -385,6 +385,8 @@ async def test_a_sigkill_while_a_send_is_in_flight_parks_it(
         status, shown = await asyncio.to_thread(process.get, process.admin_port, path)
         assert shown["message"]["state"] == "dead", shown
         assert shown["message"]["error"].startswith("outcome_unknown")
+        replay_all = ["dlq", "replay", "--all", "--config", str(process.config_path)]
+        assert await asyncio.to_thread(main, replay_all) == 0  # sends are left out
         await asyncio.sleep(0.5)
         assert len(twilio.requests) == 1
     finally:
