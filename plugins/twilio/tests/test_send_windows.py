@@ -73,21 +73,32 @@ async def gateway(tmp_path: Path, clock: Clock) -> AsyncIterator[Gateway]:
     await gateway.store.close()
 
 
-async def customer_wrote(gateway: Gateway) -> str:
+WA = ChannelRef(id="wa", kind="whatsapp", provider="twilio")
+PHONE = Identity(kind="phone", value=CUSTOMER)
+
+
+async def received(gateway: Gateway, channel: ChannelRef, sender: Identity) -> Interaction:
+    """Store an inbound message at T0 from `sender`; return it as stored."""
     message = Interaction(
         type="message",
         direction="inbound",
-        channel=ChannelRef(id="wa", kind="whatsapp", provider="twilio"),
-        external_id="SM1",
+        channel=channel,
+        external_id=f"{channel.id}-{sender.value}",
         occurred_at=T0,
         received_at=T0,
-        sender=Party(identities=[Identity(kind="phone", value=CUSTOMER)]),
+        sender=Party(identities=[sender]),
         content=Content(text="Where is my order?"),
     )
     [result] = await gateway.store.commit(gateway.pipeline.prepare([message]))
     assert result.interaction is not None
     assert result.interaction.customer_id is not None
-    return result.interaction.customer_id
+    return result.interaction
+
+
+async def customer_wrote(gateway: Gateway) -> str:
+    customer_id = (await received(gateway, WA, PHONE)).customer_id
+    assert customer_id is not None
+    return customer_id
 
 
 def request(customer_id: str, **fields: object) -> MessageRequest:
@@ -113,42 +124,20 @@ async def test_free_text_only_inside_the_window_templates_always(
 async def test_a_customer_without_a_reachable_identity_has_no_channel(
     gateway: Gateway,
 ) -> None:
-    email = Interaction(
-        type="message",
-        direction="inbound",
-        channel=ChannelRef(id="mail", kind="email", provider="postmark"),
-        external_id="e1",
-        occurred_at=T0,
-        received_at=T0,
-        sender=Party(identities=[Identity(kind="email", value="ana@example.com")]),
-        content=Content(text="Hello"),
-    )
-    [result] = await gateway.store.commit(gateway.pipeline.prepare([email]))
-    assert result.interaction is not None
-    assert result.interaction.customer_id is not None
-    body = request(result.interaction.customer_id, content={"text": "Hi"})
+    mail = ChannelRef(id="mail", kind="email", provider="postmark")
+    email = await received(gateway, mail, Identity(kind="email", value="ana@example.com"))
+    assert email.customer_id is not None
+    body = request(email.customer_id, content={"text": "Hi"})
     with pytest.raises(RefusedError) as refused:
         await queue_message(gateway, "k", body)
     assert (refused.value.status, refused.value.code) == (409, "no_channel")
 
 
 async def test_a_reply_to_a_claimed_customer_is_refused(gateway: Gateway) -> None:
-    typed = Interaction(
-        type="message",
-        direction="inbound",
-        channel=ChannelRef(id="wa", kind="whatsapp", provider="twilio"),
-        external_id="SM2",
-        occurred_at=T0,
-        received_at=T0,
-        sender=Party(identities=[Identity(kind="phone", value=CUSTOMER, verified=False)]),
-        content=Content(text="I am Ana"),
-    )
-    [result] = await gateway.store.commit(gateway.pipeline.prepare([typed]))
-    assert result.interaction is not None
-    assert result.interaction.context is not None
-    assert result.interaction.context.identity_claimed
+    typed = await received(gateway, WA, PHONE.model_copy(update={"verified": False}))
+    assert typed.identity_claimed
     body = MessageRequest.model_validate(
-        {"to": {"interaction_id": result.interaction_id}, "content": {"text": "Hi Ana"}}
+        {"to": {"interaction_id": typed.id}, "content": {"text": "Hi Ana"}}
     )
     with pytest.raises(RefusedError) as refused:
         await queue_message(gateway, "k", body)
