@@ -20,6 +20,7 @@ from gateway.admin_http import (
     page_limit,
     takes,
 )
+from gateway.admin_messages import add_message_routes
 from gateway.documents import (
     delivery_document,
     interaction_document,
@@ -69,6 +70,7 @@ def create_admin_app(gateway: Gateway) -> web.Application:
     app.router.add_post("/admin/deliveries/{id}/replay", replay_delivery)
     app.router.add_post("/admin/dead-letters/replay", replay_dead_letters)
     add_customer_routes(app)
+    add_message_routes(app)
     return app
 
 
@@ -109,8 +111,12 @@ async def list_channels(request: web.Request) -> web.Response:
 
 
 async def list_backends(request: web.Request) -> web.Response:
-    """List the configured backends with their state and deliveries per state."""
+    """List the configured backends, then the channels' senders (`channel:{id}`, typed by
+    their channel type), with their state and deliveries per state."""
     gateway = request.app[GATEWAY]
+    types = {name: settings.type for name, settings in gateway.config.backends.items()}
+    for channel_id, target in gateway.senders.items():
+        types[target] = gateway.config.channels[channel_id].type
     counts = await gateway.store.delivery_counts()
     queues = await gateway.store.queue_stats(gateway.clock())
     return json_response(
@@ -118,7 +124,7 @@ async def list_backends(request: web.Request) -> web.Response:
             "backends": [
                 {
                     "name": name,
-                    "type": settings.type,
+                    "type": types[name],
                     "state": gateway.delivery.state(name),
                     "circuit": gateway.delivery.circuit(name),
                     "deliveries": counts.get(name, {}),
@@ -126,7 +132,7 @@ async def list_backends(request: web.Request) -> web.Response:
                     "lane": timed(gateway.delivery.health(name).document()),
                     "health": timed(gateway.delivery.checks(name).document()),
                 }
-                for name, settings in gateway.config.backends.items()
+                for name in gateway.targets
             ]
         }
     )
@@ -166,7 +172,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
     state = query.get("state")
     if state is not None and state not in DELIVERY_STATES:
         raise BadRequestError(f"state must be one of {', '.join(DELIVERY_STATES)}")
-    backend = _known(query.get("backend"), "backend", gateway.config.backends)
+    backend = _known(query.get("backend"), "backend", gateway.targets)
     limit = page_limit(query)
     cursor = int_cursor(query)
     deliveries = await gateway.store.list_deliveries(
@@ -198,7 +204,7 @@ async def replay_delivery(request: web.Request) -> web.Response:
 async def replay_dead_letters(request: web.Request) -> web.Response:
     """Make every dead delivery of `backend` (or of every backend) pending again."""
     gateway = request.app[GATEWAY]
-    backend = _known(request.query.get("backend"), "backend", gateway.config.backends)
+    backend = _known(request.query.get("backend"), "backend", gateway.targets)
     replayed = await gateway.store.replay(now=gateway.clock(), backend=backend)
-    gateway.delivery.notify([backend] if backend else gateway.config.backends)
+    gateway.delivery.notify([backend] if backend else gateway.targets)
     return json_response({"replayed": replayed})

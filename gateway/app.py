@@ -46,7 +46,7 @@ async def readyz(request: web.Request) -> web.Response:
     """
     gateway = request.app[GATEWAY]
     delivery = gateway.delivery
-    names = gateway.config.backends
+    names = gateway.targets  # the backends and the channels' senders
     problems = [f"backend {n}: {problem}" for n in names if (problem := delivery.problem(n))]
     warnings = [f"backend {n}: {warning}" for n in names if (warning := delivery.warning(n))]
     try:

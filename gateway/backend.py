@@ -17,6 +17,7 @@ from gateway.schema import Interaction
 from gateway.settings_types import Duration
 
 __all__ = [
+    "UNKNOWN_OUTCOME",
     "Backend",
     "BackendContext",
     "BackendSettings",
@@ -30,7 +31,13 @@ __all__ = [
     "Rejected",
     "Retry",
     "RetrySettings",
+    "SenderSettings",
 ]
+
+
+UNKNOWN_OUTCOME = "outcome_unknown"
+"""How a sender's failure reason starts when nobody knows whether the provider got the send
+(DESIGN §12: parked for an operator, never resent blindly)."""
 
 
 class RetrySettings(BaseModel):
@@ -67,6 +74,18 @@ class BackendSettings(BaseModel):
     """Deliveries (or batches) in flight at once; one customer's still go one at a time."""
 
 
+class SenderSettings(BackendSettings):
+    """Settings of a channel's `send:` block; a sender's `settings_model` subclasses this."""
+
+    type: str = "sender"
+    """Not set in YAML: the block belongs to its channel."""
+    on_unknown_outcome: Literal["park", "resend"] = "park"
+    """A send whose outcome is unknown (a timeout after the request was written, a crash while
+    it was in flight): `park` dead-letters it with `outcome_unknown` for an operator (at most
+    once at the provider); `resend` sends it again (at least once: the customer may get it
+    twice)."""
+
+
 SettingsT = TypeVar("SettingsT", bound=BackendSettings)
 
 
@@ -91,9 +110,14 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class Delivered:
-    """The backend accepted the interaction; `record_refs` name the records it wrote or matched."""
+    """The backend accepted the interaction; `record_refs` name the records it wrote or matched.
+
+    A sender (a channel's `sender`, DESIGN §12) gives the provider's id of the message it sent
+    as `provider_message_id`: status callbacks name it.
+    """
 
     record_refs: tuple[str, ...] = ()
+    provider_message_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,12 +6,13 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
+from gateway.backend import Backend, SenderSettings
 from gateway.errors import PayloadError
 from gateway.request import WebhookRequest, WebhookResponse
 from gateway.schema import ChannelKind, ChannelRef, Interaction
@@ -85,10 +86,25 @@ class Channel(ABC, Generic[SettingsT]):
     max_body_bytes: ClassVar[int | None] = None
     """The type's body limit when the settings name none (None: `server.max_body_bytes`).
     Bodies over it are refused 413 before any verification work."""
+    sender: ClassVar[type[Backend[Any]] | None] = None
+    """A channel type that can send (DESIGN §12): the `Backend` that sends outbound messages.
+    Its settings come from the channel's `send:` block (`send_settings`); the delivery engine
+    drives it as the target `channel:{channel_id}`."""
+    reply_kinds: ClassVar[frozenset[str]] = frozenset()
+    """The identity kinds the sender addresses (`phone` for SMS): a reply goes to the most
+    recent of the customer's reply identities of one of these kinds."""
+    messaging_window: ClassVar[timedelta | None] = None
+    """Free-form text only this long after the customer's last inbound on the channel (WhatsApp,
+    Messenger, Instagram: 24 h); None: no window."""
 
     def __init__(self, ctx: ChannelContext, settings: SettingsT) -> None:
         self.ctx = ctx
         self.settings = settings
+
+    def send_settings(self) -> SenderSettings | None:
+        """Return the sender's settings (the `send:` block, completed from the channel's own
+        settings), or None if this channel does not send."""
+        return None
 
     def handshake(self, req: WebhookRequest) -> WebhookResponse | None:
         """Answer a provider's verification challenge, or return None if `req` is not one."""

@@ -21,6 +21,7 @@ from gateway.documents import delivery_document, interaction_document
 from gateway.pipeline import order_key
 from gateway.plugins import Plugins
 from gateway.routing import Router
+from gateway.runtime import SENDER_PREFIX
 from gateway.schema import Interaction
 from gateway.store.base import Store, UnreadableInteraction
 
@@ -67,8 +68,12 @@ def _moment(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _known_backend(config: GatewayConfig, name: str | None) -> bool:
+def _known_backend(config: GatewayConfig, name: str | None, *, senders: bool = True) -> bool:
+    """A configured backend, or (with `senders`) a channel's sender, `channel:{channel_id}`."""
     if name is None or name in config.backends:
+        return True
+    sender = name.startswith(SENDER_PREFIX) and name.removeprefix(SENDER_PREFIX) in config.channels
+    if sender and senders:
         return True
     close = difflib.get_close_matches(name, list(config.backends), n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
@@ -139,18 +144,24 @@ def _replay(args: argparse.Namespace, plugins: Plugins) -> int:
 
 
 async def _dead_letter_ids(store: Store, backend: str | None) -> list[int]:
-    """Return the ids of every dead letter (of `backend`), so a replay can count its progress."""
+    """Return the ids of every dead letter (of `backend`), so a replay can count its progress.
+
+    Without a backend, sends (`channel:...`) are left out: only naming them resends them."""
     ids: list[int] = []
+    after: int | None = None
     while page := await store.list_deliveries(
-        state="dead", backend=backend, limit=_CHUNK, after_id=ids[-1] if ids else None
+        state="dead", backend=backend, limit=_CHUNK, after_id=after
     ):
-        ids += [delivery.id for delivery in page]
+        after = page[-1].id
+        ids += [
+            d.id for d in page if backend is not None or not d.backend.startswith(SENDER_PREFIX)
+        ]
     return ids
 
 
 def _backfill(args: argparse.Namespace, plugins: Plugins) -> int:
     async def work(store: Store, config: GatewayConfig) -> int:
-        if not _known_backend(config, args.backend):
+        if not _known_backend(config, args.backend, senders=False):  # never re-send history
             return 1
         router = Router(config.routes, list(config.backends))
         label = f"backfill {args.backend}"

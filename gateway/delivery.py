@@ -10,8 +10,10 @@ Every worker is supervised (`gateway.supervision`): one that raises is logged, r
 backoff and reported as a stopped lane until it works again. Refused credentials
 (`AuthenticationError`) pause the lane without touching its deliveries until a re-check passes,
 and a health-check worker keeps the backend's latest `health_check` result for `/readyz`
-(`gateway.backend_checks`). The secrets of a backend's settings never reach an outcome reason,
-`last_error` or a log line (`gateway.redaction`).
+(`gateway.backend_checks`). A channel's sender (DESIGN §12) is one more backend, named
+`channel:{channel_id}`; its in-flight sends are never released for another try. The secrets
+of a backend's settings never reach an outcome reason, `last_error` or a log line
+(`gateway.redaction`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from gateway.backend import (
     Outcome,
     Rejected,
     Retry,
+    SenderSettings,
 )
 from gateway.backend_checks import BackendChecks
 from gateway.channel import utc_now
@@ -247,7 +250,9 @@ class DeliveryEngine:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for lane in self._lanes.values():
-            if lane.in_flight:
+            # A send cut short may have reached the provider: its lease expires and the store
+            # parks it (outcome_unknown) rather than making it due again.
+            if lane.in_flight and not isinstance(lane.settings, SenderSettings):
                 with contextlib.suppress(StoreUnavailableError):
                     await self._store.release(sorted(lane.in_flight))
                 log.info(
@@ -572,6 +577,7 @@ class DeliveryEngine:
                 "delivered",
                 with_last("delivered", None),
                 record_refs=outcome.record_refs,
+                provider_message_id=outcome.provider_message_id,
             )
         if isinstance(outcome, Retry):
             age = now - delivery.created_at

@@ -17,6 +17,7 @@ from gateway.store.base import (
     LinkResult,
     MergeProposal,
     MergeRecord,
+    OutboundMessage,
     Store,
     StoredDelivery,
     TimelineEntry,
@@ -32,6 +33,7 @@ __all__ = [
     "interaction_json",
     "link_document",
     "merge_document",
+    "message_document",
     "proposal_document",
     "proposals_page",
     "timed",
@@ -125,6 +127,14 @@ async def interaction_document(store: Store, interaction_id: str) -> dict[str, A
 def delivery_document(delivery: StoredDelivery) -> dict[str, Any]:
     """Return a delivery in the admin API's JSON shape."""
     return _record(delivery)
+
+
+def message_document(message: OutboundMessage) -> dict[str, Any]:
+    """Return an outbound message in the admin API's JSON shape (DESIGN §12)."""
+    document = _record(message)
+    document["channel"] = document.pop("channel_id")
+    del document["request_hash"]
+    return document
 
 
 def customer_document(customer: CustomerRecord) -> dict[str, Any]:

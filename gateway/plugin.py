@@ -15,6 +15,7 @@ from __future__ import annotations
 import pluggy
 
 from gateway.backend import (
+    UNKNOWN_OUTCOME,
     Backend,
     BackendContext,
     BackendSettings,
@@ -28,6 +29,7 @@ from gateway.backend import (
     Rejected,
     Retry,
     RetrySettings,
+    SenderSettings,
 )
 from gateway.backend_http import parse_retry_after, raise_for_delivery_status
 from gateway.channel import Channel, ChannelContext, ChannelSettings, payload_error
@@ -38,6 +40,7 @@ from gateway.request import WebhookRequest, WebhookResponse
 from gateway.settings_types import Duration, OneOrMany
 
 __all__ = [
+    "UNKNOWN_OUTCOME",
     "Backend",
     "BackendContext",
     "BackendRegistry",
@@ -61,6 +64,7 @@ __all__ = [
     "Rejected",
     "Retry",
     "RetrySettings",
+    "SenderSettings",
     "WebhookRequest",
     "WebhookResponse",
     "hookimpl",

@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 
+from gateway.backend import Backend, BackendSettings
 from gateway.channel import Channel, ChannelContext, utc_now
 from gateway.config import GatewayConfig
 from gateway.delivery import DeliveryEngine
@@ -25,7 +26,7 @@ from gateway.store.base import Store
 from gateway.store.sqlite import SqliteStore, sqlite_path_from_url
 from gateway.unusable import UnusableIdentity, metric_kind
 
-__all__ = ["Gateway", "open_store"]
+__all__ = ["SENDER_PREFIX", "Gateway", "open_store", "sender_target"]
 
 log = logging.getLogger("gateway")
 
@@ -41,6 +42,15 @@ def open_store(config: GatewayConfig, metrics: Metrics | None = None) -> Store:
         if metrics
         else None,
     )
+
+
+SENDER_PREFIX = "channel:"
+"""How the delivery target of a channel's sender starts: `channel:{channel_id}`."""
+
+
+def sender_target(channel_id: str) -> str:
+    """Return the delivery target of a channel's sender: `channel:{channel_id}`."""
+    return SENDER_PREFIX + channel_id
 
 
 def _unusable_counter(metrics: Metrics, channel_id: str) -> Callable[[UnusableIdentity], None]:
@@ -90,15 +100,21 @@ class Gateway:
         ]
         self.router = Router(config.routes, list(config.backends))
         self.pipeline = Pipeline(enrichers, self.router)
-        self.delivery = DeliveryEngine(
-            self.store,
-            {
-                name: (plugins.backends[settings.type].cls, settings)
-                for name, settings in config.backends.items()
-            },
-            self.metrics,
-            clock,
-        )
+        lanes: dict[str, tuple[type[Backend[Any]], BackendSettings]] = {
+            name: (plugins.backends[settings.type].cls, settings)
+            for name, settings in config.backends.items()
+        }
+        self.senders: dict[str, str] = {}
+        """The channels that send (DESIGN §12), each with its delivery target."""
+        for channel_id, channel in self.channels.items():
+            send = channel.send_settings()
+            if channel.sender is not None and send is not None:
+                target = sender_target(channel_id)
+                lanes[target] = (channel.sender, send)
+                self.senders[channel_id] = target
+        self.targets: tuple[str, ...] = tuple(lanes)
+        """Every delivery target: the backends, then the senders."""
+        self.delivery = DeliveryEngine(self.store, lanes, self.metrics, clock)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Gateway]:

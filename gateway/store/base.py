@@ -7,11 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol, get_args
 
+from gateway.backend import UNKNOWN_OUTCOME
 from gateway.schema import Identity, Interaction
 from gateway.store.stored_rows import StoredInteraction, UnreadableInteraction
 
 __all__ = [
     "DELIVERY_STATES",
+    "MESSAGE_STATES",
+    "UNKNOWN_OUTCOME",
     "AttemptOutcome",
     "AttemptRecord",
     "ClaimedDelivery",
@@ -26,6 +29,9 @@ __all__ = [
     "LinkResult",
     "MergeProposal",
     "MergeRecord",
+    "MessageState",
+    "OutboundMessage",
+    "OutboundSend",
     "ProposalState",
     "QueueStats",
     "Store",
@@ -41,8 +47,26 @@ DeliveryState = Literal["pending", "in_flight", "delivered", "dead"]
 DELIVERY_STATES: tuple[DeliveryState, ...] = get_args(DeliveryState)
 AttemptOutcome = Literal["delivered", "retry", "dead"]
 
+MessageState = Literal["queued", "sent", "delivered", "read", "failed", "dead"]
+MESSAGE_STATES: tuple[MessageState, ...] = get_args(MessageState)
+
 BatchObserver = Callable[[int], None]
 """Called with the number of commit requests each group-commit transaction carried."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundSend:
+    """The send job of an outbound interaction: an outbound message (DESIGN §12)."""
+
+    message_id: str
+    idempotency_key: str
+    """Unique across messages: a repeat returns the first message (a duplicate commit)."""
+    request_hash: str
+    """A digest of the request, telling a repeat from another request reusing the key."""
+    target: str
+    """The sender's delivery target, `channel:{channel_id}`."""
+    resend_unknown: bool = False
+    """`send.on_unknown_outcome: resend`: a send whose outcome is unknown goes again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +77,26 @@ class CommitItem:
     backends: tuple[str, ...]
     order_key: str | None = None
     """Deliveries sharing (backend, order_key) go out one at a time, in commit order."""
+    send: OutboundSend | None = None
+    """An outbound message: one delivery to `send.target` now; the `backends` get theirs only
+    once the provider accepted the send."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """An outbound message and how far it got (DESIGN §12)."""
+
+    id: str
+    state: MessageState
+    channel_id: str
+    customer_id: str | None
+    conversation_id: str | None
+    interaction_id: str
+    provider_message_id: str | None
+    error: str | None
+    request_hash: str
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +164,8 @@ class DeliveryUpdate:
     """The last error, kept as the delivery's `last_error`."""
     record_refs: tuple[str, ...] = ()
     """Records the backend created or matched, kept in the customer's crosswalk."""
+    provider_message_id: str | None = None
+    """A sender's delivery: the provider's id of the message it accepted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +330,8 @@ class Store(Protocol):
     async def recover(self) -> int:
         """Claim this store for the serving gateway and release leases a crash left behind.
 
+        A send in flight (an outbound message, DESIGN §12) is parked `dead` with
+        `outcome_unknown` instead, unless its channel resends unknown outcomes.
         Returns how many in-flight deliveries became due again. Raises `StoreUnavailableError`
         if another gateway already serves the store.
         """
@@ -293,7 +341,9 @@ class Store(Protocol):
     ) -> list[ClaimedDelivery]:
         """Lease up to `limit` due deliveries of `backend`, oldest due first.
 
-        Due: `pending` with `next_attempt_at <= now`, or `in_flight` with an expired lease. Never
+        Due: `pending` with `next_attempt_at <= now`, or `in_flight` with an expired lease (but a
+        send with an expired lease is parked `dead` with `outcome_unknown`, unless its channel
+        resends unknown outcomes: at most once at the provider). Never
         one whose predecessor with the same (backend, order_key) is pending, in flight or leased.
         """
 
@@ -326,7 +376,10 @@ class Store(Protocol):
         delivery_ids: Sequence[int] | None = None,
         backend: str | None = None,
     ) -> int:
-        """Make dead deliveries (these ids, a backend's, or all) pending with a fresh budget."""
+        """Make dead deliveries (these ids, a backend's, or all) pending with a fresh budget.
+
+        "All" leaves the sends of outbound messages (targets `channel:...`) dead: a parked send
+        may have reached the customer; naming its id or its target resends it."""
 
     async def backfill(
         self,
@@ -422,3 +475,26 @@ class Store(Protocol):
 
     async def record_receipt(self, erasure_id: int, receipt: ErasureReceipt) -> None:
         """Keep a backend's answer to an erasure request."""
+
+    async def latest_inbound(
+        self, *, customer_id: str | None = None, conversation_id: str | None = None
+    ) -> list[Interaction]:
+        """Return the latest inbound interaction (not a receipt) on each channel, newest first:
+        of a customer's whole merge tree, or of one conversation. Outbound chooses a channel
+        and measures messaging windows (from `occurred_at`) with these."""
+
+    async def get_message(self, message_id: str) -> OutboundMessage | None:
+        """Return an outbound message by id, or None."""
+
+    async def message_by_key(self, idempotency_key: str) -> OutboundMessage | None:
+        """Return the outbound message created with this `Idempotency-Key`, or None."""
+
+    async def list_messages(
+        self,
+        *,
+        state: MessageState | None = None,
+        customer_id: str | None = None,
+        limit: int = 100,
+        after: str | None = None,
+    ) -> list[OutboundMessage]:
+        """Return outbound messages by ascending id (creation order), after the id `after`."""

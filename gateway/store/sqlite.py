@@ -51,6 +51,7 @@ from gateway.identity import IdentityObserver, IdentityPolicy, IdentityRules
 from gateway.schema import STATUS_RANK, Identity, Interaction
 from gateway.store import sqlite_customers as customers
 from gateway.store import sqlite_deliveries as deliveries
+from gateway.store import sqlite_messages as messages
 from gateway.store.base import (
     BatchObserver,
     ClaimedDelivery,
@@ -64,6 +65,8 @@ from gateway.store.base import (
     LinkResult,
     MergeProposal,
     MergeRecord,
+    MessageState,
+    OutboundMessage,
     ProposalState,
     QueueStats,
     StoredAttempt,
@@ -289,19 +292,23 @@ class SqliteStore:
     async def claim(
         self, backend: str, limit: int, *, now: datetime, lease: timedelta
     ) -> list[ClaimedDelivery]:
-        """Lease up to `limit` due deliveries of `backend`, oldest due first."""
-        return await self._write(
-            partial(
-                deliveries.claim,
-                backend=backend,
-                limit=limit,
-                now=now,
-                lease=lease,
-                recent=self._recent,
-                current=customers.current_customers,
-            ),
-            busy=_BOOKKEEPING_BUSY_S,
+        """Lease up to `limit` due deliveries of `backend`, oldest due first; park the sends
+        of `backend` whose lease expired (their outcome is unknown)."""
+        claim = partial(
+            deliveries.claim,
+            backend=backend,
+            limit=limit,
+            now=now,
+            lease=lease,
+            recent=self._recent,
+            current=customers.current_customers,
         )
+
+        def park_then_claim(conn: sqlite3.Connection) -> list[ClaimedDelivery]:
+            messages.park_unknown(conn, backend, now)
+            return claim(conn)
+
+        return await self._write(park_then_claim, busy=_BOOKKEEPING_BUSY_S)
 
     async def record(self, updates: Sequence[DeliveryUpdate]) -> None:
         """Record the outcome of claimed deliveries and their attempts, in one transaction."""
@@ -310,6 +317,7 @@ class SqliteStore:
             updates=updates,
             now=datetime.now(UTC),
             keep_refs=customers.record_crosswalk,
+            follow=messages.after_record,
         )
         await self._write(record, busy=_BOOKKEEPING_BUSY_S)
 
@@ -507,6 +515,38 @@ class SqliteStore:
         work = partial(customers.record_receipt, erasure_id=erasure_id, receipt=receipt)
         await self._write(work, busy=_BOOKKEEPING_BUSY_S)
 
+    async def get_message(self, message_id: str) -> OutboundMessage | None:
+        """Return an outbound message by id, or None."""
+        return await self._read(partial(messages.get_message, message_id=message_id))
+
+    async def message_by_key(self, idempotency_key: str) -> OutboundMessage | None:
+        """Return the outbound message created with this `Idempotency-Key`, or None."""
+        query = partial(messages.message_by_key, idempotency_key=idempotency_key)
+        return await self._read(query)
+
+    async def list_messages(
+        self,
+        *,
+        state: MessageState | None = None,
+        customer_id: str | None = None,
+        limit: int = 100,
+        after: str | None = None,
+    ) -> list[OutboundMessage]:
+        """Return outbound messages by ascending id (creation order), after the id `after`."""
+        query = partial(
+            messages.list_messages, state=state, customer_id=customer_id, limit=limit, after=after
+        )
+        return await self._read(query)
+
+    async def latest_inbound(
+        self, *, customer_id: str | None = None, conversation_id: str | None = None
+    ) -> list[Interaction]:
+        """Return the latest inbound interaction on each channel, newest first."""
+        query = partial(
+            messages.latest_inbound, customer_id=customer_id, conversation_id=conversation_id
+        )
+        return await self._read(query)
+
     def _open_writer(self) -> None:
         Path(self._path).parent.mkdir(parents=True, exist_ok=True)
         self._write_conn = conn = _connect(self._path, _COMMIT_BUSY_S)
@@ -658,7 +698,11 @@ class SqliteStore:
     def _recover(self, conn: sqlite3.Connection) -> int:
         if self._lock is None:
             self._lock = _lock_exclusively(self._path + ".lock")
-        return deliveries.release_all(conn, datetime.now(UTC))
+        now = datetime.now(UTC)
+        parked = messages.park_unknown(conn, None, now)
+        if parked:
+            _log.warning("%d sends in flight at the last stop: parked (outcome_unknown)", parked)
+        return deliveries.release_all(conn, now)
 
     async def _write_loop(self) -> None:
         queue = self._queue
@@ -807,6 +851,8 @@ def _write_item(
     key = (item.interaction.channel.id, item.interaction.external_id)
     if first := cursor.execute(_SELECT_FIRST_ID, key).fetchone():
         return CommitResult(first[0], duplicate=True)
+    if item.send and (sent := messages.sent_before(cursor, item.send.idempotency_key)):
+        return CommitResult(sent, duplicate=True)  # the same key, another channel chosen since
     occurred = utc_text(item.interaction.occurred_at)
     i = resolver.resolve(cursor, item.interaction, now, occurred)
     received = utc_text(i.received_at)
@@ -818,8 +864,11 @@ def _write_item(
         highest = cursor.execute(_HIGHEST_STATUS, (key[0], status_of)).fetchone()[0]
         if highest is not None and highest >= rank:
             backends = ()  # a late receipt: kept, but no backend goes back in time
+        messages.advance(cursor, key[0], status_of, i.status.state, i.status.error, now)
     cursor.execute(_INSERT_INTERACTION, (*row, status_of, rank, i.model_dump_json()))
-    if backends:
+    if item.send is not None:
+        messages.queue_send(cursor, i, item.send, backends, now)
+    elif backends:
         order_key = i.customer_id or item.order_key
         jobs = [(i.id, backend, order_key, now) for backend in backends]
         cursor.executemany(INSERT_DELIVERY, jobs)

@@ -224,17 +224,21 @@ def record(
     updates: Sequence[DeliveryUpdate],
     now: datetime,
     keep_refs: Callable[[sqlite3.Connection, int, Sequence[str], str], None],
+    follow: Callable[[sqlite3.Connection, DeliveryUpdate, datetime], None],
 ) -> None:
     """Apply outcomes to deliveries still in flight and log their attempts.
 
     A pending update without `next_attempt_at` is due at once. `keep_refs(conn, delivery_id,
-    record_refs, now)` adds the records a backend reported to its customer's crosswalk.
+    record_refs, now)` adds the records a backend reported to its customer's crosswalk;
+    `follow(conn, update, now)` is told of every update applied (an outbound message follows
+    its send).
     """
     for update in updates:
         if update.record_refs:
             keep_refs(conn, update.delivery_id, update.record_refs, utc_text(now))
         if not conn.execute(_RECORD, _record_params(update, now)).rowcount:
             continue  # released or replayed since its claim: that newer decision stands
+        follow(conn, update, now)
         conn.executemany(
             _INSERT_ATTEMPT,
             [
@@ -283,10 +287,16 @@ def replay(
     delivery_ids: Sequence[int] | None,
     backend: str | None,
 ) -> int:
-    """Make dead deliveries pending and due now with a fresh budget; return how many."""
+    """Make dead deliveries pending and due now with a fresh budget; return how many.
+
+    Without ids or a backend, sends (targets `channel:...`) stay dead: a parked send may have
+    reached the customer, so only naming it resends it.
+    """
     sql, params = _REPLAY, {"now": utc_text(now), "backend": backend}
     if backend is not None:
         sql += " AND backend = :backend"
+    elif delivery_ids is None:
+        sql += " AND backend NOT LIKE 'channel:%'"
     if delivery_ids is None:
         return conn.execute(sql, params).rowcount
     # executemany sums the rows each id changed.

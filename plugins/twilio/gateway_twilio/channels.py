@@ -12,7 +12,8 @@ from gateway.schema import ChannelKind, ChannelRef, Interaction
 from gateway_twilio import signature
 from gateway_twilio.messaging import is_status_callback, message_fields, status_fields
 from gateway_twilio.params import FORM, JSON, Params
-from gateway_twilio.settings import TwilioSettings, TwilioVoiceSettings
+from gateway_twilio.sender import TwilioSender, TwilioSendSettings
+from gateway_twilio.settings import TwilioSettings, TwilioSmsSettings, TwilioVoiceSettings
 from gateway_twilio.twiml import EMPTY_TWIML, TWIML_CONTENT_TYPE
 from gateway_twilio.voice import voice_fields
 
@@ -72,9 +73,7 @@ class TwilioChannel(Channel[SettingsT]):
         return interaction.model_copy(update={"channel": channel})
 
 
-class _MessagingChannel(TwilioChannel[TwilioSettings]):
-    settings_model = TwilioSettings
-
+class _MessagingChannel(TwilioChannel[SettingsT]):
     def parse(self, req: WebhookRequest) -> list[Interaction]:
         """Return the incoming message, or the status of an outbound one, `req` reports."""
         params = Params.of(req)
@@ -88,22 +87,41 @@ class _MessagingChannel(TwilioChannel[TwilioSettings]):
         return self.kind
 
 
-class TwilioSmsChannel(_MessagingChannel):
+class TwilioSmsChannel(_MessagingChannel[TwilioSmsSettings]):
     """SMS and MMS to a Twilio number or Messaging Service, and their status callbacks.
 
-    A message with media is reported with kind `mms`, its media as attachments.
+    A message with media is reported with kind `mms`, its media as attachments. With `send:`,
+    it also sends replies (`TwilioSender`) and its status callbacks move them forward.
     """
 
     type_name = "twilio-sms"
     kind = "sms"
+    settings_model = TwilioSmsSettings
+    sender = TwilioSender
+    reply_kinds = frozenset({"phone"})
+
+    def send_settings(self) -> TwilioSendSettings | None:
+        """Return `send:` with its defaults: the channel's Auth Token and own webhook URL."""
+        settings = self.settings
+        send = settings.send
+        if send is None:
+            return None
+        update: dict[str, Any] = {}
+        if send.status_callback is None:
+            update["status_callback"] = f"{settings.public_url}/webhooks/{self.ctx.channel_id}"
+        if send.auth_token is None and settings.auth_token:
+            update["auth_token"] = settings.auth_token[0]
+        return send.model_copy(update=update)
 
     def message_kind(self, message: Interaction) -> ChannelKind:
         """Return `mms` for a message with media, else `sms`."""
         return "mms" if message.content and message.content.attachments else "sms"
 
 
-class TwilioWhatsAppChannel(_MessagingChannel):
+class TwilioWhatsAppChannel(_MessagingChannel[TwilioSettings]):
     """WhatsApp messages through a Twilio WhatsApp sender (or the sandbox), and their statuses."""
+
+    settings_model = TwilioSettings
 
     type_name = "twilio-whatsapp"
     kind = "whatsapp"

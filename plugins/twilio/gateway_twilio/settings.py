@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from gateway.plugin import ChannelSettings, OneOrMany
+from gateway_twilio.sender import TwilioSendSettings
 from gateway_twilio.twiml import EMPTY_TWIML, check_twiml
 
-__all__ = ["TwilioSettings", "TwilioVoiceSettings"]
+__all__ = ["TwilioSettings", "TwilioSmsSettings", "TwilioVoiceSettings"]
 
 
 class TwilioSettings(ChannelSettings):
@@ -49,6 +50,30 @@ class TwilioSettings(ChannelSettings):
         if parts.query or parts.fragment:
             raise ValueError("public_url is a base URL: no query or fragment")
         return parts.geturl().rstrip("/")
+
+
+class TwilioSmsSettings(TwilioSettings):
+    """Settings of the `twilio-sms` channel: the webhooks, and replies through `send`."""
+
+    send: TwilioSendSettings | None = None
+    """Send outbound messages (docs/outbound.md) through Twilio's Messages API."""
+
+    @model_validator(mode="after")
+    def _send_can_authenticate(self) -> TwilioSmsSettings:
+        send = self.send
+        if send is None:
+            return self
+        if send.api_key_sid is None and send.auth_token is None and not self.auth_token:
+            raise ValueError(
+                "send needs credentials: the channel's auth_token, or send.api_key_sid and"
+                " send.api_key_secret"
+            )
+        if send.status_callback is None and self.public_url is None:
+            raise ValueError(
+                "send needs public_url (status callbacks go to {public_url}/webhooks/{channel})"
+                " or send.status_callback"
+            )
+        return self
 
 
 class TwilioVoiceSettings(TwilioSettings):
