@@ -107,7 +107,7 @@ async def in_state(gut: GatewayUnderTest, message_id: str, state: str) -> dict[s
     async def reached() -> bool:
         response = await gut.admin.get(f"/admin/messages/{message_id}")
         found.update((await response.json())["message"])
-        return found["state"] == state
+        return bool(found["state"] == state)
 
     await eventually(reached)
     return found
