@@ -51,8 +51,9 @@ MAX_TEXT = 4096
 RATE_LIMITED = frozenset({4, 80007, 130429, 131048, 131056, 1, 2})
 """Graph codes that mean "later": app, account, throughput, spam or pair rate limits, and the
 "temporary error" codes 1 and 2 (reference/outbound.md)."""
-AUTH_CODES = frozenset({102, 190})
-"""Graph codes of a session or access token that is invalid or expired."""
+AUTH_CODES = frozenset({10, 102, 190, 200})
+"""Graph codes of an invalid or expired access token (190, 102) or one without the permission
+(10, 200). Not every `OAuthException`: Graph gives that type to 131047 and 100 too."""
 REFUSED = {
     131047: "outside the 24-hour customer service window (re-engagement): send a template",
     131026: "undeliverable: the number is not on WhatsApp, or its app or terms are out of date",
@@ -112,7 +113,7 @@ def message_body(interaction: Interaction, template_language: str) -> dict[str, 
 def classify_error(status: int, answer: Any, retry_after: float | None) -> Outcome:
     """Return the outcome of a refused send: `Retry` (rate limit, 5xx) or `Rejected`.
 
-    Raises `AuthenticationError` for a 401 or an invalid or expired token (codes 190, 102).
+    Raises `AuthenticationError` for a 401, a 403 or a refused token (`AUTH_CODES`).
     """
     error = answer.get("error") if isinstance(answer, dict) else None
     error = error if isinstance(error, dict) else {}
@@ -124,7 +125,7 @@ def classify_error(status: int, answer: Any, retry_after: float | None) -> Outco
         detail += f": {text}"
     if trace := error.get("fbtrace_id"):
         detail += f" (fbtrace_id {trace})"
-    if status == 401 or code in AUTH_CODES:
+    if status in (401, 403) or code in AUTH_CODES:
         raise AuthenticationError(f"WhatsApp refused the access token ({detail[:300]})")
     if status == 429 or code in RATE_LIMITED or status >= 500:
         return Retry(detail[:500], after_s=retry_after)

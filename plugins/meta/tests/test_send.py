@@ -244,8 +244,9 @@ def test_graph_errors_are_classified() -> None:
     assert isinstance(classify_error(400, graph_error(100, "Invalid parameter"), None), Rejected)
     with pytest.raises(AuthenticationError):
         classify_error(400, graph_error(190, "expired"), None)
-    with pytest.raises(AuthenticationError):
-        classify_error(401, None, None)
+    for status, answer in ((401, None), (403, None), (400, graph_error(10, "no permission"))):
+        with pytest.raises(AuthenticationError):
+            classify_error(status, answer, None)
 
 
 async def test_send_settings_are_checked(gateway_factory: GatewayFactory, graph: FakeGraph) -> None:
