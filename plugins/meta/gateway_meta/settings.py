@@ -1,12 +1,13 @@
-"""Settings shared by the three Meta channels: the app secret and the verify token."""
+"""Settings of the Meta channels: the app secret and verify token they share, and `send:`."""
 
 from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from gateway.plugin import ChannelSettings, OneOrMany
+from gateway_meta.sender import WhatsAppSendSettings
 
-__all__ = ["MetaSettings"]
+__all__ = ["MetaSettings", "WhatsAppSettings"]
 
 
 class MetaSettings(ChannelSettings):
@@ -44,3 +45,10 @@ class MetaSettings(ChannelSettings):
                 "`insecure: true`)"
             )
         return self
+
+
+class WhatsAppSettings(MetaSettings):
+    """Settings of the `whatsapp-cloud` channel: the webhooks, and replies through `send`."""
+
+    send: WhatsAppSendSettings | None = None
+    """Send outbound messages (docs/outbound.md) through the WhatsApp Cloud API."""

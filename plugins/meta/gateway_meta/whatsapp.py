@@ -8,12 +8,15 @@ fields (template reviews, account updates, ...) are not interactions and are ski
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Final
 
 from gateway.plugin import WebhookRequest, normalize_phone
 from gateway.schema import Interaction
 from gateway_meta.channel import MetaChannel
 from gateway_meta.payload import Node, put
+from gateway_meta.sender import WhatsAppSender, WhatsAppSendSettings
+from gateway_meta.settings import WhatsAppSettings
 from gateway_meta.whatsapp_content import message_content
 
 __all__ = ["WhatsAppCloudChannel"]
@@ -59,11 +62,24 @@ class _Customer:
 
 
 class WhatsAppCloudChannel(MetaChannel):
-    """Messages from WhatsApp users and the statuses of the business's messages to them."""
+    """Messages from WhatsApp users and the statuses of the business's messages to them.
+
+    With `send:`, it also sends replies (`WhatsAppSender`): free-form text within 24 hours of the
+    customer's last message, templates at any time; its status webhooks move them forward.
+    """
 
     type_name = "whatsapp-cloud"
     kind = "whatsapp"
     object_name = "whatsapp_business_account"
+    settings_model = WhatsAppSettings
+    sender = WhatsAppSender
+    reply_kinds = frozenset({"phone"})
+    messaging_window = timedelta(hours=24)
+
+    def send_settings(self) -> WhatsAppSendSettings | None:
+        """Return the `send:` block, or None if this channel does not send."""
+        settings = self.settings
+        return settings.send if isinstance(settings, WhatsAppSettings) else None
 
     def parse_entry(self, req: WebhookRequest, entry: Node) -> list[Interaction]:
         """Return the messages and statuses of every `messages` change of `entry`."""

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import gateway_meta
 from gateway_meta import InstagramChannel, MessengerChannel, MetaSettings, WhatsAppCloudChannel
+from gateway_meta.sender import WhatsAppSendSettings
+from gateway_meta.settings import WhatsAppSettings
 
 from gateway.testing import keys_in_source, undocumented
 
@@ -25,7 +27,7 @@ def test_the_page_names_every_setting_type_and_metadata_key() -> None:
     missing = undocumented(
         DOC.read_text(encoding="utf-8"),
         metadata_keys=keys,
-        settings=[MetaSettings],
+        settings=[MetaSettings, WhatsAppSettings, WhatsAppSendSettings],
         channels=[WhatsAppCloudChannel, MessengerChannel, InstagramChannel],
     )
     assert missing == [], f"{DOC.name} leaves out {missing}"
