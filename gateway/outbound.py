@@ -19,7 +19,7 @@ from ulid import ULID
 
 from gateway.channel import Channel
 from gateway.runtime import Gateway
-from gateway.schema import MAX_ID, Content, Identity, Interaction, Party
+from gateway.schema import MAX_ID, MAX_SHORT, Content, Identity, Interaction, Party
 from gateway.store.base import CommitItem, OutboundMessage, OutboundSend
 from gateway.store.stored_rows import UnreadableInteraction
 
@@ -65,6 +65,12 @@ class Template(_Body):
     name: _Key
     language: _Key | None = None
     parameters: list[str] = Field(default_factory=list, max_length=32)
+
+    @model_validator(mode="after")
+    def _parameters_fit(self) -> Template:
+        if len(orjson.dumps(self.parameters)) > MAX_SHORT:
+            raise ValueError(f"the template's parameters exceed {MAX_SHORT} bytes as JSON")
+        return self
 
 
 class MessageRequest(_Body):
@@ -116,7 +122,8 @@ async def queue_message(gateway: Gateway, key: str, request: MessageRequest) -> 
         return known
     customer_id, preferred = await _target(gateway, request.to)
     channel, identity = await _choose(gateway, customer_id, preferred, request)
-    interaction = _interaction(gateway, channel, identity, key, request)
+    answered = await _answered(gateway, request.to, customer_id, channel.ctx.channel_id)
+    interaction = _interaction(gateway, channel, identity, key, request, answered)
     send = channel.send_settings()
     assert send is not None  # only channels with a sender are chosen
     item = CommitItem(
@@ -244,15 +251,40 @@ def _window_open(
     return last is not None and now - last <= window
 
 
+async def _answered(
+    gateway: Gateway, to: Target, customer_id: str, channel_id: str
+) -> Interaction | None:
+    """Return the inbound interaction the reply answers on `channel_id`: the one the target
+    names if it came on that channel, else the customer's latest inbound there (or None)."""
+    if to.interaction_id is not None:
+        stored = await gateway.store.get_interaction(to.interaction_id)
+        if isinstance(stored, Interaction) and stored.channel.id == channel_id:
+            return stored
+    latest = await gateway.store.latest_inbound(customer_id=customer_id)
+    return next((i for i in latest if i.channel.id == channel_id), None)
+
+
 def _interaction(
-    gateway: Gateway, channel: Channel[Any], to: Identity, key: str, request: MessageRequest
+    gateway: Gateway,
+    channel: Channel[Any],
+    to: Identity,
+    key: str,
+    request: MessageRequest,
+    answered: Interaction | None,
 ) -> Interaction:
+    """Return the outbound interaction, in the thread of the message it answers; its metadata
+    tells the sender that message's provider id (`reply_to`) and the template (`template`,
+    `template_language`, `template_parameters`: a JSON array)."""
     now = gateway.clock()
     metadata: dict[str, str] = {}
+    if answered is not None:
+        metadata["reply_to"] = answered.external_id
     if request.template is not None:
         metadata["template"] = request.template.name
         if request.template.language:
             metadata["template_language"] = request.template.language
+        if request.template.parameters:
+            metadata["template_parameters"] = orjson.dumps(request.template.parameters).decode()
     return Interaction(
         type="message",
         direction="outbound",
@@ -262,5 +294,6 @@ def _interaction(
         received_at=now,
         recipient=Party(identities=[to]),
         content=request.content,
+        thread_external_id=answered.thread_external_id if answered else None,
         metadata=metadata,
     )

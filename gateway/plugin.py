@@ -31,7 +31,7 @@ from gateway.backend import (
     RetrySettings,
     SenderSettings,
 )
-from gateway.backend_http import parse_retry_after, raise_for_delivery_status
+from gateway.backend_http import MAX_ANSWER_BYTES, parse_retry_after, raise_for_delivery_status
 from gateway.channel import Channel, ChannelContext, ChannelSettings, payload_error
 from gateway.enricher import Enricher, EnricherSettings
 from gateway.normalize import normalize_email, normalize_identity, normalize_phone
@@ -40,6 +40,7 @@ from gateway.request import WebhookRequest, WebhookResponse
 from gateway.settings_types import Duration, OneOrMany
 
 __all__ = [
+    "MAX_ANSWER_BYTES",
     "UNKNOWN_OUTCOME",
     "Backend",
     "BackendContext",

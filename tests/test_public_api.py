@@ -8,8 +8,8 @@ import pytest
 
 PUBLIC = {
     "gateway.plugin": [
-        "Backend", "BackendContext", "BackendRegistry", "BackendSettings", "Channel",
-        "ChannelContext", "ChannelRegistry", "ChannelSettings", "CustomerErasure",
+        "MAX_ANSWER_BYTES", "Backend", "BackendContext", "BackendRegistry", "BackendSettings",
+        "Channel", "ChannelContext", "ChannelRegistry", "ChannelSettings", "CustomerErasure",
         "CustomerMerge", "Delivered", "Delivery", "Duration", "Enricher", "EnricherRegistry",
         "EnricherSettings", "ErasesCustomers", "MergesCustomers", "OneOrMany", "Outcome",
         "Rejected", "Retry", "RetrySettings", "SenderSettings", "UNKNOWN_OUTCOME",

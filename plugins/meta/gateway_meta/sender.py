@@ -12,16 +12,16 @@ timeout, a dropped connection) has an unknown outcome: it is dead-lettered with
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import aiohttp
 import orjson
 from pydantic import Field, SecretStr, field_validator
 
-from gateway.backend_http import MAX_ANSWER_BYTES
-from gateway.channel import utc_now
 from gateway.errors import AuthenticationError
 from gateway.plugin import (
+    MAX_ANSWER_BYTES,
     UNKNOWN_OUTCOME,
     Backend,
     Delivered,
@@ -98,10 +98,16 @@ def message_body(interaction: Interaction, template_language: str) -> dict[str, 
         "recipient_type": "individual",
         "to": wa_id,
     }
-    if name := interaction.metadata.get("template"):
-        language = interaction.metadata.get("template_language") or template_language
-        template = {"name": name, "language": {"code": language}}
+    metadata = interaction.metadata
+    if name := metadata.get("template"):
+        language = metadata.get("template_language") or template_language
+        template: dict[str, Any] = {"name": name, "language": {"code": language}}
+        if parameters := orjson.loads(metadata.get("template_parameters", "[]")):
+            values = [{"type": "text", "text": value} for value in parameters]
+            template["components"] = [{"type": "body", "parameters": values}]
         return body | {"type": "template", "template": template}
+    if answered := metadata.get("reply_to"):  # quote the customer's message it answers
+        body["context"] = {"message_id": answered}
     text = interaction.content.text if interaction.content else None
     if not text:
         return Rejected("whatsapp-cloud sends text or a template: the message has neither")
@@ -166,7 +172,9 @@ class WhatsAppSender(Backend[WhatsAppSendSettings]):
             ) as response:
                 raw = await response.content.read(MAX_ANSWER_BYTES)
                 status = response.status
-                retry_after = parse_retry_after(response.headers.get("Retry-After"), utc_now())
+                retry_after = parse_retry_after(
+                    response.headers.get("Retry-After"), datetime.now(UTC)
+                )
         except aiohttp.ClientConnectorError as exc:  # never connected: nothing was written
             return Retry(f"cannot connect to the Graph API: {exc.os_error or exc}")
         except (TimeoutError, aiohttp.ClientError) as exc:

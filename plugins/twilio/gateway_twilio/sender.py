@@ -13,16 +13,16 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
 
 import aiohttp
 import orjson
 from pydantic import ConfigDict, Field, SecretStr, model_validator
 
-from gateway.backend_http import MAX_ANSWER_BYTES
-from gateway.channel import utc_now
 from gateway.errors import AuthenticationError
 from gateway.plugin import (
+    MAX_ANSWER_BYTES,
     UNKNOWN_OUTCOME,
     Backend,
     Delivered,
@@ -150,7 +150,9 @@ class TwilioSender(Backend[TwilioSendSettings]):
             ) as response:
                 body = await response.content.read(MAX_ANSWER_BYTES)
                 status = response.status
-                retry_after = parse_retry_after(response.headers.get("Retry-After"), utc_now())
+                retry_after = parse_retry_after(
+                    response.headers.get("Retry-After"), datetime.now(UTC)
+                )
         except aiohttp.ClientConnectorError as exc:  # never connected: nothing was written
             return Retry(f"cannot connect to Twilio: {exc.os_error or exc}")
         except (TimeoutError, aiohttp.ClientError) as exc:
