@@ -21,7 +21,7 @@ from fake_slack import BOT_TOKEN, FakeSlack
 from gateway_slack.sender import REFUSED, SlackSender, SlackSendSettings, classify_error
 from slack_cases import SIGNING_SECRET, TEAM, fixture, slack_headers
 
-from gateway.errors import AuthenticationError
+from gateway.errors import AuthenticationError, ConfigError
 from gateway.plugin import BackendContext, Delivered, Delivery, Rejected, Retry
 from gateway.schema import Interaction
 from gateway.testing import GatewayFactory, GatewayUnderTest
@@ -231,7 +231,10 @@ def test_slack_errors_are_classified() -> None:
     )
 
 
-def test_the_bot_token_must_be_a_bot_token() -> None:
-    with pytest.raises(ValueError, match="xoxb-") as caught:
-        SlackSendSettings.model_validate({"bot_token": "xoxp-user-token-secret"})
-    assert "xoxp-user-token-secret" not in str(caught.value)
+async def test_the_bot_token_must_be_a_bot_token_and_is_never_echoed(
+    gateway_factory: GatewayFactory, slack: FakeSlack
+) -> None:
+    user_token = "xoxp-1234-5678-user-token-secret"
+    with pytest.raises(ConfigError, match=r"channels\.slack\.send\.bot_token: .*xoxb-") as caught:
+        await gateway_factory(config(slack, bot_token=user_token))
+    assert user_token not in str(caught.value)
