@@ -38,7 +38,7 @@ from gateway.plugin import (
 )
 from gateway.schema import Interaction
 
-__all__ = ["API_ROOT", "SlackSendSettings", "SlackSender", "classify_error"]
+__all__ = ["API_ROOT", "SlackSendSettings", "SlackSender", "classify_error", "destination"]
 
 API_ROOT: Final = "https://slack.com/api"
 RETRY_ERRORS: Final = frozenset({"ratelimited", "service_unavailable"})
