@@ -16,6 +16,7 @@ from gateway.plugin import Channel, WebhookRequest, WebhookResponse
 from gateway.schema import Interaction
 from gateway_slack.events import Envelope, message_interactions
 from gateway_slack.payload import Node
+from gateway_slack.sender import SlackSender, SlackSendSettings
 from gateway_slack.settings import SlackSettings
 from gateway_slack.signature import verify_signature
 
@@ -29,6 +30,12 @@ class SlackChannel(Channel[SlackSettings]):
     kind = "slack"
     provider = "slack"
     settings_model = SlackSettings
+    sender = SlackSender
+    reply_kinds = frozenset({"slack_user"})
+
+    def send_settings(self) -> SlackSendSettings | None:
+        """Return the `send:` block (replies through `chat.postMessage`), if set."""
+        return self.settings.send
 
     @cached_property
     def _secrets(self) -> tuple[bytes, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from gateway.plugin import ChannelSettings, OneOrMany
+from gateway_slack.sender import SlackSendSettings
 
 __all__ = ["SlackSettings"]
 
@@ -16,6 +17,9 @@ class SlackSettings(ChannelSettings):
     """The Slack app's Signing Secret (Basic Information > App Credentials), which signs every
     request (`X-Slack-Signature`). A list accepts any of them: several apps posting to one
     channel, or the old and the new secret while you rotate it."""
+
+    send: SlackSendSettings | None = None
+    """Send outbound messages (docs/outbound.md) through `chat.postMessage`."""
 
     @field_validator("signing_secret")
     @classmethod
