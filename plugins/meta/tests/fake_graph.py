@@ -110,5 +110,12 @@ def _problem(body: Any) -> str | None:
         language = template.get("language")
         if not isinstance(language, dict) or not language.get("code"):
             return "a template needs language.code"
+        for component in template.get("components", []):
+            parameters = component.get("parameters") if isinstance(component, dict) else None
+            if component.get("type") not in ("header", "body", "button") or not parameters:
+                return f"a template component needs a type and parameters: {component!r}"
+            texts = [p.get("text") for p in parameters if p.get("type") == "text"]
+            if len(texts) != len(parameters) or not all(isinstance(t, str) for t in texts):
+                return f"a text parameter is {{type: text, text: str}}: {parameters!r}"
         return None
     return f"unsupported type: {kind!r}"

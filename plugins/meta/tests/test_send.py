@@ -125,6 +125,7 @@ async def test_a_reply_is_sent_once_and_its_status_marks_it_delivered(
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
             "to": CUSTOMER,
+            "context": {"message_id": message["external_id"]},  # quotes what it answers
             "type": "text",
             "text": {"preview_url": False, "body": "Yes, in blue"},
         }
@@ -146,16 +147,21 @@ async def test_free_form_text_25_hours_later_is_refused_a_template_is_sent(
     message = await inbound(gut, hours_ago=25)
     status, answer = await send(gut, hello(message))
     assert (status, answer["error"]["code"]) == (409, "outside_messaging_window")
-    template = {"name": "order_update", "language": "pt_BR"}
+    template = {"name": "order_update", "language": "pt_BR", "parameters": ["Sheena", "1042"]}
     status, answer = await send(
         gut, {"to": {"interaction_id": message["id"]}, "template": template}, "key-2"
     )
     assert status == 202, answer
     await in_state(gut, answer["message"]["id"], "sent")
     [body] = graph.sent
+    placeholders = [{"type": "text", "text": "Sheena"}, {"type": "text", "text": "1042"}]
     assert (body["type"], body["template"]) == (
         "template",
-        {"name": "order_update", "language": {"code": "pt_BR"}},
+        {
+            "name": "order_update",
+            "language": {"code": "pt_BR"},
+            "components": [{"type": "body", "parameters": placeholders}],
+        },
     )
 
 
@@ -258,3 +264,16 @@ async def test_send_settings_are_checked(gateway_factory: GatewayFactory, graph:
     messenger["channels"]["wa"]["type"] = "messenger"
     with pytest.raises(ConfigError, match=r"channels\.wa\.send: unknown key"):
         await gateway_factory(messenger)
+
+
+async def test_template_parameters_too_long_to_keep_are_refused_before_queueing(
+    gut: GatewayUnderTest, graph: FakeGraph
+) -> None:
+    message = await inbound(gut)
+    template = {"name": "order_update", "parameters": ["x" * 1000] * 5}
+    status, answer = await send(
+        gut, {"to": {"interaction_id": message["id"]}, "template": template}
+    )
+    assert status == 422, answer
+    assert "parameters" in answer["error"]["message"]
+    assert graph.sent == []
