@@ -88,7 +88,7 @@ def classify_error(status: int, answer: Any) -> Retry | Rejected:
     parameters = parameters if isinstance(parameters, dict) else {}
     if status == 429 or status >= 500:
         after = parameters.get("retry_after")
-        return Retry(detail[:500], after_s=float(after) if isinstance(after, int) else None)
+        return Retry(detail[:500], after_s=float(after) if isinstance(after, int | float) else None)
     if isinstance(new_chat := parameters.get("migrate_to_chat_id"), int):
         detail += f" (the group is now supergroup {new_chat})"
     return Rejected(detail[:500])
@@ -125,15 +125,15 @@ class TelegramSender(Backend[TelegramSendSettings]):
         except (TimeoutError, aiohttp.ClientError) as exc:
             return self._unknown(self._redact(f"{type(exc).__name__}: {exc}"))
         answer = _json(body)
-        try:
-            if status != 200 or not isinstance(answer, dict) or answer.get("ok") is not True:
+        if status != 200:
+            try:
                 return self._redacted(classify_error(status, answer))
-        except AuthenticationError as exc:
-            raise AuthenticationError(self._redact(str(exc))) from None
-        result = answer.get("result")
+            except AuthenticationError as exc:
+                raise AuthenticationError(self._redact(str(exc))) from None
+        result = answer.get("result") if isinstance(answer, dict) else None
         message_id = result.get("message_id") if isinstance(result, dict) else None
         if not isinstance(message_id, int):
-            return self._unknown("Telegram answered ok without result.message_id")
+            return self._unknown("Telegram answered 200 without result.message_id")
         return Delivered(provider_message_id=f"{request['chat_id']}:{message_id}")
 
     def _redact(self, text: str) -> str:

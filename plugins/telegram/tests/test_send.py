@@ -273,3 +273,18 @@ def test_telegram_errors_are_classified() -> None:
     for status in (401, 404):
         with pytest.raises(AuthenticationError, match="bot token"):
             classify_error(status, telegram_error(status, "Unauthorized"))
+
+
+async def test_an_answer_without_a_message_id_is_an_unknown_outcome(
+    telegram: FakeTelegram,
+) -> None:
+    """A 200 Telegram answered may mean the message went out: park it, never resend it."""
+    telegram.fail_next(status=200, body={"ok": True, "result": {}})
+    settings = TelegramSendSettings(bot_token=BOT_TOKEN, base_url=telegram.url)
+    async with aiohttp.ClientSession() as http:
+        sender = TelegramSender(BackendContext(name=f"channel:{CHANNEL}", http=http), settings)
+        [outcome] = await sender.deliver([outbound()])
+    assert outcome == Rejected(
+        "outcome_unknown: Telegram answered 200 without result.message_id;"
+        " Telegram may or may not have sent the message"
+    )
