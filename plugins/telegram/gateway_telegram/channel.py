@@ -18,11 +18,11 @@ from gateway.schema import Interaction
 from gateway_telegram.content import full_name, message_content, put
 from gateway_telegram.reader import Obj
 from gateway_telegram.secret import verify_secret_token
+from gateway_telegram.sender import IDENTITY_KIND, TelegramSender, TelegramSendSettings
 from gateway_telegram.settings import TelegramSettings
 
 __all__ = ["IDENTITY_KIND", "MESSAGE_UPDATES", "TelegramChannel"]
 
-IDENTITY_KIND: Final = "telegram_user"
 MESSAGE_UPDATES: Final = ("message", "edited_message", "channel_post", "edited_channel_post")
 """Update fields holding a Message, in the order read; an Update carries exactly one."""
 _EDITS: Final = frozenset({"edited_message", "edited_channel_post"})
@@ -32,15 +32,22 @@ class TelegramChannel(Channel[TelegramSettings]):
     """A Telegram bot's webhook, verified by the secret token given to `setWebhook`.
 
     Answered with the default empty 200: a JSON body would be read as a Bot API method call.
+    With `send:`, it also sends replies (`TelegramSender`); Telegram has no delivery receipts.
     """
 
     type_name = "telegram"
     kind = "telegram"
     provider = "telegram"
     settings_model = TelegramSettings
+    sender = TelegramSender
+    reply_kinds = frozenset({IDENTITY_KIND})
     max_body_bytes = 1_048_576
     """An Update is a few KiB; a long text with entities and a replied-to message stays far
     below 1 MiB."""
+
+    def send_settings(self) -> TelegramSendSettings | None:
+        """Return the `send:` block: replies need nothing else from the channel."""
+        return self.settings.send
 
     @cached_property
     def _tokens(self) -> tuple[bytes, ...]:

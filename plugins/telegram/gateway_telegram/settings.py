@@ -1,4 +1,4 @@
-"""Settings of the `telegram` channel: the webhook's secret token(s)."""
+"""Settings of the `telegram` channel: the webhook's secret token(s), and `send` for replies."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import re
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from gateway.plugin import ChannelSettings, OneOrMany
+from gateway_telegram.sender import TelegramSendSettings
 
 __all__ = ["TelegramSettings"]
 
@@ -21,6 +22,9 @@ class TelegramSettings(ChannelSettings):
     """The `secret_token` given to `setWebhook`; Telegram sends it in every request's
     `X-Telegram-Bot-Api-Secret-Token` header. A list accepts any of them: add the new token,
     call `setWebhook` with it, then remove the old one."""
+
+    send: TelegramSendSettings | None = None
+    """Replies through the Bot API (`sendMessage`) with the bot's token; none without it."""
 
     @field_validator("secret_token")
     @classmethod
