@@ -106,6 +106,14 @@ class Channel(ABC, Generic[SettingsT]):
         settings), or None if this channel does not send."""
         return None
 
+    def reply_reference(self, answered: Interaction) -> str | None:
+        """Return the provider's id of the message a reply answers, which the outbound
+        interaction carries as `metadata.reply_to` for the sender (to quote or thread it).
+
+        Default: the interaction's `external_id`; override where the provider's event id is not
+        its message id (Telegram's `update_id`)."""
+        return answered.external_id
+
     def handshake(self, req: WebhookRequest) -> WebhookResponse | None:
         """Answer a provider's verification challenge, or return None if `req` is not one."""
         return None

@@ -277,8 +277,8 @@ def _interaction(
     `template_language`, `template_parameters`: a JSON array)."""
     now = gateway.clock()
     metadata: dict[str, str] = {}
-    if answered is not None:
-        metadata["reply_to"] = answered.external_id
+    if answered is not None and (reference := channel.reply_reference(answered)):
+        metadata["reply_to"] = reference
     if request.template is not None:
         metadata["template"] = request.template.name
         if request.template.language:

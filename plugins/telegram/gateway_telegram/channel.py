@@ -49,6 +49,10 @@ class TelegramChannel(Channel[TelegramSettings]):
         """Return the `send:` block: replies need nothing else from the channel."""
         return self.settings.send
 
+    def reply_reference(self, answered: Interaction) -> str | None:
+        """Return the answered message's `message_id` (its `external_id` is the update's id)."""
+        return answered.metadata.get("message_id")
+
     @cached_property
     def _tokens(self) -> tuple[bytes, ...]:
         return tuple(token.get_secret_value().encode() for token in self.settings.secret_token)

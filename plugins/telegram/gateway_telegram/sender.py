@@ -46,7 +46,7 @@ __all__ = [
 API_ROOT = "https://api.telegram.org"
 IDENTITY_KIND: Final = "telegram_user"
 """The identity a Telegram user is known by: their numeric user id."""
-REPLY_TO = "reply_to_message_id"
+REPLY_TO = "reply_to"
 """Outbound metadata naming the Telegram `message_id` a reply answers (in its chat)."""
 _BOT_TOKEN = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{20,100}$")
 _THREAD = re.compile(r"^(-?[0-9]{1,20})(?::([0-9]{1,20}))?$")

@@ -111,7 +111,10 @@ async def test_a_reply_is_sent_once_to_the_customers_chat(
     update = await inbound(gut)
     message_id = await reply(gut, update)
     sent = await in_state(gut, message_id, "sent")
-    assert telegram.sent == [{"chat_id": CUSTOMER_CHAT, "text": "On it"}]
+    quoted = {"message_id": 4521, "allow_sending_without_reply": True}  # the customer's message
+    assert telegram.sent == [
+        {"chat_id": CUSTOMER_CHAT, "text": "On it", "reply_parameters": quoted}
+    ]
     assert sent["provider_message_id"] == f"{CUSTOMER_CHAT}:100"
     assert sent["customer_id"] == update["customer_id"]
     await asyncio.sleep(0.1)
