@@ -6,6 +6,7 @@ Use the fixtures by adding `pytest_plugins = ["gateway.testing"]` to a `conftest
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ __all__ = [
     "claimed_chat",
     "compare_digest_calls",
     "customer_interactions",
+    "eventually",
     "free_port",
     "gateway_factory",
     "golden",
@@ -91,6 +93,24 @@ class GatewayUnderTest:
             raise AssertionError(f"stored interactions no longer validate: {unreadable}")
         return readable
 
+    async def message(self, message_id: str) -> dict[str, Any]:
+        """Return an outbound message as `GET /admin/messages/{id}` answers it."""
+        response = await self.admin.get(f"/admin/messages/{message_id}")
+        assert response.status == 200, await response.text()
+        found: dict[str, Any] = (await response.json())["message"]
+        return found
+
+    async def message_in_state(
+        self, message_id: str, state: str, within_s: float = 5.0
+    ) -> dict[str, Any]:
+        """Wait until an outbound message reaches `state`; return it (AssertionError if not)."""
+
+        async def reached() -> bool:
+            return bool((await self.message(message_id))["state"] == state)
+
+        await eventually(reached, within_s)
+        return await self.message(message_id)
+
     async def post_signed(
         self, channel_id: str, payload: Any, secret: str, *, msg_id: str | None = None
     ) -> ClientResponse:
@@ -99,6 +119,15 @@ class GatewayUnderTest:
         headers = standard_webhook_headers(secret, body, msg_id=msg_id)
         headers["Content-Type"] = "application/json"
         return await self.client.post(f"/webhooks/{channel_id}", data=body, headers=headers)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within_s: float = 5.0) -> None:
+    """Wait until `check()` is true, polling every 20 ms; AssertionError after `within_s`."""
+    for _ in range(max(1, int(within_s / 0.02))):
+        if await check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the condition did not hold within {within_s:g}s")
 
 
 GatewayFactory = Callable[..., Awaitable[GatewayUnderTest]]

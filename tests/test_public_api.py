@@ -35,9 +35,10 @@ PUBLIC = {
     "gateway.testing": [
         "BackendConformance", "ChannelCase", "ChannelConformance", "FakeCRM", "GatewayFactory",
         "GatewayProcess", "GatewayUnderTest", "Journey", "RecordedRequest", "Recordings",
-        "Webhook", "claimed_chat", "compare_digest_calls", "customer_interactions", "free_port",
-        "gateway_factory", "golden", "keys_in_source", "make_channel", "make_interaction",
-        "run_channel", "standard_webhook_headers", "undocumented", "webhook_request",
+        "Webhook", "claimed_chat", "compare_digest_calls", "customer_interactions", "eventually",
+        "free_port", "gateway_factory", "golden", "keys_in_source", "make_channel",
+        "make_interaction", "run_channel", "standard_webhook_headers", "undocumented",
+        "webhook_request",
     ],
 }  # fmt: skip
 

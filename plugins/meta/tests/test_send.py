@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -20,7 +20,7 @@ from meta_cases import APP_SECRET, VERIFY_TOKEN, hub_signature, whatsapp_body, w
 
 from gateway.errors import AuthenticationError, ConfigError
 from gateway.plugin import Rejected, Retry
-from gateway.testing import GatewayFactory, GatewayUnderTest
+from gateway.testing import GatewayFactory, GatewayUnderTest, eventually
 
 CUSTOMER = "16505551234"
 FAST_RETRY = {"initial_backoff": "10ms", "max_backoff": "50ms", "max_attempts": 5}
@@ -93,33 +93,13 @@ def hello(message: dict[str, Any]) -> dict[str, Any]:
     return {"to": {"interaction_id": message["id"]}, "content": {"text": "Yes, in blue"}}
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if await check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the condition did not hold in time")
-
-
-async def in_state(gut: GatewayUnderTest, message_id: str, state: str) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-
-    async def reached() -> bool:
-        response = await gut.admin.get(f"/admin/messages/{message_id}")
-        found.update((await response.json())["message"])
-        return bool(found["state"] == state)
-
-    await eventually(reached)
-    return found
-
-
 async def test_a_reply_is_sent_once_and_its_status_marks_it_delivered(
     gut: GatewayUnderTest, graph: FakeGraph
 ) -> None:
     message = await inbound(gut)
     status, answer = await send(gut, hello(message))
     assert status == 202, answer
-    sent = await in_state(gut, answer["message"]["id"], "sent")
+    sent = await gut.message_in_state(answer["message"]["id"], "sent")
     assert graph.sent == [
         {
             "messaging_product": "whatsapp",
@@ -135,9 +115,9 @@ async def test_a_reply_is_sent_once_and_its_status_marks_it_delivered(
     wamid = sent["provider_message_id"]
     assert wamid.startswith("wamid.")
     await post(gut, status_webhook(wamid, "delivered"))
-    await in_state(gut, answer["message"]["id"], "delivered")
+    await gut.message_in_state(answer["message"]["id"], "delivered")
     await post(gut, status_webhook(wamid, "read"))
-    await in_state(gut, answer["message"]["id"], "read")
+    await gut.message_in_state(answer["message"]["id"], "read")
     assert len(graph.sent) == 1
 
 
@@ -152,7 +132,7 @@ async def test_free_form_text_25_hours_later_is_refused_a_template_is_sent(
         gut, {"to": {"interaction_id": message["id"]}, "template": template}, "key-2"
     )
     assert status == 202, answer
-    await in_state(gut, answer["message"]["id"], "sent")
+    await gut.message_in_state(answer["message"]["id"], "sent")
     [body] = graph.sent
     placeholders = [{"type": "text", "text": "Sheena"}, {"type": "text", "text": "1042"}]
     assert (body["type"], body["template"]) == (
@@ -171,7 +151,7 @@ async def test_the_graph_api_down_is_retried_and_sent_once(
     message = await inbound(gut)
     graph.fail_next(2, status=503)
     _, answer = await send(gut, hello(message))
-    await in_state(gut, answer["message"]["id"], "sent")
+    await gut.message_in_state(answer["message"]["id"], "sent")
     assert (len(graph.sent), graph.faults_served) == (1, 2)
 
 
@@ -179,7 +159,7 @@ async def test_a_rate_limit_is_retried(gut: GatewayUnderTest, graph: FakeGraph) 
     message = await inbound(gut)
     graph.fail_next(body=graph_error(130429, "Rate limit hit"), status=400)
     _, answer = await send(gut, hello(message))
-    await in_state(gut, answer["message"]["id"], "sent")
+    await gut.message_in_state(answer["message"]["id"], "sent")
     assert len(graph.sent) == 1
 
 
@@ -197,7 +177,7 @@ async def test_a_refused_recipient_is_dead_with_the_reason(
     message = await inbound(gut)
     graph.fail_next(body=graph_error(code, "Message failed to send"), status=400)
     _, answer = await send(gut, hello(message))
-    dead = await in_state(gut, answer["message"]["id"], "dead")
+    dead = await gut.message_in_state(answer["message"]["id"], "dead")
     assert reason in dead["error"]
     assert f"error {code}" in dead["error"]
     assert graph.sent == []
@@ -232,7 +212,7 @@ async def test_a_send_cut_off_in_flight_is_parked_not_resent(
         message = await inbound(gut)
         graph.hang(1)
         _, answer = await send(gut, hello(message))
-        dead = await in_state(gut, answer["message"]["id"], "dead")
+        dead = await gut.message_in_state(answer["message"]["id"], "dead")
         assert dead["error"].startswith("outcome_unknown")
         assert ACCESS_TOKEN not in dead["error"]
         await asyncio.sleep(0.3)

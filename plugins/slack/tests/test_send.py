@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -24,7 +24,7 @@ from slack_cases import SIGNING_SECRET, TEAM, fixture, slack_headers
 from gateway.errors import AuthenticationError, ConfigError
 from gateway.plugin import BackendContext, Delivered, Delivery, Rejected, Retry
 from gateway.schema import Interaction
-from gateway.testing import GatewayFactory, GatewayUnderTest
+from gateway.testing import GatewayFactory, GatewayUnderTest, eventually
 
 IM = "D024BE91L"
 CUSTOMER_USER = "U2147483697"
@@ -94,31 +94,11 @@ async def send(gut: GatewayUnderTest, dm: dict[str, Any], key: str = "key-1") ->
     return message_id
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if await check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the condition did not hold in time")
-
-
-async def in_state(gut: GatewayUnderTest, message_id: str, state: str) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-
-    async def reached() -> bool:
-        response = await gut.admin.get(f"/admin/messages/{message_id}")
-        found.update((await response.json())["message"])
-        return bool(found["state"] == state)
-
-    await eventually(reached)
-    return found
-
-
 async def test_a_reply_goes_to_the_customers_im_and_its_echo_is_recognised(
     gut: GatewayUnderTest, slack: FakeSlack
 ) -> None:
     dm = await inbound(gut)
-    sent = await in_state(gut, await send(gut, dm), "sent")
+    sent = await gut.message_in_state(await send(gut, dm), "sent")
     assert slack.posted == [{"channel": CUSTOMER_USER, "text": "On it"}]
     ts = slack.messages[IM][-1]
     assert sent["provider_message_id"] == f"{IM}:{ts}"
@@ -134,7 +114,7 @@ async def test_a_reply_goes_to_the_customers_im_and_its_echo_is_recognised(
 async def test_slack_down_is_retried_and_sent_once(gut: GatewayUnderTest, slack: FakeSlack) -> None:
     dm = await inbound(gut)
     slack.fail_next(2, status=503)
-    await in_state(gut, await send(gut, dm), "sent")
+    await gut.message_in_state(await send(gut, dm), "sent")
     assert len(slack.posted) == 1
     assert slack.faults_served == 2
 
@@ -145,7 +125,7 @@ async def test_ratelimited_waits_for_retry_after_and_sends_once(
     dm = await inbound(gut)
     slack.rate_limit(1, retry_after=1)
     started = time.monotonic()
-    await in_state(gut, await send(gut, dm), "sent")
+    await gut.message_in_state(await send(gut, dm), "sent")
     assert time.monotonic() - started >= 0.9
     assert len(slack.posted) == 1
 
@@ -156,7 +136,7 @@ async def test_an_in_band_refusal_is_dead_with_the_error(
 ) -> None:
     dm = await inbound(gut)
     slack.fail_next(status=200, body={"ok": False, "error": error})
-    dead = await in_state(gut, await send(gut, dm), "dead")
+    dead = await gut.message_in_state(await send(gut, dm), "dead")
     assert error in dead["error"]
     assert REFUSED[error] in dead["error"]
     assert slack.posted == []
@@ -188,7 +168,7 @@ async def test_a_send_cut_off_in_flight_is_parked_not_resent(
     async with gut.gateway.running():
         dm = await inbound(gut)
         slack.hang(1)
-        dead = await in_state(gut, await send(gut, dm), "dead")
+        dead = await gut.message_in_state(await send(gut, dm), "dead")
         assert dead["error"].startswith("outcome_unknown")
         await asyncio.sleep(0.3)
         assert len(slack.requests_to("POST", "chat.postMessage")) == 1

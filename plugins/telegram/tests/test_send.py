@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +31,7 @@ from telegram_cases import HEADER, SECRET_TOKEN, fixture
 from gateway.errors import AuthenticationError, ConfigError
 from gateway.plugin import BackendContext, Delivered, Delivery, Rejected, Retry
 from gateway.schema import Interaction
-from gateway.testing import GatewayFactory, GatewayUnderTest
+from gateway.testing import GatewayFactory, GatewayUnderTest, eventually
 
 CHANNEL = "support-bot"
 CUSTOMER_CHAT = 987654321
@@ -81,36 +81,12 @@ async def reply(gut: GatewayUnderTest, to: dict[str, Any], text: str = "On it") 
     return message_id
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if await check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the condition did not hold in time")
-
-
-async def message(gut: GatewayUnderTest, message_id: str) -> dict[str, Any]:
-    response = await gut.admin.get(f"/admin/messages/{message_id}")
-    assert response.status == 200
-    found: dict[str, Any] = (await response.json())["message"]
-    return found
-
-
-async def in_state(gut: GatewayUnderTest, message_id: str, state: str) -> dict[str, Any]:
-    async def reached() -> bool:
-        current: str = (await message(gut, message_id))["state"]
-        return current == state
-
-    await eventually(reached)
-    return await message(gut, message_id)
-
-
 async def test_a_reply_is_sent_once_to_the_customers_chat(
     gut: GatewayUnderTest, telegram: FakeTelegram
 ) -> None:
     update = await inbound(gut)
     message_id = await reply(gut, update)
-    sent = await in_state(gut, message_id, "sent")
+    sent = await gut.message_in_state(message_id, "sent")
     quoted = {"message_id": 4521, "allow_sending_without_reply": True}  # the customer's message
     assert telegram.sent == [
         {"chat_id": CUSTOMER_CHAT, "text": "On it", "reply_parameters": quoted}
@@ -119,7 +95,7 @@ async def test_a_reply_is_sent_once_to_the_customers_chat(
     assert sent["customer_id"] == update["customer_id"]
     await asyncio.sleep(0.1)
     assert len(telegram.requests) == 1
-    assert (await message(gut, message_id))["state"] == "sent"  # no receipts: it stays sent
+    assert (await gut.message(message_id))["state"] == "sent"  # no receipts: it stays sent
 
 
 async def test_flood_control_is_retried_after_its_hint_and_sent_once(
@@ -130,7 +106,7 @@ async def test_flood_control_is_retried_after_its_hint_and_sent_once(
     telegram.fail_next(status=429, body=flood)
     message_id = await reply(gut, update)
     started = asyncio.get_running_loop().time()
-    await in_state(gut, message_id, "sent")
+    await gut.message_in_state(message_id, "sent")
     assert asyncio.get_running_loop().time() - started >= 0.9
     assert (telegram.faults_served, len(telegram.sent)) == (1, 1)
 
@@ -140,7 +116,7 @@ async def test_telegram_down_is_retried_and_sent_once(
 ) -> None:
     update = await inbound(gut)
     telegram.fail_next(2, status=502, body=telegram_error(502, "Bad Gateway"))
-    await in_state(gut, await reply(gut, update), "sent")
+    await gut.message_in_state(await reply(gut, update), "sent")
     assert (telegram.faults_served, len(telegram.sent)) == (2, 1)
 
 
@@ -153,7 +129,7 @@ async def test_a_refused_chat_is_dead_with_telegrams_description(
 ) -> None:
     update = await inbound(gut)
     telegram.fail_next(status=status, body=telegram_error(status, description))
-    dead = await in_state(gut, await reply(gut, update), "dead")
+    dead = await gut.message_in_state(await reply(gut, update), "dead")
     assert dead["error"] == f"Telegram {status}: {description}"
     assert telegram.sent == []
 
@@ -172,7 +148,7 @@ async def test_a_refused_token_pauses_the_sender_and_stays_out_of_logs(
         return bool(lane["state"] != "ready")
 
     await eventually(paused)
-    assert (await message(gut, message_id))["state"] == "queued"
+    assert (await gut.message(message_id))["state"] == "queued"
     assert telegram.sent == []
     assert BOT_TOKEN not in caplog.text
     assert BOT_TOKEN.split(":")[1] not in str(await (await gut.admin.get("/admin/backends")).text())
@@ -185,7 +161,7 @@ async def test_a_send_cut_off_in_flight_is_parked_not_resent(
     async with gut.gateway.running():
         update = await inbound(gut)
         telegram.hang(1)
-        dead = await in_state(gut, await reply(gut, update), "dead")
+        dead = await gut.message_in_state(await reply(gut, update), "dead")
         assert dead["error"].startswith("outcome_unknown")
         assert BOT_TOKEN not in dead["error"]
         await asyncio.sleep(0.3)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -27,7 +27,7 @@ from recordings import CUSTOMER, FORM, OUR_NUMBER, TOKEN, fixture, pairs, sdk_si
 from gateway.cli import main
 from gateway.errors import ConfigError
 from gateway.plugin import Rejected, Retry
-from gateway.testing import FakeCRM, GatewayFactory, GatewayProcess, GatewayUnderTest
+from gateway.testing import FakeCRM, GatewayFactory, GatewayProcess, GatewayUnderTest, eventually
 
 PUBLIC_URL = "https://gw.example"
 HOOK_SECRET = "whsec_Z2F0ZXdheS10by1jcm0tc2lnbmluZy1r"
@@ -115,30 +115,6 @@ def hello(sms: dict[str, Any]) -> dict[str, Any]:
     return {"to": {"interaction_id": sms["id"]}, "content": {"text": "Hi"}}
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if await check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the condition did not hold in time")
-
-
-async def message(gut: GatewayUnderTest, message_id: str) -> dict[str, Any]:
-    response = await gut.admin.get(f"/admin/messages/{message_id}")
-    assert response.status == 200
-    found: dict[str, Any] = (await response.json())["message"]
-    return found
-
-
-async def in_state(gut: GatewayUnderTest, message_id: str, state: str) -> dict[str, Any]:
-    async def reached() -> bool:
-        current: str = (await message(gut, message_id))["state"]
-        return current == state
-
-    await eventually(reached)
-    return await message(gut, message_id)
-
-
 def status_callback(sid: str, status: str) -> bytes:
     """Return the form of Twilio's status callback for the message `sid`."""
     return urlencode(
@@ -166,7 +142,7 @@ async def test_a_reply_is_sent_once_delivered_and_reaches_the_crm(
     queued = answer["message"]
     assert (queued["channel"], queued["customer_id"]) == ("sms", sms["customer_id"])
     assert queued["conversation_id"] == sms["conversation_id"]
-    sent = await in_state(gut, queued["id"], "sent")
+    sent = await gut.message_in_state(queued["id"], "sent")
     [create] = twilio.created
     assert create == {
         "To": CUSTOMER,
@@ -176,9 +152,9 @@ async def test_a_reply_is_sent_once_delivered_and_reaches_the_crm(
     }
     assert sent["provider_message_id"] == "SM" + "0" * 31 + "1"
     await post_twilio(gut, status_callback(sent["provider_message_id"], "delivered"))
-    await in_state(gut, queued["id"], "delivered")
+    await gut.message_in_state(queued["id"], "delivered")
     await post_twilio(gut, status_callback(sent["provider_message_id"], "sent"))  # late, lower
-    assert (await message(gut, queued["id"]))["state"] == "delivered"
+    assert (await gut.message(queued["id"]))["state"] == "delivered"
 
     async def both_delivered() -> bool:
         return len([i for i in hook.interactions if i["type"] == "message"]) == 2
@@ -209,7 +185,7 @@ async def test_one_key_posted_five_times_at_once_sends_once(
     answers = await asyncio.gather(*(send(gut, body, "same") for _ in range(5)))
     assert sorted(status for status, _ in answers) == [200, 200, 200, 200, 202]
     assert len({answer["message"]["id"] for _, answer in answers}) == 1
-    await in_state(gut, answers[0][1]["message"]["id"], "sent")
+    await gut.message_in_state(answers[0][1]["message"]["id"], "sent")
     await asyncio.sleep(0.1)
     assert len(twilio.created) == 1
     status, answer = await send(gut, {**body, "content": {"text": "Other"}}, "same")
@@ -237,7 +213,7 @@ async def test_twilio_down_is_retried_and_sent_once(
         gut, {"to": {"interaction_id": sms["id"]}, "content": {"text": "Hi"}}
     )
     assert status == 202
-    await in_state(gut, answer["message"]["id"], "sent")
+    await gut.message_in_state(answer["message"]["id"], "sent")
     assert len(twilio.created) == 1
     assert twilio.faults_served == 2
 
@@ -248,7 +224,7 @@ async def test_an_unreachable_recipient_is_dead_with_the_reason(
     sms = await inbound(gut)
     twilio.fail_next(body={"code": 21614, "message": "not a mobile number"}, status=400)
     _, answer = await send(gut, hello(sms))
-    dead = await in_state(gut, answer["message"]["id"], "dead")
+    dead = await gut.message_in_state(answer["message"]["id"], "dead")
     assert "not a mobile number" in dead["error"]
     assert twilio.created == []
 
@@ -262,7 +238,7 @@ async def test_a_send_cut_off_in_flight_is_parked_not_resent(
         sms = await inbound(gut)
         twilio.hang(1)
         _, answer = await send(gut, hello(sms))
-        dead = await in_state(gut, answer["message"]["id"], "dead")
+        dead = await gut.message_in_state(answer["message"]["id"], "dead")
         assert dead["error"].startswith("outcome_unknown")
         await asyncio.sleep(0.3)
         assert len(twilio.requests) == 1
@@ -283,7 +259,7 @@ async def test_a_stop_while_in_flight_is_parked_at_restart(
     async with FakeTwilio(TOKEN) as second:
         again = await gateway_factory(config(second, hook))
         async with again.gateway.running():
-            parked = await in_state(again, answer["message"]["id"], "dead")
+            parked = await again.message_in_state(answer["message"]["id"], "dead")
             assert parked["error"].startswith("outcome_unknown")
             await asyncio.sleep(0.2)
             assert second.requests == []
@@ -343,7 +319,7 @@ async def test_gateway_send_queues_a_reply_the_running_gateway_sends(
         assert await asyncio.to_thread(main, [*argv, "--config", str(path)]) == 0
         printed = orjson.loads(capsys.readouterr().out)["message"]
         assert printed["state"] == "queued"
-        await in_state(gut, printed["id"], "sent")
+        await gut.message_in_state(printed["id"], "sent")
         assert [c["Body"] for c in twilio.created] == ["From the CLI"]
 
 
