@@ -85,6 +85,12 @@ class SenderSettings(BackendSettings):
     once at the provider); `resend` sends it again (at least once: the customer may get it
     twice)."""
 
+    def unknown_outcome(self, detail: str) -> Retry | Rejected:
+        """Return the outcome of a send that may have reached the provider: `Rejected` with
+        `outcome_unknown` (parked for an operator), or `Retry` if `on_unknown_outcome: resend`."""
+        reason = f"{UNKNOWN_OUTCOME}: {detail}"
+        return Retry(reason) if self.on_unknown_outcome == "resend" else Rejected(reason)
+
 
 SettingsT = TypeVar("SettingsT", bound=BackendSettings)
 

@@ -22,7 +22,6 @@ from pydantic import Field, SecretStr, field_validator
 from gateway.errors import AuthenticationError
 from gateway.plugin import (
     MAX_ANSWER_BYTES,
-    UNKNOWN_OUTCOME,
     Backend,
     Delivered,
     Delivery,
@@ -189,10 +188,9 @@ class WhatsAppSender(Backend[WhatsAppSendSettings]):
 
     def _unknown(self, detail: str) -> Outcome:
         """The request may have reached WhatsApp: park it, or resend if configured to."""
-        reason = f"{UNKNOWN_OUTCOME}: {detail}; WhatsApp may or may not have sent the message"
-        if self.settings.on_unknown_outcome == "resend":
-            return Retry(reason)
-        return Rejected(reason)
+        return self.settings.unknown_outcome(
+            f"{detail}; WhatsApp may or may not have sent the message"
+        )
 
 
 def _wamid(answer: Any) -> str | None:

@@ -26,7 +26,6 @@ from gateway.backend_http import MAX_ANSWER_BYTES
 from gateway.channel import utc_now
 from gateway.errors import AuthenticationError
 from gateway.plugin import (
-    UNKNOWN_OUTCOME,
     Backend,
     Delivered,
     Delivery,
@@ -174,10 +173,9 @@ class SlackSender(Backend[SlackSendSettings]):
 
     def _unknown(self, detail: str) -> Outcome:
         """The message may have been posted: park it, or resend if configured to."""
-        reason = f"{UNKNOWN_OUTCOME}: {detail}; Slack may or may not have posted the message"
-        if self.settings.on_unknown_outcome == "resend":
-            return Retry(reason)
-        return Rejected(reason)
+        return self.settings.unknown_outcome(
+            f"{detail}; Slack may or may not have posted the message"
+        )
 
 
 def _ok(answer: Any) -> bool:

@@ -23,7 +23,6 @@ from pydantic import SecretStr, field_validator
 from gateway.backend_http import MAX_ANSWER_BYTES
 from gateway.errors import AuthenticationError
 from gateway.plugin import (
-    UNKNOWN_OUTCOME,
     Backend,
     Delivered,
     Delivery,
@@ -145,10 +144,9 @@ class TelegramSender(Backend[TelegramSendSettings]):
 
     def _unknown(self, detail: str) -> Outcome:
         """The request may have reached Telegram: park it, or resend if configured to."""
-        reason = f"{UNKNOWN_OUTCOME}: {detail}; Telegram may or may not have sent the message"
-        if self.settings.on_unknown_outcome == "resend":
-            return Retry(reason)
-        return Rejected(reason)
+        return self.settings.unknown_outcome(
+            f"{detail}; Telegram may or may not have sent the message"
+        )
 
 
 def send_message(delivery: Delivery) -> dict[str, Any] | Rejected:

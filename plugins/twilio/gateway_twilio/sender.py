@@ -23,7 +23,6 @@ from pydantic import ConfigDict, Field, SecretStr, model_validator
 from gateway.errors import AuthenticationError
 from gateway.plugin import (
     MAX_ANSWER_BYTES,
-    UNKNOWN_OUTCOME,
     Backend,
     Delivered,
     Delivery,
@@ -169,10 +168,7 @@ class TwilioSender(Backend[TwilioSendSettings]):
 
     def _unknown(self, detail: str) -> Outcome:
         """The request may have reached Twilio: park it, or resend if configured to."""
-        reason = f"{UNKNOWN_OUTCOME}: {detail}; Twilio may or may not have the message"
-        if self.settings.on_unknown_outcome == "resend":
-            return Retry(reason)
-        return Rejected(reason)
+        return self.settings.unknown_outcome(f"{detail}; Twilio may or may not have the message")
 
 
 def _json(body: bytes) -> Any:
