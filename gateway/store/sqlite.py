@@ -80,6 +80,7 @@ from gateway.store.sqlite_health import (
     WriterFiles,
     busy_wait,
     checkpoint,
+    is_disk_full,
     is_lock_wait,
     is_storage_error,
     probe,
@@ -188,6 +189,7 @@ class SqliteStore:
         # The writer's health, written on the writer thread.
         self._files = WriterFiles(path)
         self._write_failed = False  # then `ping` writes for real, until a write succeeds
+        self._disk_full = False  # then `ping` also wants free space, until a probe succeeds
         self._checkpoint_due = False
         self._writes_since_checkpoint = 0
         self._unscrubbed = False  # an erasure waits for a successful checkpoint
@@ -616,6 +618,7 @@ class SqliteStore:
         except sqlite3.Error as exc:
             if is_storage_error(exc) and not is_lock_wait(exc):
                 self._write_failed = True
+                self._disk_full = self._disk_full or is_disk_full(exc)
             raise
         self._files.check()
         self._write_failed = False
@@ -630,8 +633,9 @@ class SqliteStore:
         """On the writer thread: raise `StoreUnavailableError` unless a commit could succeed."""
         self._files.check()
         busy_wait(conn, _PROBE_BUSY_S)
-        probe(conn, write=self._write_failed, now=utc_text(datetime.now(UTC)))
-        self._write_failed = False
+        was_full = self._path if self._disk_full else None
+        probe(conn, write=self._write_failed, now=utc_text(datetime.now(UTC)), was_full=was_full)
+        self._write_failed = self._disk_full = False
 
     async def _checkpoint_now(self) -> bool:
         """Checkpoint the WAL (and truncate it while an erasure waits); False if it could not."""

@@ -21,7 +21,15 @@ import sqlite3
 
 from gateway.errors import StoreUnavailableError
 
-__all__ = ["WriterFiles", "busy_wait", "checkpoint", "is_storage_error", "probe"]
+__all__ = [
+    "WriterFiles",
+    "busy_wait",
+    "checkpoint",
+    "is_disk_full",
+    "is_lock_wait",
+    "is_storage_error",
+    "probe",
+]
 
 _log = logging.getLogger("gateway.store.sqlite")
 
@@ -43,19 +51,30 @@ _STORAGE_ERRORS = frozenset(
 _LOCKED = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 _PROBE_ROOM = 64 << 10
 """Bytes the probe's write carries: more than a typical commit of one interaction writes."""
+_FREE_ROOM = 1 << 20
+"""Free bytes a disk that was full must have again before the store is ready: a probe's write
+alone can fit in a WAL reused in place and say ready while the next batch fails."""
 _PROBE_WRITE = "INSERT OR REPLACE INTO store_probe (id, probed_at, room) VALUES (1, ?, zeroblob(?))"
+
+
+def _primary_code(exc: BaseException) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(exc, sqlite3.Error) and code is not None else None
 
 
 def is_storage_error(exc: BaseException) -> bool:
     """Return whether `exc` failed the whole transaction (lock, disk, files), not one row."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _STORAGE_ERRORS
+    return _primary_code(exc) in _STORAGE_ERRORS
 
 
 def is_lock_wait(exc: BaseException) -> bool:
     """Return whether `exc` is another connection's lock outlasting the busy wait."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _LOCKED
+    return _primary_code(exc) in _LOCKED
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Return whether `exc` is SQLite's "database or disk is full"."""
+    return _primary_code(exc) == sqlite3.SQLITE_FULL
 
 
 _BUSY_STEP_MS = 50
@@ -82,14 +101,17 @@ def checkpoint(conn: sqlite3.Connection, *, truncate: bool) -> bool:
     return bool(busy == 0 and log_frames == checkpointed)
 
 
-def probe(conn: sqlite3.Connection, *, write: bool, now: str) -> None:
+def probe(conn: sqlite3.Connection, *, write: bool, now: str, was_full: str | None = None) -> None:
     """Take the write lock and give it back; with `write`, commit a write as large as a
-    typical commit (a disk with room for a small write only is not ready).
+    typical commit (a disk with room for a small write only is not ready). `was_full` names the
+    database file after a write found its disk full: that disk needs 1 MiB free again.
 
     `BEGIN IMMEDIATE` finds another process's lock; only a real write finds a full disk, a
     read-only mount or an I/O error, so that one runs after a write failed, until one succeeds.
     Raises `StoreUnavailableError` saying what is wrong.
     """
+    if was_full is not None:
+        _has_room(was_full)
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -101,6 +123,19 @@ def probe(conn: sqlite3.Connection, *, write: bool, now: str) -> None:
                 conn.execute("ROLLBACK")
     except sqlite3.Error as exc:
         raise StoreUnavailableError(f"cannot commit now: {exc}") from exc
+
+
+def _has_room(path: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        disk = os.statvfs(folder)
+    except OSError as exc:
+        raise StoreUnavailableError(f"cannot commit now: cannot read free space: {exc}") from exc
+    free = disk.f_bavail * disk.f_frsize
+    if free < _FREE_ROOM:
+        raise StoreUnavailableError(
+            f"cannot commit now: database or disk is full ({free} bytes free in {folder})"
+        )
 
 
 class WriterFiles:
