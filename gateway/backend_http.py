@@ -28,6 +28,7 @@ __all__ = [
     "TRANSIENT_STATUSES",
     "parse_retry_after",
     "raise_for_delivery_status",
+    "read_answer",
 ]
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
@@ -90,12 +91,19 @@ async def raise_for_delivery_status(
     raise PermanentDeliveryError(reason)
 
 
+async def read_answer(response: aiohttp.ClientResponse) -> bytes:
+    """Read a body to its end and return its first `MAX_ANSWER_BYTES`; a body cut off raises
+    aiohttp's error (or `TimeoutError`)."""
+    kept = bytearray()
+    while chunk := await response.content.read(_READ_CHUNK):
+        kept += chunk[: MAX_ANSWER_BYTES - len(kept)]
+    return bytes(kept)
+
+
 async def _whole_answer(response: aiohttp.ClientResponse) -> bytes:
     """Read a 2xx body to its end, keeping its start; a body cut off is a transient failure."""
-    kept = bytearray()
     try:
-        while chunk := await response.content.read(_READ_CHUNK):
-            kept += chunk[: MAX_ANSWER_BYTES - len(kept)]
+        return await read_answer(response)
     except TimeoutError:  # before ClientError: aiohttp's timeouts are both; callers classify it
         raise
     except aiohttp.ClientError as exc:
@@ -103,7 +111,6 @@ async def _whole_answer(response: aiohttp.ClientResponse) -> bytes:
             f"HTTP {response.status}: answer cut off before its end ({type(exc).__name__}: "
             f"{exc}); the remote may not have finished, so the delivery goes again"
         ) from exc
-    return bytes(kept)
 
 
 async def _body_text(response: aiohttp.ClientResponse) -> str:

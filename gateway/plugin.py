@@ -35,6 +35,7 @@ from gateway.backend_http import MAX_ANSWER_BYTES, parse_retry_after, raise_for_
 from gateway.channel import Channel, ChannelContext, ChannelSettings, payload_error
 from gateway.enricher import Enricher, EnricherSettings
 from gateway.normalize import normalize_email, normalize_identity, normalize_phone
+from gateway.provider_send import ProviderAnswer, send_to_provider
 from gateway.registry import BackendRegistry, ChannelRegistry, EnricherRegistry
 from gateway.request import WebhookRequest, WebhookResponse
 from gateway.settings_types import Duration, OneOrMany
@@ -62,6 +63,7 @@ __all__ = [
     "MergesCustomers",
     "OneOrMany",
     "Outcome",
+    "ProviderAnswer",
     "Rejected",
     "Retry",
     "RetrySettings",
@@ -75,6 +77,7 @@ __all__ = [
     "parse_retry_after",
     "payload_error",
     "raise_for_delivery_status",
+    "send_to_provider",
 ]
 
 hookimpl = pluggy.HookimplMarker("gateway")

@@ -12,24 +12,22 @@ timeout, a dropped connection) has an unknown outcome: it is dead-lettered with
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-import aiohttp
 import orjson
 from pydantic import Field, SecretStr, field_validator
 
 from gateway.errors import AuthenticationError
 from gateway.plugin import (
-    MAX_ANSWER_BYTES,
     Backend,
     Delivered,
     Delivery,
     Outcome,
+    ProviderAnswer,
     Rejected,
     Retry,
     SenderSettings,
-    parse_retry_after,
+    send_to_provider,
 )
 from gateway.schema import Interaction
 
@@ -160,37 +158,25 @@ class WhatsAppSender(Backend[WhatsAppSendSettings]):
         if isinstance(body, Rejected):
             return body
         token = self.settings.access_token.get_secret_value()
-        timeout = aiohttp.ClientTimeout(total=self.settings.timeout.total_seconds())
-        try:
-            async with self.ctx.http.post(
-                self._url,
-                data=orjson.dumps(body),
-                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-                timeout=timeout,
-                allow_redirects=False,
-            ) as response:
-                raw = await response.content.read(MAX_ANSWER_BYTES)
-                status = response.status
-                retry_after = parse_retry_after(
-                    response.headers.get("Retry-After"), datetime.now(UTC)
-                )
-        except aiohttp.ClientConnectorError as exc:  # never connected: nothing was written
-            return Retry(f"cannot connect to the Graph API: {exc.os_error or exc}")
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            return self._unknown(f"{type(exc).__name__}: {exc}")
-        answer = _json(raw)
-        if status != 200:
-            return classify_error(status, answer, retry_after)
-        wamid = _wamid(answer)
-        if wamid is None:
-            return self._unknown(f"the Graph API answered {status} without a message id")
-        return Delivered(provider_message_id=wamid)
-
-    def _unknown(self, detail: str) -> Outcome:
-        """The request may have reached WhatsApp: park it, or resend if configured to."""
-        return self.settings.unknown_outcome(
-            f"{detail}; WhatsApp may or may not have sent the message"
+        answer = await send_to_provider(
+            self.ctx.http,
+            self._url,
+            self.settings,
+            provider="WhatsApp",
+            headers={"Authorization": f"Bearer {token}"},
+            json=body,
         )
+        if not isinstance(answer, ProviderAnswer):
+            return answer
+        if answer.status != 200:
+            return classify_error(answer.status, answer.body, answer.retry_after)
+        wamid = _wamid(answer.body)
+        if wamid is None:
+            return self.settings.unknown_outcome(
+                f"the Graph API answered {answer.status} without a message id; WhatsApp may"
+                " have the message"
+            )
+        return Delivered(provider_message_id=wamid)
 
 
 def _wamid(answer: Any) -> str | None:
@@ -199,10 +185,3 @@ def _wamid(answer: Any) -> str | None:
     first = messages[0] if isinstance(messages, list) and messages else None
     wamid = first.get("id") if isinstance(first, dict) else None
     return wamid if isinstance(wamid, str) and wamid else None
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None

@@ -18,22 +18,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar, Final
 
-import aiohttp
-import orjson
 from pydantic import ConfigDict, HttpUrl, SecretStr, field_validator
 
-from gateway.backend_http import MAX_ANSWER_BYTES
-from gateway.channel import utc_now
 from gateway.errors import AuthenticationError
 from gateway.plugin import (
     Backend,
     Delivered,
     Delivery,
     Outcome,
+    ProviderAnswer,
     Rejected,
     Retry,
     SenderSettings,
-    parse_retry_after,
+    send_to_provider,
 )
 from gateway.schema import Interaction
 
@@ -127,63 +124,49 @@ class SlackSender(Backend[SlackSendSettings]):
 
     async def health_check(self) -> None:
         """Check the token with `auth.test`; raise `AuthenticationError` if Slack refuses it."""
-        status, answer, retry_after = await self._call("auth.test", {})
-        if status != 200 or not _ok(answer):
-            outcome = classify_error(status, answer, retry_after)
-            raise RuntimeError(f"auth.test failed: {outcome.reason}")
+        answer = await self._call("auth.test", {})
+        if isinstance(answer, ProviderAnswer) and answer.status == 200 and _ok(answer.body):
+            return
+        if isinstance(answer, ProviderAnswer):
+            answer = classify_error(answer.status, answer.body, answer.retry_after)
+        raise RuntimeError(f"auth.test failed: {answer.reason}")
 
-    async def _call(self, method: str, body: dict[str, str]) -> tuple[int, Any, float | None]:
-        """POST `body` to the Web API `method`; return the status, the JSON answer (None if
-        not JSON) and the `Retry-After` hint."""
-        url = f"{str(self.settings.base_url).rstrip('/')}/{method}"
+    async def _call(self, method: str, body: dict[str, str]) -> ProviderAnswer | Retry | Rejected:
+        """POST `body` to the Web API `method`."""
         token = self.settings.bot_token.get_secret_value()
-        async with self.ctx.http.post(
-            url,
-            data=orjson.dumps(body),
+        return await send_to_provider(
+            self.ctx.http,
+            f"{str(self.settings.base_url).rstrip('/')}/{method}",
+            self.settings,
+            provider="Slack",
             headers={
                 "Authorization": f"Bearer {token}",
                 "Content-Type": "application/json; charset=utf-8",
             },
-            timeout=aiohttp.ClientTimeout(total=self.settings.timeout.total_seconds()),
-            allow_redirects=False,
-        ) as response:
-            raw = await response.content.read(MAX_ANSWER_BYTES)
-            retry_after = parse_retry_after(response.headers.get("Retry-After"), utc_now())
-            return response.status, _json(raw), retry_after
+            json=body,
+        )
 
     async def _send(self, delivery: Delivery) -> Outcome:
         body = self._body(delivery.interaction)
         if isinstance(body, Rejected):
             return body
-        try:
-            status, answer, retry_after = await self._call("chat.postMessage", body)
-        except aiohttp.ClientConnectorError as exc:  # never connected: nothing was written
-            return Retry(f"cannot connect to Slack: {exc.os_error or exc}")
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            return self._unknown(f"{type(exc).__name__}: {exc}")
-        if status != 200 or not _ok(answer):
-            error = answer.get("error") if isinstance(answer, dict) else None
-            if status == 200 and error in UNKNOWN_ERRORS:
-                return self._unknown(f"Slack error {error}")
-            return classify_error(status, answer, retry_after)
-        channel, ts = answer.get("channel"), answer.get("ts")
+        answer = await self._call("chat.postMessage", body)
+        if not isinstance(answer, ProviderAnswer):
+            return answer
+        if answer.status != 200 or not _ok(answer.body):
+            error = answer.field("error")
+            if answer.status == 200 and error in UNKNOWN_ERRORS:
+                return self.settings.unknown_outcome(
+                    f"Slack error {error}; Slack may or may not have posted the message"
+                )
+            return classify_error(answer.status, answer.body, answer.retry_after)
+        channel, ts = answer.field("channel"), answer.field("ts")
         if not isinstance(channel, str) or not channel or not isinstance(ts, str) or not ts:
-            return self._unknown("Slack answered ok without the message's channel and ts")
+            return self.settings.unknown_outcome(
+                "Slack answered ok without the message's channel and ts; it may have posted it"
+            )
         return Delivered(provider_message_id=f"{channel}:{ts}")
-
-    def _unknown(self, detail: str) -> Outcome:
-        """The message may have been posted: park it, or resend if configured to."""
-        return self.settings.unknown_outcome(
-            f"{detail}; Slack may or may not have posted the message"
-        )
 
 
 def _ok(answer: Any) -> bool:
     return isinstance(answer, dict) and answer.get("ok") is True
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None

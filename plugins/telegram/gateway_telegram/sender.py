@@ -16,21 +16,21 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, ClassVar, Final
 
-import aiohttp
-import orjson
 from pydantic import SecretStr, field_validator
 
-from gateway.backend_http import MAX_ANSWER_BYTES
 from gateway.errors import AuthenticationError
 from gateway.plugin import (
     Backend,
     Delivered,
     Delivery,
     Outcome,
+    ProviderAnswer,
     Rejected,
     Retry,
     SenderSettings,
+    send_to_provider,
 )
+from gateway.redaction import Redactor
 
 __all__ = [
     "API_ROOT",
@@ -112,41 +112,36 @@ class TelegramSender(Backend[TelegramSendSettings]):
         request = send_message(delivery)
         if isinstance(request, Rejected):
             return request
-        timeout = aiohttp.ClientTimeout(total=self.settings.timeout.total_seconds())
-        try:
-            async with self.ctx.http.post(
-                self._url, json=request, timeout=timeout, allow_redirects=False
-            ) as response:
-                body = await response.content.read(MAX_ANSWER_BYTES)
-                status = response.status
-        except aiohttp.ClientConnectorError as exc:  # never connected: nothing was written
-            return Retry(self._redact(f"cannot connect to Telegram: {exc.os_error or exc}"))
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            return self._unknown(self._redact(f"{type(exc).__name__}: {exc}"))
-        answer = _json(body)
-        if status != 200:
+        token = self.settings.bot_token.get_secret_value()
+        answer = await send_to_provider(
+            self.ctx.http,
+            self._url,
+            self.settings,
+            provider="Telegram",
+            json=request,
+            secrets=[token],
+        )
+        if not isinstance(answer, ProviderAnswer):
+            return answer
+        if answer.status != 200:
             try:
-                return self._redacted(classify_error(status, answer))
+                return self._redacted(classify_error(answer.status, answer.body))
             except AuthenticationError as exc:
                 raise AuthenticationError(self._redact(str(exc))) from None
-        result = answer.get("result") if isinstance(answer, dict) else None
+        result = answer.field("result")
         message_id = result.get("message_id") if isinstance(result, dict) else None
         if not isinstance(message_id, int):
-            return self._unknown("Telegram answered 200 without result.message_id")
+            return self.settings.unknown_outcome(
+                "Telegram answered 200 without result.message_id; it may have sent the message"
+            )
         return Delivered(provider_message_id=f"{request['chat_id']}:{message_id}")
 
     def _redact(self, text: str) -> str:
         """Return `text` without the bot token (aiohttp's errors quote the URL)."""
-        return text.replace(self.settings.bot_token.get_secret_value(), "<bot_token>")
+        return Redactor([self.settings.bot_token.get_secret_value()])(text)
 
     def _redacted(self, outcome: Retry | Rejected) -> Retry | Rejected:
         return replace(outcome, reason=self._redact(outcome.reason))
-
-    def _unknown(self, detail: str) -> Outcome:
-        """The request may have reached Telegram: park it, or resend if configured to."""
-        return self.settings.unknown_outcome(
-            f"{detail}; Telegram may or may not have sent the message"
-        )
 
 
 def send_message(delivery: Delivery) -> dict[str, Any] | Rejected:
@@ -175,10 +170,3 @@ def send_message(delivery: Delivery) -> dict[str, Any] | Rejected:
             "allow_sending_without_reply": True,
         }
     return request
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None

@@ -13,24 +13,21 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
 
-import aiohttp
-import orjson
 from pydantic import ConfigDict, Field, SecretStr, model_validator
 
 from gateway.errors import AuthenticationError
 from gateway.plugin import (
-    MAX_ANSWER_BYTES,
     Backend,
     Delivered,
     Delivery,
     Outcome,
+    ProviderAnswer,
     Rejected,
     Retry,
     SenderSettings,
-    parse_retry_after,
+    send_to_provider,
 )
 
 __all__ = ["API_ROOT", "TwilioSendSettings", "TwilioSender", "classify_error"]
@@ -138,41 +135,19 @@ class TwilioSender(Backend[TwilioSendSettings]):
         form = self._form(delivery)
         if isinstance(form, Rejected):
             return form
-        timeout = aiohttp.ClientTimeout(total=self.settings.timeout.total_seconds())
-        try:
-            async with self.ctx.http.post(
-                self._url,
-                data=form,
-                headers={"Authorization": self.settings.authorization()},
-                timeout=timeout,
-                allow_redirects=False,
-            ) as response:
-                body = await response.content.read(MAX_ANSWER_BYTES)
-                status = response.status
-                retry_after = parse_retry_after(
-                    response.headers.get("Retry-After"), datetime.now(UTC)
-                )
-        except aiohttp.ClientConnectorError as exc:  # never connected: nothing was written
-            return Retry(f"cannot connect to Twilio: {exc.os_error or exc}")
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            return self._unknown(f"{type(exc).__name__}: {exc}")
-        answer = _json(body)
-        if status in (401, 403):
-            raise AuthenticationError(f"Twilio refused the credentials ({status})")
-        if status not in (200, 201):
-            return classify_error(status, answer, retry_after)
-        sid = answer.get("sid") if isinstance(answer, dict) else None
+        headers = {"Authorization": self.settings.authorization()}
+        answer = await send_to_provider(
+            self.ctx.http, self._url, self.settings, provider="Twilio", headers=headers, form=form
+        )
+        if not isinstance(answer, ProviderAnswer):
+            return answer
+        if answer.status in (401, 403):
+            raise AuthenticationError(f"Twilio refused the credentials ({answer.status})")
+        if answer.status not in (200, 201):
+            return classify_error(answer.status, answer.body, answer.retry_after)
+        sid = answer.field("sid")
         if not isinstance(sid, str) or not sid:
-            return self._unknown(f"Twilio answered {status} without a message sid")
+            return self.settings.unknown_outcome(
+                f"Twilio answered {answer.status} without a message sid; it may have the message"
+            )
         return Delivered(provider_message_id=sid)
-
-    def _unknown(self, detail: str) -> Outcome:
-        """The request may have reached Twilio: park it, or resend if configured to."""
-        return self.settings.unknown_outcome(f"{detail}; Twilio may or may not have the message")
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
