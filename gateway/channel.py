@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -96,6 +96,12 @@ class Channel(ABC, Generic[SettingsT]):
     messaging_window: ClassVar[timedelta | None] = None
     """Free-form text only this long after the customer's last inbound on the channel (WhatsApp,
     Messenger, Instagram: 24 h); None: no window."""
+    message_tags: ClassVar[Mapping[str, timedelta | None]] = {}
+    """Message tags the sender takes (`POST /admin/messages` `tag`), each with the window it
+    allows instead of `messaging_window` (Messenger's `HUMAN_AGENT`: 7 days; None: any time)."""
+    sends_templates: ClassVar[bool] = False
+    """Whether the sender sends provider templates (WhatsApp's message templates, Twilio's
+    Content templates): a request with a `template` for a channel without them is refused."""
 
     def __init__(self, ctx: ChannelContext, settings: SettingsT) -> None:
         self.ctx = ctx
@@ -113,6 +119,12 @@ class Channel(ABC, Generic[SettingsT]):
         Default: the interaction's `external_id`; override where the provider's event id is not
         its message id (Telegram's `update_id`)."""
         return answered.external_id
+
+    def reply_thread(self, answered: Interaction) -> str | None:
+        """Return the thread a reply to `answered` goes into (the outbound interaction's
+        `thread_external_id`). Default: `answered`'s own thread; override where a reply to a
+        message outside any thread starts one (a Slack reply threads under the message)."""
+        return answered.thread_external_id
 
     def handshake(self, req: WebhookRequest) -> WebhookResponse | None:
         """Answer a provider's verification challenge, or return None if `req` is not one."""

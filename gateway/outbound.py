@@ -80,6 +80,9 @@ class MessageRequest(_Body):
     channel: _Key | None = None
     content: Content | None = None
     template: Template | None = None
+    tag: _Key | None = None
+    """A provider message tag that allows free-form text outside the messaging window
+    (Messenger and Instagram: `HUMAN_AGENT`, within 7 days); only channels that take it."""
 
     @model_validator(mode="after")
     def _says_something(self) -> MessageRequest:
@@ -218,16 +221,22 @@ async def _choose(
         channel = gateway.channels.get(channel_id)
         if channel is None or channel_id not in gateway.senders:
             continue
+        if request.template is not None and not channel.sends_templates:
+            continue
+        if request.tag is not None and request.tag not in channel.message_tags:
+            continue
         addresses = [i for i in identities if i.kind in channel.reply_kinds]
         if addresses:
             reachable.append((channel, addresses[-1]))
     if not reachable:
         which = f"channel {request.channel} cannot" if request.channel else "no channel can"
+        needs = "templates and " if request.template is not None else ""
+        needs += f"the tag {request.tag} and " if request.tag is not None else ""
         raise RefusedError(
             409,
             "no_channel",
-            f"{which} send to customer {customer_id}: a sending channel needs one of the"
-            " customer's verified or operator-linked identities of a kind it addresses",
+            f"{which} send to customer {customer_id}: a sending channel needs {needs}one of"
+            " the customer's verified or operator-linked identities of a kind it addresses",
         )
     now = gateway.clock()
     for channel, identity in reachable:
@@ -246,6 +255,8 @@ def _window_open(
     channel: Channel[Any], last: datetime | None, now: datetime, request: MessageRequest
 ) -> bool:
     window = channel.messaging_window
+    if request.tag is not None:
+        window = channel.message_tags[request.tag]
     if window is None or request.template is not None:
         return True
     return last is not None and now - last <= window
@@ -273,12 +284,14 @@ def _interaction(
     answered: Interaction | None,
 ) -> Interaction:
     """Return the outbound interaction, in the thread of the message it answers; its metadata
-    tells the sender that message's provider id (`reply_to`) and the template (`template`,
-    `template_language`, `template_parameters`: a JSON array)."""
+    tells the sender that message's provider id (`reply_to`), the message tag (`tag`) and the
+    template (`template`, `template_language`, `template_parameters`: a JSON array)."""
     now = gateway.clock()
     metadata: dict[str, str] = {}
     if answered is not None and (reference := channel.reply_reference(answered)):
         metadata["reply_to"] = reference
+    if request.tag is not None:
+        metadata["tag"] = request.tag
     if request.template is not None:
         metadata["template"] = request.template.name
         if request.template.language:
@@ -294,6 +307,6 @@ def _interaction(
         received_at=now,
         recipient=Party(identities=[to]),
         content=request.content,
-        thread_external_id=answered.thread_external_id if answered else None,
+        thread_external_id=channel.reply_thread(answered) if answered else None,
         metadata=metadata,
     )

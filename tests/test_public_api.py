@@ -16,6 +16,8 @@ PUBLIC = {
         "WebhookRequest", "WebhookResponse", "hookimpl",
         "normalize_email", "normalize_identity", "normalize_phone",
         "parse_retry_after", "payload_error", "raise_for_delivery_status",
+        # One send request for a channel's sender (issue 15).
+        "ProviderAnswer", "send_to_provider",
     ],
     "gateway.schema": [
         "CHANNEL_KINDS", "SCHEMA_VERSION", "STATUS_RANK", "Attachment", "CallInfo", "ChannelKind",

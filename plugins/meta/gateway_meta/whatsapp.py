@@ -75,6 +75,7 @@ class WhatsAppCloudChannel(MetaChannel):
     sender = WhatsAppSender
     reply_kinds = frozenset({"phone"})
     messaging_window = timedelta(hours=24)
+    sends_templates = True
 
     def send_settings(self) -> WhatsAppSendSettings | None:
         """Return the `send:` block, or None if this channel does not send."""

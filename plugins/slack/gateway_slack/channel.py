@@ -37,6 +37,16 @@ class SlackChannel(Channel[SlackSettings]):
         """Return the `send:` block (replies through `chat.postMessage`), if set."""
         return self.settings.send
 
+    def reply_thread(self, answered: Interaction) -> str | None:
+        """Return the thread a reply goes into: the answered message's thread, else, for a
+        message in a channel (not a DM), the thread the reply starts under it."""
+        if answered.thread_external_id is not None:
+            return answered.thread_external_id
+        channel, ts = answered.metadata.get("channel"), answered.metadata.get("ts")
+        if channel and ts and answered.metadata.get("channel_type") != "im":
+            return f"{channel}:{ts}"
+        return None
+
     @cached_property
     def _secrets(self) -> tuple[bytes, ...]:
         return tuple(secret.get_secret_value().encode() for secret in self.settings.signing_secret)

@@ -4,7 +4,8 @@ End to end: a signed DM, `POST /admin/messages` answering it, exactly one `chat.
 into the app's IM with the customer, the provider message id `CHANNEL:TS`, and our own echo
 (the message event Slack sends back, `own_app`) naming the same `channel` and `ts`. Also: Slack
 down (503) and rate limited (429 + Retry-After), in-band refusals, a revoked token, a send cut
-off in flight; threading and error classes against the sender directly.
+off in flight; a reply to a channel message threads under it; error classes against the sender
+directly.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import orjson
 import pytest
 from fake_slack import BOT_TOKEN, FakeSlack
 from gateway_slack.sender import REFUSED, SlackSender, SlackSendSettings, classify_error
-from slack_cases import SIGNING_SECRET, TEAM, fixture, slack_headers
+from slack_cases import FIXTURES, SIGNING_SECRET, TEAM, fixture, slack_headers
 
 from gateway.errors import AuthenticationError, ConfigError
 from gateway.plugin import BackendContext, Delivered, Delivery, Rejected, Retry
@@ -174,20 +175,30 @@ async def test_a_send_cut_off_in_flight_is_parked_not_resent(
         assert len(slack.requests_to("POST", "chat.postMessage")) == 1
 
 
-async def test_a_reply_with_a_thread_goes_into_that_thread(
-    gut: GatewayUnderTest, slack: FakeSlack
+@pytest.mark.parametrize("case", ["channel_message", "thread_reply"])
+async def test_a_reply_in_a_channel_goes_into_the_messages_thread(
+    gut: GatewayUnderTest, slack: FakeSlack, case: str
 ) -> None:
-    """An outbound interaction naming a thread (`CHANNEL:TS`, the channel's format) is
-    posted into it; the core does not fill `thread_external_id` of replies yet."""
-    dm = Interaction.model_validate(await inbound(gut))
-    assert dm.content is not None
-    reply = dm.model_copy(update={"thread_external_id": f"{SUPPORT}:{THREAD}"})
+    """A top-level channel message gets its reply as a thread under it; a thread reply's
+    reply goes into the same thread (never to the channel itself, never to a DM)."""
+    await post_event(gut, fixture(case))
+    [asked] = await gut.interactions("slack")
+    sent = await gut.message_in_state(await send(gut, asked.model_dump(mode="json")), "sent")
+    assert slack.posted == [{"channel": SUPPORT, "thread_ts": THREAD, "text": "On it"}]
+    assert sent["provider_message_id"] == f"{SUPPORT}:{slack.messages[SUPPORT][-1]}"
+
+
+async def test_the_sender_posts_into_the_thread_the_interaction_names(slack: FakeSlack) -> None:
+    [dm] = orjson.loads((FIXTURES / "dm.golden.json").read_bytes())
+    reply = Interaction.model_validate(dm)
+    reply = reply.model_copy(update={"thread_external_id": f"{SUPPORT}:{THREAD}"})
     settings = SlackSendSettings.model_validate({"bot_token": BOT_TOKEN, "base_url": slack.url})
     async with aiohttp.ClientSession() as http:
         sender = SlackSender(BackendContext(name="channel:slack", http=http), settings)
         await sender.health_check()
         [outcome] = await sender.deliver([Delivery(id=1, interaction=reply, attempt=1)])
-    assert slack.posted == [{"channel": SUPPORT, "thread_ts": THREAD, "text": dm.content.text}]
+    assert reply.content is not None
+    assert slack.posted == [{"channel": SUPPORT, "thread_ts": THREAD, "text": reply.content.text}]
     assert outcome == Delivered(provider_message_id=f"{SUPPORT}:{slack.messages[SUPPORT][-1]}")
 
 

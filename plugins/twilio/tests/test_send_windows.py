@@ -1,15 +1,17 @@
-"""Messaging windows in channel choice (DESIGN §12), on an SMS channel given WhatsApp's 24 h.
+"""Messaging windows, templates and tags in channel choice (DESIGN §12).
 
-No channel with a window can send yet, so a test channel type subclasses `twilio-sms` with
-`messaging_window`; nothing is sent (the delivery engine is not started).
+A test channel type subclasses `twilio-sms` with WhatsApp's 24-hour `messaging_window`,
+templates and a 7-day tag, next to a plain `twilio-sms` channel; nothing is sent (the delivery
+engine is not started).
 """
 
 from __future__ import annotations
 
 import types
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import yaml
@@ -35,6 +37,8 @@ class WindowedSms(TwilioSmsChannel):
 
     type_name = "windowed-sms"
     messaging_window = timedelta(hours=24)
+    message_tags: ClassVar[Mapping[str, timedelta | None]] = {"HUMAN_AGENT": timedelta(days=7)}
+    sends_templates = True
 
 
 @hookimpl
@@ -62,8 +66,9 @@ async def gateway(tmp_path: Path, clock: Clock) -> AsyncIterator[Gateway]:
     plugins = load_plugins(extra=[(PluginSource("windowed", "windowed", "0"), module)])
     send = {"account_sid": ACCOUNT_SID, "from": OUR_NUMBER}
     channel = {"type": "windowed-sms", "auth_token": TOKEN, "public_url": "https://gw.example"}
+    sms = channel | {"type": "twilio-sms", "send": send}
     settings = {
-        "channels": {"wa": channel | {"send": send}},
+        "channels": {"wa": channel | {"send": send}, "sms": sms},
         "storage": {"url": f"sqlite:///{tmp_path}/windows.db"},
     }
     parsed = parse_config(yaml.safe_dump(settings), "windows.yaml", plugins, {})
@@ -74,6 +79,7 @@ async def gateway(tmp_path: Path, clock: Clock) -> AsyncIterator[Gateway]:
 
 
 WA = ChannelRef(id="wa", kind="whatsapp", provider="twilio")
+SMS = ChannelRef(id="sms", kind="sms", provider="twilio")
 PHONE = Identity(kind="phone", value=CUSTOMER)
 
 
@@ -111,13 +117,19 @@ async def test_free_text_only_inside_the_window_templates_always(
     customer_id = await customer_wrote(gateway)
     clock.now = T0 + timedelta(hours=25)
     with pytest.raises(RefusedError) as refused:
-        await queue_message(gateway, "late", request(customer_id, content={"text": "Sorry!"}))
+        await queue_message(
+            gateway, "late", request(customer_id, channel="wa", content={"text": "Sorry!"})
+        )
     assert (refused.value.status, refused.value.code) == (409, "outside_messaging_window")
-    templated = request(customer_id, template={"name": "order_update", "language": "en"})
+    templated = request(
+        customer_id, channel="wa", template={"name": "order_update", "language": "en"}
+    )
     queued = await queue_message(gateway, "template", templated)
     assert (queued.created, queued.message.channel_id) == (True, "wa")
     clock.now = T0 + timedelta(hours=23)
-    inside = await queue_message(gateway, "early", request(customer_id, content={"text": "Hi"}))
+    inside = await queue_message(
+        gateway, "early", request(customer_id, channel="wa", content={"text": "Hi"})
+    )
     assert inside.created
 
 
@@ -142,3 +154,37 @@ async def test_a_reply_to_a_claimed_customer_is_refused(gateway: Gateway) -> Non
     with pytest.raises(RefusedError) as refused:
         await queue_message(gateway, "k", body)
     assert (refused.value.status, refused.value.code) == (409, "unverified_recipient")
+
+
+async def test_a_tag_opens_its_own_window_on_channels_that_take_it(
+    gateway: Gateway, clock: Clock
+) -> None:
+    customer_id = await customer_wrote(gateway)
+    clock.now = T0 + timedelta(days=6)
+    tagged = request(customer_id, channel="wa", content={"text": "Sorry!"}, tag="HUMAN_AGENT")
+    queued = await queue_message(gateway, "tagged", tagged)
+    assert queued.message.channel_id == "wa"
+    stored = await gateway.store.get_interaction(queued.message.interaction_id)
+    assert isinstance(stored, Interaction)
+    assert stored.metadata["tag"] == "HUMAN_AGENT"
+    clock.now = T0 + timedelta(days=8)
+    with pytest.raises(RefusedError) as refused:
+        await queue_message(gateway, "too-late", tagged)
+    assert (refused.value.status, refused.value.code) == (409, "outside_messaging_window")
+    unknown = request(customer_id, channel="wa", content={"text": "Hi"}, tag="POST_PURCHASE_UPDATE")
+    with pytest.raises(RefusedError) as refused:
+        await queue_message(gateway, "unknown-tag", unknown)
+    assert (refused.value.status, refused.value.code) == (409, "no_channel")
+
+
+async def test_a_template_for_a_channel_without_templates_is_refused_before_queueing(
+    gateway: Gateway,
+) -> None:
+    customer_id = (await received(gateway, SMS, PHONE)).customer_id
+    assert customer_id is not None
+    templated = request(customer_id, channel="sms", template={"name": "order_update"})
+    with pytest.raises(RefusedError) as refused:
+        await queue_message(gateway, "sms-template", templated)
+    assert (refused.value.status, refused.value.code) == (409, "no_channel")
+    assert "needs templates" in str(refused.value)
+    assert await gateway.store.message_by_key("sms-template") is None
