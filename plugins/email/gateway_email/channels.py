@@ -14,6 +14,10 @@ from gateway_email.mailgun import mailgun_email
 from gateway_email.mapping import email_fields
 from gateway_email.message import Email
 from gateway_email.postmark import postmark_email
+from gateway_email.postmark_events import EVENT_TYPES, postmark_status
+from gateway_email.reply import message_id
+from gateway_email.send_settings import EmailSendSettings
+from gateway_email.sender import EmailSender
 from gateway_email.sendgrid import sendgrid_email
 from gateway_email.settings import BasicAuthSettings, EmailSettings, MailgunSettings
 
@@ -28,9 +32,20 @@ SettingsT = TypeVar("SettingsT", bound=EmailSettings)
 
 
 class EmailChannel(Channel[SettingsT]):
-    """What every e-mail channel shares: one message per webhook, mapped the same way."""
+    """What every e-mail channel shares: one message per webhook, mapped the same way, and
+    replies by e-mail (`EmailSender`) with a `send:` block."""
 
     kind = "email"
+    sender = EmailSender
+    reply_kinds = frozenset({"email"})
+
+    def send_settings(self) -> EmailSendSettings | None:
+        """Return the `send:` block: replies need nothing else from the channel."""
+        return self.settings.send
+
+    def reply_reference(self, answered: Interaction) -> str | None:
+        """Return the answered e-mail's `Message-ID` (its `external_id`, when it had one)."""
+        return message_id(answered.external_id)
 
     def message(self, req: WebhookRequest, email: Email, raw: Any) -> list[Interaction]:
         """Return the interaction of the inbound `email` (`raw`: the provider's fields)."""
@@ -63,14 +78,19 @@ class SendGridInboundChannel(_BasicAuthChannel):
 
 
 class PostmarkInboundChannel(_BasicAuthChannel):
-    """Postmark inbound: each message to the inbound stream's address, as JSON."""
+    """Postmark inbound: each message to the inbound stream's address, as JSON; and the
+    Delivery and Bounce webhooks of the replies sent through Postmark."""
 
     type_name = "postmark-inbound"
     provider = "postmark"
 
     def parse(self, req: WebhookRequest) -> list[Interaction]:
-        """Return the message the webhook carries."""
+        """Return the message, or the reply's status, the webhook carries."""
         document = req.json()
+        if isinstance(document, dict) and document.get("RecordType") in EVENT_TYPES:
+            fields = postmark_status(document, req.received_at)
+            raw = document if self.settings.include_raw else None
+            return [] if fields is None else [self.interaction(req, raw=raw, **fields)]
         email = postmark_email(document)
         return self.message(req, email, document if self.settings.include_raw else None)
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from gateway.plugin import ChannelSettings, Duration, OneOrMany, normalize_email
+from gateway_email.send_settings import EmailSendSettings
 
 __all__ = ["BasicAuth", "BasicAuthSettings", "EmailSettings", "MailgunSettings"]
 
@@ -44,6 +45,9 @@ class EmailSettings(ChannelSettings):
     """Our own addresses (`support@example.com`, the provider's parse address). Together with
     each message's own recipients they never become a customer's identity: a message sent from
     one of them (a forward, a loop) has no customer identity."""
+    send: EmailSendSettings | None = None
+    """Replies: the address they come from and their transport (SMTP, Postmark, SendGrid or
+    Mailgun); none without it."""
 
     @field_validator("inbound_addresses")
     @classmethod
