@@ -53,6 +53,8 @@ def classify_postmark(answer: ProviderAnswer) -> Retry | Rejected:
     """Return the outcome of a refused `POST /email`."""
     code, text = answer.field("ErrorCode"), answer.field("Message")
     detail = f"ErrorCode {code}: {text}" if code is not None else str(text or "")
+    if answer.status >= 500:
+        return by_status("Postmark", answer, detail)
     if code == 10:
         raise AuthenticationError(f"Postmark refused the server token ({detail})"[:500])
     if code == 429:
