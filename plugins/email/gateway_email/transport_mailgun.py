@@ -13,8 +13,8 @@ import base64
 
 import aiohttp
 
-from gateway.plugin import Delivered, Outcome, ProviderAnswer, send_to_provider
-from gateway_email.provider_errors import by_status
+from gateway.plugin import Delivered, Outcome, ProviderAnswer
+from gateway_email.provider_api import by_status, post_to_api
 from gateway_email.reply import Reply
 from gateway_email.send_settings import EmailSendSettings
 
@@ -45,10 +45,11 @@ async def send_mailgun(
     assert send.api_key is not None  # the settings require it for this transport
     key = send.api_key.get_secret_value()
     basic = base64.b64encode(f"api:{key}".encode()).decode()
-    answer = await send_to_provider(
+    answer = await post_to_api(
         http,
-        f"{str(send.base_url or API_ROOT).rstrip('/')}/v3/{send.domain}/messages",
         send,
+        API_ROOT,
+        f"/v3/{send.domain}/messages",
         provider="Mailgun",
         headers={"Authorization": f"Basic {basic}"},
         form=mailgun_form(reply, send),

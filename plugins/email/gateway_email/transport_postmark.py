@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 
 from gateway.errors import AuthenticationError
-from gateway.plugin import Delivered, Outcome, ProviderAnswer, Rejected, Retry, send_to_provider
-from gateway_email.provider_errors import by_status
+from gateway.plugin import Delivered, Outcome, ProviderAnswer, Rejected, Retry
+from gateway_email.provider_api import by_status, post_to_api
 from gateway_email.reply import Reply
 from gateway_email.send_settings import EmailSendSettings
 
@@ -70,10 +70,11 @@ async def send_postmark(
     """Send `reply` through Postmark."""
     assert send.server_token is not None  # the settings require it for this transport
     token = send.server_token.get_secret_value()
-    answer = await send_to_provider(
+    answer = await post_to_api(
         http,
-        f"{str(send.base_url or API_ROOT).rstrip('/')}/email",
         send,
+        API_ROOT,
+        "/email",
         provider="Postmark",
         headers={"Accept": "application/json", "X-Postmark-Server-Token": token},
         json=postmark_body(reply, send),

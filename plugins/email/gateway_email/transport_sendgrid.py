@@ -15,8 +15,8 @@ from typing import Any
 
 import aiohttp
 
-from gateway.plugin import Delivered, Outcome, ProviderAnswer, send_to_provider
-from gateway_email.provider_errors import by_status
+from gateway.plugin import Delivered, Outcome, ProviderAnswer
+from gateway_email.provider_api import by_status, post_to_api
 from gateway_email.reply import Reply
 from gateway_email.send_settings import EmailSendSettings
 
@@ -58,10 +58,11 @@ async def send_sendgrid(
     """Send `reply` through SendGrid."""
     assert send.api_key is not None  # the settings require it for this transport
     key = send.api_key.get_secret_value()
-    answer = await send_to_provider(
+    answer = await post_to_api(
         http,
-        f"{str(send.base_url or API_ROOT).rstrip('/')}/v3/mail/send",
         send,
+        API_ROOT,
+        "/v3/mail/send",
         provider="SendGrid",
         headers={"Authorization": f"Bearer {key}"},
         json=sendgrid_body(reply, send),

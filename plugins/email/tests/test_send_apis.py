@@ -3,7 +3,6 @@ documents, the provider message id, and every documented refusal classified."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -23,27 +22,6 @@ from gateway.plugin import Delivered, Rejected, Retry
 
 OWN_ID = f"{INTERACTION_ID}@acme.example"
 THREADING = {"In-Reply-To": f"<{ANSWERED}>", "References": f"<{ROOT}> <{ANSWERED}>"}
-
-
-@pytest.fixture
-async def postmark() -> AsyncIterator[FakePostmark]:
-    async with FakePostmark() as fake:
-        yield fake
-        fake.assert_ok()
-
-
-@pytest.fixture
-async def sendgrid() -> AsyncIterator[FakeSendGrid]:
-    async with FakeSendGrid() as fake:
-        yield fake
-        fake.assert_ok()
-
-
-@pytest.fixture
-async def mailgun() -> AsyncIterator[FakeMailgun]:
-    async with FakeMailgun() as fake:
-        yield fake
-        fake.assert_ok()
 
 
 def via_postmark(fake: FakePostmark, **send: Any) -> dict[str, Any]:

@@ -271,13 +271,6 @@ async def test_a_reply_is_sent_once_threaded_and_reaches_the_crm(
 
 
 @pytest.fixture
-async def postmark() -> AsyncIterator[FakePostmark]:
-    async with FakePostmark() as fake:
-        yield fake
-        fake.assert_ok()
-
-
-@pytest.fixture
 async def gut(
     gateway_factory: GatewayFactory, postmark: FakePostmark, hook: Hook
 ) -> AsyncIterator[GatewayUnderTest]:
