@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import cached_property
 from typing import Any, ClassVar, TypeVar
 
@@ -9,8 +10,9 @@ from gateway.plugin import Channel, WebhookRequest
 from gateway.schema import Interaction
 from gateway_email import mailgun_signature
 from gateway_email.auth import check_basic_auth
-from gateway_email.forms import FORM, MULTIPART, digest, read_form
+from gateway_email.forms import FORM, JSON, MULTIPART, digest, read_form
 from gateway_email.mailgun import mailgun_email
+from gateway_email.mailgun_events import mailgun_status, signature_fields
 from gateway_email.mapping import email_fields
 from gateway_email.message import Email
 from gateway_email.postmark import postmark_email
@@ -87,7 +89,8 @@ class PostmarkInboundChannel(_BasicAuthChannel):
     def parse(self, req: WebhookRequest) -> list[Interaction]:
         """Return the message, or the reply's status, the webhook carries."""
         document = req.json()
-        if isinstance(document, dict) and document.get("RecordType") in EVENT_TYPES:
+        record = document.get("RecordType") if isinstance(document, dict) else None
+        if isinstance(record, str) and record in EVENT_TYPES:
             fields = postmark_status(document, req.received_at)
             raw = document if self.settings.include_raw else None
             return [] if fields is None else [self.interaction(req, raw=raw, **fields)]
@@ -97,12 +100,13 @@ class PostmarkInboundChannel(_BasicAuthChannel):
 
 class MailgunInboundChannel(EmailChannel[MailgunSettings]):
     """Mailgun routes forwarding to the gateway: form fields (multipart with attachments),
-    signed with the HTTP webhook signing key."""
+    signed with the HTTP webhook signing key; and the event webhooks (JSON, signed the same
+    way) of the replies sent through Mailgun."""
 
     type_name = "mailgun-inbound"
     provider = "mailgun"
     settings_model = MailgunSettings
-    content_types: ClassVar[frozenset[str]] = frozenset({FORM, MULTIPART})
+    content_types: ClassVar[frozenset[str]] = frozenset({FORM, MULTIPART, JSON})
 
     @cached_property
     def _keys(self) -> tuple[str, ...]:
@@ -113,23 +117,29 @@ class MailgunInboundChannel(EmailChannel[MailgunSettings]):
         return mailgun_signature.ReplayCache(self.settings.replay_cache_size, self.settings.max_age)
 
     def verify(self, req: WebhookRequest) -> None:
-        """Check `signature` over `timestamp + token`, the timestamp's age and the token's use."""
-        form = read_form(req)
+        """Check `signature` over `timestamp + token`, the timestamp's age and the token's use
+        (a route post's form fields, or an event webhook's `signature` object)."""
+        if req.content_type == JSON:
+            timestamp, token, signature = signature_fields(req.json())
+            body = hashlib.sha256(req.body).digest()
+        else:
+            form = read_form(req)
+            timestamp, token, signature = (form.get(f) for f in ("timestamp", "token", "signature"))
+            body = digest(form)
         now = self.ctx.clock()
-        token = form.get("token")
         signed = mailgun_signature.check_signature(
-            self._keys,
-            form.get("timestamp"),
-            token,
-            form.get("signature"),
-            now=now,
-            max_age=self.settings.max_age,
+            self._keys, timestamp, token, signature, now=now, max_age=self.settings.max_age
         )
         assert token is not None  # checked with the signature
-        self._replays.check(token, digest(form), signed, now)
+        self._replays.check(token, body, signed, now)
 
     def parse(self, req: WebhookRequest) -> list[Interaction]:
-        """Return the message the post carries."""
+        """Return the message the post carries, or the reply's status an event webhook reports."""
+        if req.content_type == JSON:
+            document = req.json()
+            fields = mailgun_status(document, req.received_at)
+            raw = document if self.settings.include_raw else None
+            return [] if fields is None else [self.interaction(req, raw=raw, **fields)]
         form = read_form(req)
         email = mailgun_email(form)
         return self.message(req, email, form.fields() if self.settings.include_raw else None)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
+import time
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from email_cases import (
     authorization,
     content_type,
     fixture,
+    mailgun_signature,
 )
 from fake_mail_apis import (
     MAILGUN_DOMAIN,
@@ -201,6 +204,31 @@ def delivery_webhook(message_id: str) -> bytes:
     ).encode()
 
 
+def mailgun_event(message_id: str, event: str = "delivered", **fields: Any) -> bytes:
+    """Return Mailgun's event webhook for the message `message_id`, signed now."""
+    timestamp, token = str(int(time.time())), secrets.token_hex(25)
+    data = {
+        "event": event,
+        "id": f"ev-{token[:12]}",
+        "timestamp": time.time(),
+        "log-level": "info",
+        "recipient": "renee@example.fr",
+        "message": {"headers": {"message-id": message_id, "to": "renee@example.fr"}, "size": 341},
+        "delivery-status": {"code": 250, "message": "OK", "description": ""},
+        **fields,
+    }
+    signature = {
+        "timestamp": timestamp,
+        "token": token,
+        "signature": mailgun_signature(timestamp, token),
+    }
+    return json.dumps({"signature": signature, "event-data": data}).encode()
+
+
+DELIVERY_WEBHOOKS = {"postmark": delivery_webhook, "mailgun": mailgun_event}
+"""The providers whose delivery events the channel reads, and each one's Delivery webhook."""
+
+
 def bounce_webhook(message_id: str, kind: str = "HardBounce", inactive: bool = True) -> bytes:
     """Return Postmark's Bounce webhook for the message `message_id`."""
     return json.dumps(
@@ -252,8 +280,8 @@ async def test_a_reply_is_sent_once_threaded_and_reaches_the_crm(
         expected = {"From": FROM, "To": customer, "Subject": "Re: Order 1042"}
         assert transports.sent() == [expected | threading(email)]
         assert sent["customer_id"] == email["customer_id"]
-        if transport == "postmark":
-            webhook = delivery_webhook(sent["provider_message_id"])
+        if transport in DELIVERY_WEBHOOKS:
+            webhook = DELIVERY_WEBHOOKS[transport](sent["provider_message_id"])
             await post_webhook(gut, type_name, webhook, "delivery.json")
             await gut.message_in_state(message_id, "delivered")
 
@@ -356,3 +384,32 @@ async def test_send_blocks_that_cannot_work_are_refused(
     with pytest.raises(ConfigError, match=r"channels\.mail\.send") as raised:
         await gateway_factory(config("postmark-inbound", send, hook))
     assert error in str(raised.value)
+
+
+async def test_a_permanent_mailgun_failure_fails_the_reply_and_a_forged_event_is_refused(
+    gateway_factory: GatewayFactory, mailgun: FakeMailgun, hook: Hook
+) -> None:
+    send = {"transport": "mailgun", "api_key": MAILGUN_KEY, "domain": MAILGUN_DOMAIN}
+    gut = await gateway_factory(config("mailgun-inbound", send | {"base_url": mailgun.url}, hook))
+    async with gut.gateway.running():
+        email = await inbound(gut, "mailgun-inbound")
+        message_id = await reply(gut, email)
+        sent = await gut.message_in_state(message_id, "sent")
+        provider_id = sent["provider_message_id"]
+        forged = json.loads(mailgun_event(provider_id))
+        forged["signature"]["signature"] = "0" * 64
+        headers = {"Content-Type": "application/json"}
+        refused = await gut.client.post(
+            f"/webhooks/{CHANNEL}", data=json.dumps(forged), headers=headers
+        )
+        assert refused.status == 401
+        temporary = mailgun_event(provider_id, "failed", severity="temporary")
+        await post_webhook(gut, "mailgun-inbound", temporary, "event.json")
+        assert (await gut.message(message_id))["state"] == "sent"
+        status = {"code": 550, "message": "5.1.1 No such user", "description": "No such user"}
+        failed = mailgun_event(
+            provider_id, "failed", severity="permanent", **{"delivery-status": status}
+        )
+        await post_webhook(gut, "mailgun-inbound", failed, "event.json")
+        dead = await gut.message_in_state(message_id, "failed")
+        assert dead["error"] == "Mailgun 550: No such user"
