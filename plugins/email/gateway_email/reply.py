@@ -43,9 +43,12 @@ class Reply:
     """A reply ready for any transport: the MIME message and the parts the APIs take apart."""
 
     message: EmailMessage
+    data: bytes
+    """The message as the SMTP transport sends it (CRLF line ends, 7-bit headers)."""
     message_id: str
     """The `Message-ID` without `<>`: the provider message id of an SMTP (or SendGrid) send."""
     to: str
+    """The customer's address, its domain in ASCII (IDNA)."""
     subject: str
     text: str
     html: str | None
@@ -95,28 +98,48 @@ def build_reply(delivery: Delivery, send: EmailSendSettings, now: datetime) -> R
     links = _attachment_lines(delivery)
     if isinstance(links, Rejected):
         return links
-    html = content.html
-    if links:
-        text += "\n\nAttachments:\n" + "".join(f"- {name}: {url}\n" for name, url in links)
-        if html is not None:
-            items = "".join(
-                f'<li><a href="{escape(url)}">{escape(name)}</a></li>' for name, url in links
-            )
-            html += f"<p>Attachments:</p><ul>{items}</ul>"
+    text, html = _with_links(text, content.html, links)
     own_id = f"{interaction.id}@{send.domain_of_from}"
-    message = EmailMessage(policy=policy.SMTP)
-    message["From"] = send.from_
-    message["To"] = Address(addr_spec=emails[0])
-    message["Subject"] = reply_subject(content.subject)
-    message["Date"] = format_datetime(now)
-    message["Message-ID"] = f"<{own_id}>"
     threading = _threading(delivery)
-    for name, value in threading.items():
-        message[name] = value
-    message.set_content(text)
+    try:
+        to = _ascii_domain(emails[0])
+        message = EmailMessage(policy=policy.SMTP)
+        message["From"] = send.from_
+        message["To"] = Address(addr_spec=to)
+        message["Subject"] = reply_subject(content.subject)
+        message["Date"] = format_datetime(now)
+        message["Message-ID"] = f"<{own_id}>"
+        for name, value in threading.items():
+            message[name] = value
+        message.set_content(text)
+        if html is not None:
+            message.add_alternative(html, subtype="html")
+        data = message.as_bytes()
+    except (ValueError, TypeError) as exc:  # a CR/LF in the subject, a non-ASCII local part
+        return Rejected(f"the reply cannot be written as an e-mail: {exc}"[:500])
+    subject = str(message["Subject"])
+    return Reply(message, data, own_id, to, subject, text, html, threading)
+
+
+def _ascii_domain(address: str) -> str:
+    """Return `address` with its domain in IDNA (`ana@exämple.com` → `ana@xn--exmple-cua.com`)."""
+    local, _, domain = address.rpartition("@")
+    return f"{local}@{domain.encode('idna').decode('ascii')}"
+
+
+def _with_links(
+    text: str, html: str | None, links: list[tuple[str, str]]
+) -> tuple[str, str | None]:
+    """Return `text` and `html` with the attachments' links listed at their end."""
+    if not links:
+        return text, html
+    text += "\n\nAttachments:\n" + "".join(f"- {name}: {url}\n" for name, url in links)
     if html is not None:
-        message.add_alternative(html, subtype="html")
-    return Reply(message, own_id, emails[0], str(message["Subject"]), text, html, threading)
+        items = "".join(
+            f'<li><a href="{escape(url)}">{escape(name)}</a></li>' for name, url in links
+        )
+        html += f"<p>Attachments:</p><ul>{items}</ul>"
+    return text, html
 
 
 def _threading(delivery: Delivery) -> dict[str, str]:

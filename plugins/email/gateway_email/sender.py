@@ -9,8 +9,10 @@ the same `Message-ID` goes again, which mail clients show once).
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import ClassVar
 
 from gateway.plugin import Backend, Delivery, Outcome, Rejected
@@ -19,7 +21,7 @@ from gateway_email.send_settings import EmailSendSettings
 from gateway_email.transport_mailgun import send_mailgun
 from gateway_email.transport_postmark import send_postmark
 from gateway_email.transport_sendgrid import send_sendgrid
-from gateway_email.transport_smtp import send_smtp
+from gateway_email.transport_smtp import send_smtp, tls_context
 
 __all__ = ["EmailSender"]
 
@@ -29,6 +31,10 @@ class EmailSender(Backend[EmailSendSettings]):
 
     type_name = "email-sender"
     settings_model: ClassVar[type[EmailSendSettings]] = EmailSendSettings
+
+    @cached_property
+    def _tls_context(self) -> ssl.SSLContext | None:
+        return tls_context(self.settings)
 
     async def deliver(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
         """Send the reply of each delivery (one per call: `max_batch` is 1)."""
@@ -40,7 +46,7 @@ class EmailSender(Backend[EmailSendSettings]):
         if isinstance(reply, Rejected):
             return reply
         if send.transport == "smtp":
-            return await send_smtp(reply, send)
+            return await send_smtp(reply, send, self._tls_context)
         transport = {
             "postmark": send_postmark,
             "sendgrid": send_sendgrid,

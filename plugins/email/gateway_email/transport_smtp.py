@@ -24,7 +24,7 @@ from gateway.plugin import Delivered, Outcome, Rejected, Retry
 from gateway_email.reply import Reply
 from gateway_email.send_settings import EmailSendSettings
 
-__all__ = ["send_smtp", "smtp_outcome"]
+__all__ = ["send_smtp", "smtp_outcome", "tls_context"]
 
 
 def smtp_outcome(code: int, text: str) -> Retry | Rejected:
@@ -33,10 +33,13 @@ def smtp_outcome(code: int, text: str) -> Retry | Rejected:
     return Retry(detail) if 400 <= code < 500 else Rejected(detail)
 
 
-def _client(send: EmailSendSettings) -> aiosmtplib.SMTP:
-    context = None
-    if send.tls != "none":
-        context = ssl.create_default_context(cafile=send.ca_file)
+def tls_context(send: EmailSendSettings) -> ssl.SSLContext | None:
+    """Return the TLS context of the relay (certificates verified; `ca_file` trusted), or None
+    for `tls: none`. Built once per sender: it reads the trust store."""
+    return None if send.tls == "none" else ssl.create_default_context(cafile=send.ca_file)
+
+
+def _client(send: EmailSendSettings, context: ssl.SSLContext | None) -> aiosmtplib.SMTP:
     return aiosmtplib.SMTP(
         hostname=send.host,
         port=send.smtp_port,
@@ -49,9 +52,11 @@ def _client(send: EmailSendSettings) -> aiosmtplib.SMTP:
     )
 
 
-async def send_smtp(reply: Reply, send: EmailSendSettings) -> Outcome:
-    """Send `reply` through the relay of `send`."""
-    smtp = _client(send)
+async def send_smtp(
+    reply: Reply, send: EmailSendSettings, context: ssl.SSLContext | None
+) -> Outcome:
+    """Send `reply` through the relay of `send`, over TLS with `context`."""
+    smtp = _client(send, context)
     try:
         try:
             await smtp.connect()
@@ -71,7 +76,7 @@ async def send_smtp(reply: Reply, send: EmailSendSettings) -> Outcome:
         except (aiosmtplib.SMTPException, OSError) as exc:
             return Retry(f"SMTP session cut before DATA: {exc}"[:500])
         try:
-            await smtp.data(reply.message.as_bytes())
+            await smtp.data(reply.data)
         except aiosmtplib.SMTPResponseException as exc:
             return smtp_outcome(exc.code, exc.message)
         except (aiosmtplib.SMTPException, OSError) as exc:

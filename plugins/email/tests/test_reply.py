@@ -54,6 +54,14 @@ def test_a_thread_root_that_is_no_message_id_is_left_out_of_references() -> None
             "the recipient has no e-mail address",
         ),
         (
+            {"content": {"text": "x", "subject": "Hi\r\nBcc: someone@example.com"}},
+            "the reply cannot be written as an e-mail: Header values may not contain linefeed",
+        ),
+        (
+            {"recipient": {"identities": [{"kind": "email", "value": "josé@example.com"}]}},
+            "the reply cannot be written as an e-mail: local-part contains non-ASCII",
+        ),
+        (
             {"content": {"text": "x", "subject": "y", "attachments": [{"url": "file:///etc"}]}},
             "an attachment needs an http(s) url to link to, not 'file:///etc'",
         ),
@@ -63,3 +71,11 @@ def test_what_cannot_be_sent_is_rejected(fields: dict[str, object], reason: str)
     outcome = build_reply(outbound(**fields), SEND, NOW)
     assert isinstance(outcome, Rejected)
     assert outcome.reason.startswith(reason)
+
+
+def test_an_international_domain_is_written_in_idna() -> None:
+    to = {"identities": [{"kind": "email", "value": "ana@exämple.com"}]}
+    reply = build_reply(outbound(recipient=to), SEND, NOW)
+    assert isinstance(reply, Reply)
+    assert reply.to == "ana@xn--exmple-cua.com"
+    assert b"To: ana@xn--exmple-cua.com\r\n" in reply.data
