@@ -4,7 +4,7 @@ The reply is built once (`gateway_email.reply`) and handed to the transport's mo
 `transport_smtp`, `transport_postmark`, `transport_sendgrid` or `transport_mailgun`. None of
 them has an idempotency key, so a send cut off after the request (or `DATA`) was written has an
 unknown outcome: parked with `outcome_unknown` unless `send.on_unknown_outcome: resend` (then
-the same `Message-ID` goes again, which mail clients show once).
+the same message, with the same `Message-ID`, goes again).
 """
 
 from __future__ import annotations
