@@ -9,6 +9,7 @@ from typing import Literal, Protocol, get_args
 
 from gateway.backend import UNKNOWN_OUTCOME
 from gateway.schema import Identity, Interaction
+from gateway.service_events import ServiceEvent
 from gateway.store.stored_rows import StoredInteraction, UnreadableInteraction
 
 __all__ = [
@@ -110,6 +111,9 @@ class CommitResult:
     interaction: Interaction | None = None
     """What was stored: the interaction with its customer, conversation and context (None
     for a duplicate)."""
+    service: ServiceEvent | None = None
+    """What it did to its conversation's service: answered a wait, or chased one (DESIGN §13);
+    the host observes the service metrics from it once the commit returned."""
 
 
 @dataclass(frozen=True, slots=True)

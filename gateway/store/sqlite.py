@@ -858,7 +858,7 @@ def _write_item(
     if item.send and (sent := messages.sent_before(cursor, item.send.idempotency_key)):
         return CommitResult(sent, duplicate=True)  # the same key, another channel chosen since
     occurred = utc_text(item.interaction.occurred_at)
-    i = resolver.resolve(cursor, item.interaction, now, occurred)
+    i, service = resolver.resolve(cursor, item.interaction, now, occurred)
     received = utc_text(i.received_at)
     row = (i.id, *key, i.type, i.direction, occurred, received, i.customer_id, i.conversation_id)
     status_of = rank = None
@@ -876,7 +876,7 @@ def _write_item(
         order_key = i.customer_id or item.order_key
         jobs = [(i.id, backend, order_key, now) for backend in backends]
         cursor.executemany(INSERT_DELIVERY, jobs)
-    return CommitResult(i.id, duplicate=False, interaction=i)
+    return CommitResult(i.id, duplicate=False, interaction=i, service=service)
 
 
 def _list_interactions(
