@@ -77,7 +77,9 @@ def advance(
         return None, FirstResponse(waiting.first_kind, seconds, at)
     if waiting is None:
         return Waiting(at, contact.kind, contact.kind), None
-    chase = None if waiting.last_kind == contact.kind else Chase(waiting.last_kind, contact.kind, at)
+    chase = None
+    if waiting.last_kind != contact.kind:
+        chase = Chase(waiting.last_kind, contact.kind, at)
     if at < waiting.since:  # arrived late: the wait began at this contact
         return Waiting(at, contact.kind, contact.kind), chase
     return Waiting(waiting.since, waiting.first_kind, contact.kind), chase

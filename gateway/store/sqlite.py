@@ -49,6 +49,7 @@ from typing import IO, Literal, TypeVar
 from gateway.errors import StoreUnavailableError
 from gateway.identity import IdentityObserver, IdentityPolicy, IdentityRules
 from gateway.schema import STATUS_RANK, Identity, Interaction
+from gateway.service_events import Contact
 from gateway.store import sqlite_customers as customers
 from gateway.store import sqlite_deliveries as deliveries
 from gateway.store import sqlite_messages as messages
@@ -86,6 +87,7 @@ from gateway.store.sqlite_health import (
     probe,
 )
 from gateway.store.sqlite_identity import IdentityResolver
+from gateway.store.sqlite_service import service_contacts
 from gateway.store.stored_rows import (
     INTERACTION_COLUMNS,
     StoredInteraction,
@@ -278,6 +280,10 @@ class SqliteStore:
         """Return stored interactions in arrival order, after the one with id `after`."""
         query = partial(_list_interactions, channel_id=channel_id, limit=limit, after=after)
         return await self._read(query)
+
+    async def service_contacts(self, since: datetime) -> list[tuple[str, Contact]]:
+        """Return (conversation id, contact) of each conversation active since `since`."""
+        return await self._read(partial(service_contacts, since=since))
 
     async def deliveries_of(self, interaction_id: str) -> list[StoredDelivery]:
         """Return the delivery jobs of one interaction, oldest first."""
