@@ -8,16 +8,14 @@ Every contact names its own `occurred_at`, so the scripted day (an e-mail at 09:
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.schema import AUTOMATED
 from gateway.testing import GatewayFactory, GatewayUnderTest
 from tests.payloads import SECRET
+from tests.service_day import contact, post, report, scraped, value
 
-EMAIL = "jane@example.com"
 PHONE = "+15551234567"
 CONFIG = {
     "channels": {
@@ -34,57 +32,6 @@ DAY = datetime.combine(datetime.now(UTC).date() - timedelta(days=1), time(), UTC
 def at(hours: int, minutes: int = 0) -> str:
     """Return the RFC 3339 time of `hours:minutes` on the scripted day."""
     return (DAY + timedelta(hours=hours, minutes=minutes)).isoformat().replace("+00:00", "Z")
-
-
-def contact(
-    direction: str = "inbound",
-    *,
-    occurred_at: str | None = None,
-    kind: str = "email",
-    value: str = EMAIL,
-    **fields: Any,
-) -> dict[str, Any]:
-    """Return a generic-channel body: from the customer, or (outbound) to them."""
-    party = "sender" if direction == "inbound" else "recipient"
-    body: dict[str, Any] = {
-        "direction": direction,
-        party: {"identities": [{"kind": kind, "value": value}]},
-        "content": {"text": "My order has not arrived" if direction == "inbound" else "On it"},
-        **fields,
-    }
-    if occurred_at is not None:
-        body["occurred_at"] = occurred_at
-    return body
-
-
-async def post(gut: GatewayUnderTest, channel: str, body: dict[str, Any], msg_id: str) -> None:
-    """POST a signed body; the `webhook-id` is its external id, so a repeat is a redelivery."""
-    response = await gut.post_signed(channel, body, SECRET, msg_id=msg_id)
-    assert response.status == 200, await response.text()
-
-
-async def scraped(gut: GatewayUnderTest) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """Return every sample `GET /metrics` exposes, by name and labels."""
-    response = await gut.client.get("/metrics")
-    assert response.status == 200
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(await response.text())
-        for sample in family.samples
-    }
-
-
-def value(
-    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
-) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
-
-
-async def report(gut: GatewayUnderTest, since: str = "7d") -> dict[str, Any]:
-    response = await gut.admin.get("/admin/reports/service", params={"since": since})
-    assert response.status == 200, await response.text()
-    document: dict[str, Any] = await response.json()
-    return document
 
 
 @pytest.fixture
