@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from gateway.admin_http import BadRequestError, json_response, takes
+from gateway.documents import service_report_document
 from gateway.ingest import GATEWAY
 from gateway.service_report import service_report
 from gateway.settings_types import parse_duration
@@ -54,4 +55,4 @@ async def show_service_report(request: web.Request) -> web.Response:
     since = parse_since(request.query.get("since", DEFAULT_SINCE), now)
     window = gateway.config.identity.conversation_window
     report = await service_report(gateway.store, since=since, until=now, window=window)
-    return json_response(report.document())
+    return json_response(service_report_document(report))

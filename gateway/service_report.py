@@ -12,7 +12,6 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from gateway.service_events import Chase, Contact, Waiting, advance
 from gateway.store.base import Store
@@ -32,26 +31,6 @@ class ServiceReport:
     """(from_kind, to_kind) -> chases."""
     unanswered: int
     """Conversations open at `until` whose latest non-automated contact is inbound."""
-
-    def document(self) -> dict[str, Any]:
-        """Return the JSON answer of `GET /admin/reports/service`."""
-        return {
-            "window": {"since": _text(self.since), "until": _text(self.until)},
-            "first_responses": [
-                {
-                    "channel_kind": kind,
-                    "count": len(seconds),
-                    "p50_seconds": percentile(seconds, 0.5),
-                    "p90_seconds": percentile(seconds, 0.9),
-                }
-                for kind, seconds in sorted(self.first_responses.items())
-            ],
-            "chases": [
-                {"from_kind": from_kind, "to_kind": to_kind, "count": count}
-                for (from_kind, to_kind), count in sorted(self.chases.items())
-            ],
-            "unanswered_conversations": self.unanswered,
-        }
 
 
 def percentile(values: Iterable[float], fraction: float) -> float:
@@ -100,7 +79,3 @@ async def unanswered_now(store: Store, *, now: datetime, window: timedelta) -> i
     """Return how many open conversations wait for an answer at `now`."""
     contacts = await store.service_contacts(now - window)
     return fold_contacts(contacts, since=now, until=now, window=window).unanswered
-
-
-def _text(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")

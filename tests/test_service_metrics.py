@@ -87,7 +87,7 @@ async def test_the_report_counts_only_what_happened_since(gut: GatewayUnderTest)
     empty = await report(gut, since=today)
     assert empty["first_responses"] == []
     assert empty["chases"] == []
-    assert empty["window"]["since"] == today.replace("+00:00", "Z")
+    assert empty["window"]["since"] == today.replace("+00:00", ".000000Z")
     # The call (the chase) is in a window from 12:00; the wait began before it, at 09:00.
     noon = await report(gut, since=at(12))
     assert noon["chases"] == [{"from_kind": "email", "to_kind": "voice", "count": 1}]

@@ -43,5 +43,3 @@ def test_the_fold_keeps_conversations_apart_and_counts_what_happened_since() -> 
     assert late.chases == {}
     assert late.first_responses == {"email": [6.5 * 3600]}
     assert late.unanswered == 1  # b went quiet more than a day before: no longer open
-    document = late.document()
-    assert document["window"] == {"since": "2026-11-22T15:15:00Z", "until": "2026-11-23T16:30:00Z"}
