@@ -14,6 +14,7 @@ from gateway.schema import ChannelKind, ChannelRef, Identity, Interaction, Party
 from gateway.service_events import Chase, FirstResponse, ServiceEvent
 from gateway.store.base import CommitItem
 from gateway.store.sqlite import SqliteStore
+from gateway.testing import make_interaction
 
 PHONE = Identity(kind="phone", value="+15551234567")
 NINE = datetime(2026, 11, 22, 9, tzinfo=UTC)
@@ -25,16 +26,14 @@ def contact(
     kind: ChannelKind,
     direction: Literal["inbound", "outbound"] = "inbound",
 ) -> Interaction:
-    moment = NINE + timedelta(minutes=minutes)
-    party = Party(identities=[PHONE])
-    return Interaction(
-        type="message",
+    """A contact of PHONE's, `minutes` after 09:00, inbound from them or outbound to them."""
+    party = "sender" if direction == "inbound" else "recipient"
+    return make_interaction(
         direction=direction,
         channel=ChannelRef(id=kind, kind=kind, provider="generic"),
         external_id=external_id,
-        occurred_at=moment,
-        received_at=moment,
-        **({"sender": party} if direction == "inbound" else {"recipient": party}),
+        occurred_at=NINE + timedelta(minutes=minutes),
+        **{party: Party(identities=[PHONE])},
     )
 
 
