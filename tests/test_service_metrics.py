@@ -8,10 +8,13 @@ Every contact names its own `occurred_at`, so the scripted day (an e-mail at 09:
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 
 from gateway.schema import AUTOMATED
+from gateway.service_report import service_report
+from gateway.store.sqlite import SqliteStore
 from gateway.testing import GatewayFactory, GatewayUnderTest
 from tests.payloads import SECRET
 from tests.service_day import contact, post, report, scraped, value
@@ -79,6 +82,22 @@ async def test_the_scripted_day_is_one_chase_and_a_first_response_of_6h05(
     until = datetime.fromisoformat(document["window"]["until"])
     since = datetime.fromisoformat(document["window"]["since"])
     assert until - since == timedelta(days=7)
+
+
+async def test_the_report_is_read_from_the_store_not_from_the_process(
+    gut: GatewayUnderTest, tmp_path: Path
+) -> None:
+    await scripted_day(gut)
+    # Another process's store on the same file (the CLI's, or after a restart): no counters.
+    other = SqliteStore(str(tmp_path / "gateway.db"))
+    await other.open()
+    try:
+        now = datetime.now(UTC)
+        found = await service_report(other, since=DAY, until=now, window=timedelta(hours=24))
+    finally:
+        await other.close()
+    assert found.first_responses == {"email": [21_900.0]}
+    assert found.chases == {("email", "voice"): 1}
 
 
 async def test_the_report_counts_only_what_happened_since(gut: GatewayUnderTest) -> None:
