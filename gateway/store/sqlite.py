@@ -49,6 +49,7 @@ from typing import IO, Literal, TypeVar
 from gateway.errors import StoreUnavailableError
 from gateway.identity import IdentityObserver, IdentityPolicy, IdentityRules
 from gateway.schema import STATUS_RANK, Identity, Interaction
+from gateway.service_events import Contact
 from gateway.store import sqlite_customers as customers
 from gateway.store import sqlite_deliveries as deliveries
 from gateway.store import sqlite_messages as messages
@@ -86,6 +87,7 @@ from gateway.store.sqlite_health import (
     probe,
 )
 from gateway.store.sqlite_identity import IdentityResolver
+from gateway.store.sqlite_service import service_contacts
 from gateway.store.stored_rows import (
     INTERACTION_COLUMNS,
     StoredInteraction,
@@ -278,6 +280,10 @@ class SqliteStore:
         """Return stored interactions in arrival order, after the one with id `after`."""
         query = partial(_list_interactions, channel_id=channel_id, limit=limit, after=after)
         return await self._read(query)
+
+    async def service_contacts(self, since: datetime) -> list[tuple[str, Contact]]:
+        """Return (conversation id, contact) of each conversation active since `since`."""
+        return await self._read(partial(service_contacts, since=since))
 
     async def deliveries_of(self, interaction_id: str) -> list[StoredDelivery]:
         """Return the delivery jobs of one interaction, oldest first."""
@@ -858,7 +864,7 @@ def _write_item(
     if item.send and (sent := messages.sent_before(cursor, item.send.idempotency_key)):
         return CommitResult(sent, duplicate=True)  # the same key, another channel chosen since
     occurred = utc_text(item.interaction.occurred_at)
-    i = resolver.resolve(cursor, item.interaction, now, occurred)
+    i, service = resolver.resolve(cursor, item.interaction, now, occurred)
     received = utc_text(i.received_at)
     row = (i.id, *key, i.type, i.direction, occurred, received, i.customer_id, i.conversation_id)
     status_of = rank = None
@@ -876,7 +882,7 @@ def _write_item(
         order_key = i.customer_id or item.order_key
         jobs = [(i.id, backend, order_key, now) for backend in backends]
         cursor.executemany(INSERT_DELIVERY, jobs)
-    return CommitResult(i.id, duplicate=False, interaction=i)
+    return CommitResult(i.id, duplicate=False, interaction=i, service=service)
 
 
 def _list_interactions(
