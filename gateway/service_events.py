@@ -4,6 +4,8 @@ The rule, written once for every store: a conversation waits from its first unan
 contact until the next outbound one (a first response, measured in seconds from the start of the
 wait); an inbound contact on another channel than the last unanswered one is a chase (exactly the
 `context.repeat_contact` case). Automated contacts (metadata `automated`) neither ask nor answer.
+A receipt is no contact, except the first receipt of a message the gateway never sent (sent from
+the provider's own inbox or another tool): the store marks it `sent_elsewhere` and it answers.
 The SQLite resolver folds each committed contact through `advance` inside the commit
 transaction; the service report folds the stored contacts of a window through the same function.
 """
@@ -14,7 +16,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-__all__ = ["Chase", "Contact", "FirstResponse", "ServiceEvent", "Waiting", "advance"]
+__all__ = [
+    "ANSWERING_RECEIPTS",
+    "SENT_ELSEWHERE",
+    "Chase",
+    "Contact",
+    "FirstResponse",
+    "ServiceEvent",
+    "Waiting",
+    "advance",
+]
+
+SENT_ELSEWHERE = "sent_elsewhere"
+"""Metadata key (value `"true"`) of the first receipt of a message the gateway did not send:
+that receipt is the only sign of an answer given elsewhere, so it counts as an outbound contact."""
+ANSWERING_RECEIPTS = frozenset({"sent", "delivered", "read"})
+"""Receipt states that say a message reached (or left for) the customer."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from gateway.plugin import (
     Delivery,
     Outcome,
     Rejected,
+    Retry,
     SenderSettings,
     hookimpl,
 )
@@ -69,6 +70,8 @@ class MailSender(Backend[MailSendSettings]):
         headers = {"Authorization": f"Bearer {self.settings.token.get_secret_value()}"}
         url = f"{self.settings.base_url}v1/messages"
         async with self.ctx.http.post(url, json=body, headers=headers) as response:
+            if response.status >= 500:
+                return Retry(f"the mail API answered {response.status}")
             if response.status != 200:
                 return Rejected(f"the mail API answered {response.status}")
             answer: dict[str, Any] = await response.json()

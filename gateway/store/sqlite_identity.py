@@ -26,8 +26,9 @@ from gateway.identity import (
     customer_party,
 )
 from gateway.schema import AUTOMATED, ChannelKind, ConversationContext, Identity, Interaction
-from gateway.service_events import Chase, Contact, ServiceEvent, Waiting, advance
+from gateway.service_events import SENT_ELSEWHERE, Chase, Contact, ServiceEvent, Waiting, advance
 from gateway.store.sqlite_deliveries import parse_utc, utc_text
+from gateway.store.sqlite_service import IS_CONTACT
 from gateway.store.stored_rows import validated
 
 __all__ = [
@@ -64,9 +65,10 @@ OWNER = ROOT_OF.replace(  # (root id, root created_at) of the customer holding (
     "FROM customers WHERE id = (SELECT customer_id FROM identities WHERE kind = ? AND value = ?)",
 )
 _STORED_VERIFIED = "SELECT verified FROM identities WHERE kind = ? AND value = ?"
-_CONTACTS = TREE + (
-    " SELECT {columns} FROM interactions WHERE customer_id IN tree AND type <> 'status'"
-    " AND conversation_id IS NOT NULL"
+_CONTACTS = (
+    TREE
+    + " SELECT {columns} FROM interactions WHERE customer_id IN tree AND conversation_id"
+    + f" IS NOT NULL AND {IS_CONTACT}"
 )
 _LAST_CONTACT = _CONTACTS.format(columns="occurred_at") + " ORDER BY occurred_at DESC LIMIT 1"
 _RECENT_CONTACTS = (
@@ -290,6 +292,9 @@ class IdentityResolver:
                 owner.verified = owner.verified or key in verified
                 named = named or found.named
         if interaction.type == "status":
+            if SENT_ELSEWHERE in interaction.metadata and owners:  # an answer given elsewhere
+                root = self._ranked(list(owners.values()))[0].root
+                return self._thread(cur, interaction, root, occurred, claimed=False)
             return self._attribute_status(cur, interaction, owners), None
         proven = [key for key in unknown if key in verified]
         claimed = not proven and not any(owner.verified for owner in owners.values())

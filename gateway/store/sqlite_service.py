@@ -12,16 +12,21 @@ from datetime import datetime
 from gateway.service_events import Contact
 from gateway.store.sqlite_deliveries import parse_utc, utc_text
 
-__all__ = ["service_contacts"]
+__all__ = ["IS_CONTACT", "service_contacts"]
 
-# Every contact (not a receipt) of each conversation with a contact at or after :since, in the
-# order the resolver threaded them; a body that is no longer JSON is left out, as threading does.
+IS_CONTACT = "(type <> 'status' OR json_extract(body, '$.metadata.sent_elsewhere') = 'true')"
+"""SQL: the row is a contact (`service_events`): not a receipt, or a receipt marked
+`sent_elsewhere`. Written exactly so in the partial indexes of migration 0009, which SQLite uses
+only for a query naming the same expression."""
+
+# Every contact of each conversation with a contact at or after :since, in the order the
+# resolver threaded them; a body that is no longer JSON is left out, as threading does.
 _CONTACTS = (
     "SELECT conversation_id, direction, occurred_at, json_extract(body, '$.channel.kind'),"
     " json_type(body, '$.metadata.automated') IS NOT NULL"
-    " FROM interactions WHERE conversation_id IS NOT NULL AND type <> 'status'"
+    f" FROM interactions WHERE conversation_id IS NOT NULL AND {IS_CONTACT}"
     " AND conversation_id IN (SELECT conversation_id FROM interactions"
-    " WHERE conversation_id IS NOT NULL AND occurred_at >= :since AND type <> 'status')"
+    f" WHERE conversation_id IS NOT NULL AND occurred_at >= :since AND {IS_CONTACT})"
     " AND json_valid(body) ORDER BY rowid"
 )
 
