@@ -294,7 +294,7 @@ async def test_only_sending_channel_types_take_send(
     gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook
 ) -> None:
     broken = config(twilio, hook)
-    broken["channels"]["sms"]["type"] = "twilio-whatsapp"
+    broken["channels"]["sms"]["type"] = "twilio-voice"
     with pytest.raises(ConfigError, match=r":\d+:\d+: channels\.sms\.send: unknown key"):
         await gateway_factory(broken)
     misspelt = config(twilio, hook, form="+14155550100")
