@@ -11,56 +11,22 @@ from __future__ import annotations
 import asyncio
 import signal
 import urllib.request
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import orjson
 import pytest
 import yaml
-from aiohttp import web
 from fake_twilio import ACCOUNT_SID, FakeTwilio
 from gateway_twilio.sender import classify_error
+from outbound_cases import FAST_RETRY, PUBLIC_URL, Hook, post_twilio, send, status_callback
 from recordings import CUSTOMER, FORM, OUR_NUMBER, TOKEN, fixture, pairs, sdk_signature
 
 from gateway.cli import main
 from gateway.errors import ConfigError
 from gateway.plugin import Rejected, Retry
-from gateway.testing import FakeCRM, GatewayFactory, GatewayProcess, GatewayUnderTest, eventually
-
-PUBLIC_URL = "https://gw.example"
-HOOK_SECRET = "whsec_Z2F0ZXdheS10by1jcm0tc2lnbmluZy1r"
-FAST_RETRY = {"initial_backoff": "10ms", "max_backoff": "50ms", "max_attempts": 5}
-
-
-class Hook(FakeCRM):
-    """A `webhook` backend's receiver: keeps the interaction of every event, answers 204."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.interactions: list[dict[str, Any]] = []
-
-    def routes(self) -> Iterable[web.RouteDef]:
-        return [web.post("/hook", self.hook)]
-
-    async def hook(self, request: web.Request) -> web.Response:
-        self.interactions.append((await request.json())["data"])
-        return web.Response(status=204)
-
-
-@pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio(TOKEN) as fake:
-        yield fake
-        fake.assert_ok()
-
-
-@pytest.fixture
-async def hook() -> AsyncIterator[Hook]:
-    async with Hook() as fake:
-        yield fake
-        fake.assert_ok()
+from gateway.testing import GatewayFactory, GatewayProcess, GatewayUnderTest, eventually
 
 
 def config(twilio: FakeTwilio, hook: Hook, **send: Any) -> dict[str, Any]:
@@ -75,7 +41,7 @@ def config(twilio: FakeTwilio, hook: Hook, **send: Any) -> dict[str, Any]:
                 "send": block,
             }
         },
-        "backends": {"crm": {"type": "webhook", "url": f"{hook.url}/hook", "secret": HOOK_SECRET}},
+        "backends": hook.backends(),
     }
 
 
@@ -88,26 +54,10 @@ async def gut(
         yield gut
 
 
-async def post_twilio(gut: GatewayUnderTest, body: bytes) -> None:
-    """POST a form body to the sms channel, signed by the SDK for the URL Twilio calls."""
-    signature = sdk_signature(f"{PUBLIC_URL}/webhooks/sms", pairs(body))
-    headers = {"X-Twilio-Signature": signature, "Content-Type": FORM}
-    response = await gut.client.post("/webhooks/sms", data=body, headers=headers)
-    assert response.status == 200, await response.text()
-
-
 async def inbound(gut: GatewayUnderTest) -> dict[str, Any]:
-    await post_twilio(gut, fixture("sms_inbound"))
+    await post_twilio(gut, "sms", fixture("sms_inbound"))
     [sms] = await gut.interactions("sms")
     return sms.model_dump(mode="json")
-
-
-async def send(
-    gut: GatewayUnderTest, body: dict[str, Any], key: str | None = "key-1"
-) -> tuple[int, dict[str, Any]]:
-    headers = {"Idempotency-Key": key} if key is not None else {}
-    response = await gut.admin.post("/admin/messages", json=body, headers=headers)
-    return response.status, await response.json()
 
 
 def hello(sms: dict[str, Any]) -> dict[str, Any]:
@@ -115,20 +65,9 @@ def hello(sms: dict[str, Any]) -> dict[str, Any]:
     return {"to": {"interaction_id": sms["id"]}, "content": {"text": "Hi"}}
 
 
-def status_callback(sid: str, status: str) -> bytes:
-    """Return the form of Twilio's status callback for the message `sid`."""
-    return urlencode(
-        {
-            "SmsSid": sid,
-            "SmsStatus": status,
-            "MessageStatus": status,
-            "To": CUSTOMER,
-            "MessageSid": sid,
-            "AccountSid": ACCOUNT_SID,
-            "From": OUR_NUMBER,
-            "ApiVersion": "2010-04-01",
-        }
-    ).encode()
+def sms_status(sid: str, status: str) -> bytes:
+    """Return the form of Twilio's status callback for the SMS `sid`."""
+    return status_callback(sid, status, to=CUSTOMER, from_=OUR_NUMBER)
 
 
 async def test_a_reply_is_sent_once_delivered_and_reaches_the_crm(
@@ -151,9 +90,9 @@ async def test_a_reply_is_sent_once_delivered_and_reaches_the_crm(
         "StatusCallback": f"{PUBLIC_URL}/webhooks/sms",
     }
     assert sent["provider_message_id"] == "SM" + "0" * 31 + "1"
-    await post_twilio(gut, status_callback(sent["provider_message_id"], "delivered"))
+    await post_twilio(gut, "sms", sms_status(sent["provider_message_id"], "delivered"))
     await gut.message_in_state(queued["id"], "delivered")
-    await post_twilio(gut, status_callback(sent["provider_message_id"], "sent"))  # late, lower
+    await post_twilio(gut, "sms", sms_status(sent["provider_message_id"], "sent"))  # late, lower
     assert (await gut.message(queued["id"]))["state"] == "delivered"
 
     async def both_delivered() -> bool:

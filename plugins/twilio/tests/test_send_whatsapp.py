@@ -1,0 +1,254 @@
+"""End to end: replies sent through `twilio-whatsapp` (DESIGN §12), against a strict fake Twilio.
+
+An inbound WhatsApp message (Twilio's webhook form, signed), `POST /admin/messages` answering it,
+exactly one Messages API create with `whatsapp:` addresses, the signed status callbacks marking
+it delivered then read, and the `webhook` backend receiving the outbound interaction in the
+customer's conversation after the inbound one. Also: the 24-hour window (free-form text refused
+25 h later, a Content template sent), Twilio's WhatsApp errors, 503 and 429 with `Retry-After`,
+and a send cut off in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from fake_twilio import ACCOUNT_SID, CONTENT_SID, FakeTwilio
+from outbound_cases import FAST_RETRY, PUBLIC_URL, Hook, post_twilio, send, status_callback
+from recordings import CUSTOMER, TOKEN, WHATSAPP_SENDER, fixture
+
+from gateway.testing import GatewayFactory, GatewayUnderTest, eventually
+
+TO = f"whatsapp:{CUSTOMER}"
+FROM = f"whatsapp:{WHATSAPP_SENDER}"
+
+
+class Clock:
+    """The real time plus an offset a test moves forward (the customer's message ages)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+def config(twilio: FakeTwilio, hook: Hook, **send: Any) -> dict[str, Any]:
+    block = {"account_sid": ACCOUNT_SID, "from": WHATSAPP_SENDER, "base_url": twilio.url}
+    block |= {"timeout": "2s", "retry": FAST_RETRY} | send
+    channel = {"type": "twilio-whatsapp", "auth_token": TOKEN, "public_url": PUBLIC_URL}
+    return {"channels": {"wa": channel | {"send": block}}, "backends": hook.backends()}
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def gut(
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook, clock: Clock
+) -> AsyncIterator[GatewayUnderTest]:
+    gut = await gateway_factory(config(twilio, hook), clock=clock)
+    async with gut.gateway.running():
+        yield gut
+
+
+async def inbound(gut: GatewayUnderTest) -> dict[str, Any]:
+    """Post the customer's WhatsApp message as Twilio does; return it as stored."""
+    await post_twilio(gut, "wa", fixture("whatsapp_text"))
+    [message] = await gut.interactions("wa")
+    return message.model_dump(mode="json")
+
+
+def reply(message: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """Return a request answering `message` (text unless `fields` say otherwise)."""
+    return {"to": {"interaction_id": message["id"]}, "content": {"text": "On its way"}} | fields
+
+
+def template(*parameters: str, name: str = CONTENT_SID) -> dict[str, Any]:
+    return {"name": name, "parameters": list(parameters)}
+
+
+async def test_a_reply_is_sent_once_delivered_read_and_reaches_the_crm(
+    gut: GatewayUnderTest, twilio: FakeTwilio, hook: Hook
+) -> None:
+    message = await inbound(gut)
+    status, answer = await send(gut, reply(message))
+    assert status == 202, answer
+    queued = answer["message"]
+    assert (queued["channel"], queued["conversation_id"]) == ("wa", message["conversation_id"])
+    sent = await gut.message_in_state(queued["id"], "sent")
+    assert twilio.created == [
+        {
+            "To": TO,
+            "From": FROM,
+            "Body": "On its way",
+            "StatusCallback": f"{PUBLIC_URL}/webhooks/wa",
+        }
+    ]
+    sid = sent["provider_message_id"]
+    await post_twilio(gut, "wa", status_callback(sid, "delivered", to=TO, from_=FROM))
+    await gut.message_in_state(queued["id"], "delivered")
+    await post_twilio(gut, "wa", status_callback(sid, "read", to=TO, from_=FROM))
+    await gut.message_in_state(queued["id"], "read")
+    await post_twilio(gut, "wa", status_callback(sid, "delivered", to=TO, from_=FROM))  # late
+    assert (await gut.message(queued["id"]))["state"] == "read"
+
+    async def both_delivered() -> bool:
+        return len(hook.messages()) == 2
+
+    await eventually(both_delivered)
+    first, answered = hook.messages()
+    assert (first["direction"], answered["direction"]) == ("inbound", "outbound")
+    assert (first["channel"]["kind"], answered["channel"]["kind"]) == ("whatsapp", "whatsapp")
+    assert answered["id"] == sent["interaction_id"]
+    assert answered["conversation_id"] == first["conversation_id"]
+    assert len(twilio.created) == 1
+
+
+async def test_free_text_25_hours_later_is_refused_a_content_template_is_sent(
+    gut: GatewayUnderTest, twilio: FakeTwilio, clock: Clock
+) -> None:
+    message = await inbound(gut)
+    clock.offset = timedelta(hours=25)
+    status, answer = await send(gut, reply(message))
+    assert (status, answer["error"]["code"]) == (409, "outside_messaging_window")
+    templated = {"to": {"interaction_id": message["id"]}, "template": template("Jane", "1042")}
+    status, answer = await send(gut, templated, "key-2")
+    assert status == 202, answer
+    await gut.message_in_state(answer["message"]["id"], "sent")
+    [create] = twilio.created
+    assert create == {
+        "To": TO,
+        "From": FROM,
+        "ContentSid": CONTENT_SID,
+        "ContentVariables": '{"1":"Jane","2":"1042"}',
+        "StatusCallback": f"{PUBLIC_URL}/webhooks/wa",
+    }
+    assert orjson.loads(create["ContentVariables"]) == {"1": "Jane", "2": "1042"}
+
+
+async def test_a_template_without_parameters_sends_no_content_variables(
+    gut: GatewayUnderTest, twilio: FakeTwilio
+) -> None:
+    message = await inbound(gut)
+    _, answer = await send(
+        gut, {"to": {"customer_id": message["customer_id"]}, "template": template()}
+    )
+    await gut.message_in_state(answer["message"]["id"], "sent")
+    [create] = twilio.created
+    assert (create["ContentSid"], "ContentVariables" in create, "Body" in create) == (
+        CONTENT_SID,
+        False,
+        False,
+    )
+
+
+async def test_a_template_name_that_is_no_content_sid_is_dead_with_the_reason(
+    gut: GatewayUnderTest, twilio: FakeTwilio
+) -> None:
+    message = await inbound(gut)
+    body = {"to": {"interaction_id": message["id"]}, "template": template(name="order_update")}
+    _, answer = await send(gut, body)
+    dead = await gut.message_in_state(answer["message"]["id"], "dead")
+    assert "must be a Content SID (HX and 32 hex digits), got 'order_update'" in dead["error"]
+    assert twilio.requests == []
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        (63016, "outside WhatsApp's 24-hour customer service window"),
+        (63024, "not a valid WhatsApp user"),
+        (63014, "blocked the sender"),
+        (21656, "ContentVariables is not valid"),
+    ],
+)
+async def test_a_refused_whatsapp_message_is_dead_with_the_reason(
+    gut: GatewayUnderTest, twilio: FakeTwilio, code: int, reason: str
+) -> None:
+    message = await inbound(gut)
+    twilio.fail_next(body={"code": code, "message": "refused", "status": 400}, status=400)
+    _, answer = await send(gut, reply(message))
+    dead = await gut.message_in_state(answer["message"]["id"], "dead")
+    assert reason in dead["error"]
+    assert f"error {code}" in dead["error"]
+    assert twilio.created == []
+
+
+async def test_twilio_down_is_retried_and_sent_once(
+    gut: GatewayUnderTest, twilio: FakeTwilio
+) -> None:
+    message = await inbound(gut)
+    twilio.fail_next(2, status=503)
+    _, answer = await send(gut, reply(message))
+    await gut.message_in_state(answer["message"]["id"], "sent")
+    assert (len(twilio.created), twilio.faults_served) == (1, 2)
+
+
+async def test_the_whatsapp_rate_limit_is_retried(
+    gut: GatewayUnderTest, twilio: FakeTwilio
+) -> None:
+    message = await inbound(gut)
+    twilio.fail_next(body={"code": 63018, "message": "Rate limit exceeded"}, status=429)
+    _, answer = await send(gut, reply(message))
+    await gut.message_in_state(answer["message"]["id"], "sent")
+    assert (len(twilio.created), twilio.faults_served) == (1, 1)
+
+
+async def test_a_429_waits_for_retry_after(
+    gut: GatewayUnderTest, twilio: FakeTwilio, clock: Clock
+) -> None:
+    """Twilio's 429 says "in 30 s": the send waits that long on the gateway's clock, then goes."""
+    message = await inbound(gut)
+    twilio.rate_limit(1, retry_after=30)
+    _, answer = await send(gut, reply(message))
+    queued = answer["message"]
+
+    async def refused_once() -> bool:
+        [delivery] = await gut.gateway.store.deliveries_of(queued["interaction_id"])
+        return twilio.faults_served == 1 and delivery.next_attempt_at is not None
+
+    await eventually(refused_once)
+    [delivery] = await gut.gateway.store.deliveries_of(queued["interaction_id"])
+    assert delivery.next_attempt_at is not None
+    assert delivery.next_attempt_at - clock() > timedelta(seconds=29)
+    assert (await gut.message(queued["id"]))["state"] == "queued"
+    assert twilio.created == []
+    clock.offset += timedelta(seconds=31)
+    await gut.message_in_state(queued["id"], "sent")
+    assert len(twilio.created) == 1
+
+
+async def test_a_send_cut_off_in_flight_is_parked_not_resent(
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook
+) -> None:
+    gut = await gateway_factory(config(twilio, hook, timeout="200ms"))
+    async with gut.gateway.running():
+        message = await inbound(gut)
+        twilio.hang(1)
+        _, answer = await send(gut, reply(message))
+        dead = await gut.message_in_state(answer["message"]["id"], "dead")
+        assert dead["error"].startswith("outcome_unknown")
+        await asyncio.sleep(0.3)
+        assert len(twilio.requests) == 1
+
+
+async def test_a_messaging_service_sends_without_from(
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook
+) -> None:
+    service = "MG" + "9f8e7d6c5b4a3210" * 2
+    settings = config(twilio, hook, messaging_service_sid=service)
+    del settings["channels"]["wa"]["send"]["from"]
+    gut = await gateway_factory(settings)
+    async with gut.gateway.running():
+        message = await inbound(gut)
+        _, answer = await send(gut, reply(message))
+        await gut.message_in_state(answer["message"]["id"], "sent")
+    [create] = twilio.created
+    assert (create["To"], create["MessagingServiceSid"], "From" in create) == (TO, service, False)
