@@ -1,8 +1,8 @@
 """A strict fake of Twilio's Messages API (create), on 127.0.0.1, for the senders' tests.
 
 It refuses (and records as a problem) what Twilio would refuse: missing or wrong Basic auth,
-another account's path, a `To` that is not E.164 (or `whatsapp:` + E.164), a WhatsApp `To` with
-a `From` that is not `whatsapp:` + E.164, neither or both of `From` and `MessagingServiceSid`,
+another account's path, a `To` that is not E.164 (or `whatsapp:` + E.164), a `To` and a `From`
+not both `whatsapp:` + E.164 or neither, neither or both of `From` and `MessagingServiceSid`,
 none of `Body`, `MediaUrl` and `ContentSid`, a `ContentSid` that is not `HX` + 32 hex digits or
 comes with `Body` or `MediaUrl`, `ContentVariables` without a `ContentSid` or that is no JSON
 object of strings, more than 10 `MediaUrl`s (more than one on WhatsApp, which Twilio would
@@ -111,8 +111,8 @@ class FakeTwilio(FakeCRM):
         if (sender is None) == ("MessagingServiceSid" not in posted):
             return "exactly one of From and MessagingServiceSid"
         whatsapp = to.startswith("whatsapp:")
-        if sender is not None and whatsapp and not _WHATSAPP.match(sender):
-            return f"a WhatsApp 'To' needs a whatsapp: 'From', got {sender!r}"
+        if sender is not None and bool(_WHATSAPP.match(sender)) != whatsapp:
+            return f"'To' {to!r} and 'From' {sender!r} are not on the same channel"
         media = posted.getall("MediaUrl", [])
         if not (posted.get("Body") or media or posted.get("ContentSid")):
             return "none of Body, MediaUrl and ContentSid (21619)"
