@@ -45,6 +45,7 @@ from gateway_twilio.send_settings import (
 __all__ = [
     "API_ROOT",
     "MAX_MEDIA",
+    "RATE_LIMITED",
     "REFUSED",
     "TwilioSender",
     "TwilioWhatsAppSender",

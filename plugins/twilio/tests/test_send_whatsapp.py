@@ -21,6 +21,7 @@ from fake_twilio import ACCOUNT_SID, CONTENT_SID, FakeTwilio
 from outbound_cases import FAST_RETRY, PUBLIC_URL, Hook, post_twilio, send, status_callback
 from recordings import CUSTOMER, TOKEN, WHATSAPP_SENDER, fixture
 
+from gateway.errors import ConfigError
 from gateway.testing import GatewayFactory, GatewayUnderTest, eventually
 
 TO = f"whatsapp:{CUSTOMER}"
@@ -252,3 +253,45 @@ async def test_a_messaging_service_sends_without_from(
         await gut.message_in_state(answer["message"]["id"], "sent")
     [create] = twilio.created
     assert (create["To"], create["MessagingServiceSid"], "From" in create) == (TO, service, False)
+
+
+async def test_a_failed_status_callback_marks_it_failed_with_twilio_error(
+    gut: GatewayUnderTest, twilio: FakeTwilio
+) -> None:
+    """WhatsApp refusals that come later (the window closed at Meta) arrive as a callback."""
+    message = await inbound(gut)
+    _, answer = await send(gut, reply(message))
+    sent = await gut.message_in_state(answer["message"]["id"], "sent")
+    failed = status_callback(sent["provider_message_id"], "undelivered", to=TO, from_=FROM)
+    failed += b"&ErrorCode=63016&ErrorMessage=Outside+the+allowed+window"
+    await post_twilio(gut, "wa", failed)
+    shown = await gut.message_in_state(answer["message"]["id"], "failed")
+    assert shown["error"] == "63016: Outside the allowed window"
+
+
+@pytest.mark.parametrize("number", ["14155238886", "whatsapp:4155238886", "TwilioCo"])
+async def test_the_whatsapp_sender_is_a_phone_number(
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook, number: str
+) -> None:
+    with pytest.raises(ConfigError, match=r"channels\.wa\.send\.from: .*E\.164"):
+        await gateway_factory(config(twilio, hook, **{"from": number}))
+
+
+async def test_a_whatsapp_prefixed_sender_is_sent_as_written(
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook
+) -> None:
+    gut = await gateway_factory(config(twilio, hook, **{"from": FROM}))
+    async with gut.gateway.running():
+        message = await inbound(gut)
+        _, answer = await send(gut, reply(message))
+        await gut.message_in_state(answer["message"]["id"], "sent")
+    assert [create["From"] for create in twilio.created] == [FROM]
+
+
+async def test_whatsapp_send_needs_somewhere_for_status_callbacks(
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook
+) -> None:
+    broken = config(twilio, hook)
+    del broken["channels"]["wa"]["public_url"]
+    with pytest.raises(ConfigError, match="public_url"):
+        await gateway_factory(broken)
