@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from fake_twilio import FakeTwilio
-from outbound_cases import Hook
+from outbound_cases import Clock, Hook
 from recordings import TOKEN
 
 
@@ -22,3 +22,8 @@ async def hook() -> AsyncIterator[Hook]:
     async with Hook() as fake:
         yield fake
         fake.assert_ok()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()

@@ -11,8 +11,8 @@ import pytest
 from fake_twilio import ACCOUNT_SID, FakeTwilio
 from gateway_twilio.send_settings import TwilioSendSettings, TwilioWhatsAppSendSettings
 from gateway_twilio.sender import TwilioSender, TwilioWhatsAppSender
-from outbound_cases import FAST_RETRY, PUBLIC_URL, Hook, post_twilio, send
-from recordings import CUSTOMER, OUR_NUMBER, TOKEN, WHATSAPP_SENDER, fixture
+from outbound_cases import PUBLIC_URL, SMS, Hook, send
+from recordings import CUSTOMER, OUR_NUMBER, TOKEN, WHATSAPP_SENDER
 
 from gateway.plugin import BackendContext, Delivered, Delivery, Rejected
 from gateway.testing import GatewayFactory, make_interaction
@@ -62,16 +62,12 @@ def outbound(*urls: str, text: str | None = None) -> Delivery:
 async def test_a_reply_with_attachments_is_an_mms_with_one_media_url_each(
     gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook
 ) -> None:
-    block = settings(twilio) | {"timeout": "2s", "retry": FAST_RETRY}
-    del block["auth_token"], block["status_callback"]
-    channel = {"type": "twilio-sms", "auth_token": TOKEN, "public_url": PUBLIC_URL, "send": block}
-    gut = await gateway_factory({"channels": {"sms": channel}, "backends": hook.backends()})
+    gut = await gateway_factory(SMS.config(twilio, hook))
     async with gut.gateway.running():
-        await post_twilio(gut, "sms", fixture("sms_inbound"))
-        [sms] = await gut.interactions("sms")
+        sms = await SMS.inbound(gut)
         attachments = [{"url": PHOTO, "content_type": "image/jpeg"}, {"url": LABEL}]
         content = {"text": "Your receipt and label", "attachments": attachments}
-        _, answer = await send(gut, {"to": {"interaction_id": sms.id}, "content": content})
+        _, answer = await send(gut, {"to": {"interaction_id": sms["id"]}, "content": content})
         await gut.message_in_state(answer["message"]["id"], "sent")
     [create] = twilio.created
     assert create == {

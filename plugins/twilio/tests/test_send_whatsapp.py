@@ -4,71 +4,47 @@ An inbound WhatsApp message (Twilio's webhook form, signed), `POST /admin/messag
 exactly one Messages API create with `whatsapp:` addresses, the signed status callbacks marking
 it delivered then read, and the `webhook` backend receiving the outbound interaction in the
 customer's conversation after the inbound one. Also: the 24-hour window (free-form text refused
-25 h later, a Content template sent), Twilio's WhatsApp errors, 503 and 429 with `Retry-After`,
-and a send cut off in flight.
+25 h later, a Content template sent), Twilio's WhatsApp errors and the `from` setting
+(test_send_faults.py covers Twilio's faults for both senders).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
 import pytest
-from fake_twilio import ACCOUNT_SID, CONTENT_SID, FakeTwilio
-from outbound_cases import FAST_RETRY, PUBLIC_URL, Hook, post_twilio, send, status_callback
-from recordings import CUSTOMER, TOKEN, WHATSAPP_SENDER, fixture
+from fake_twilio import CONTENT_SID, FakeTwilio
+from gateway_twilio.sender import classify_error
+from outbound_cases import (
+    PUBLIC_URL,
+    WHATSAPP,
+    Clock,
+    Hook,
+    post_twilio,
+    reply,
+    send,
+    status_callback,
+)
+from recordings import CUSTOMER, WHATSAPP_SENDER
 
 from gateway.errors import ConfigError
+from gateway.plugin import Rejected
 from gateway.testing import GatewayFactory, GatewayUnderTest, eventually
 
 TO = f"whatsapp:{CUSTOMER}"
 FROM = f"whatsapp:{WHATSAPP_SENDER}"
 
 
-class Clock:
-    """The real time plus an offset a test moves forward (the customer's message ages)."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-
-def config(twilio: FakeTwilio, hook: Hook, **send: Any) -> dict[str, Any]:
-    block = {"account_sid": ACCOUNT_SID, "from": WHATSAPP_SENDER, "base_url": twilio.url}
-    block |= {"timeout": "2s", "retry": FAST_RETRY} | send
-    channel = {"type": "twilio-whatsapp", "auth_token": TOKEN, "public_url": PUBLIC_URL}
-    return {"channels": {"wa": channel | {"send": block}}, "backends": hook.backends()}
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
 @pytest.fixture
 async def gut(
     gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook, clock: Clock
 ) -> AsyncIterator[GatewayUnderTest]:
-    gut = await gateway_factory(config(twilio, hook), clock=clock)
+    gut = await gateway_factory(WHATSAPP.config(twilio, hook), clock=clock)
     async with gut.gateway.running():
         yield gut
-
-
-async def inbound(gut: GatewayUnderTest) -> dict[str, Any]:
-    """Post the customer's WhatsApp message as Twilio does; return it as stored."""
-    await post_twilio(gut, "wa", fixture("whatsapp_text"))
-    [message] = await gut.interactions("wa")
-    return message.model_dump(mode="json")
-
-
-def reply(message: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    """Return a request answering `message` (text unless `fields` say otherwise)."""
-    return {"to": {"interaction_id": message["id"]}, "content": {"text": "On its way"}} | fields
 
 
 def template(*parameters: str, name: str = CONTENT_SID) -> dict[str, Any]:
@@ -78,7 +54,7 @@ def template(*parameters: str, name: str = CONTENT_SID) -> dict[str, Any]:
 async def test_a_reply_is_sent_once_delivered_read_and_reaches_the_crm(
     gut: GatewayUnderTest, twilio: FakeTwilio, hook: Hook
 ) -> None:
-    message = await inbound(gut)
+    message = await WHATSAPP.inbound(gut)
     status, answer = await send(gut, reply(message))
     assert status == 202, answer
     queued = answer["message"]
@@ -115,7 +91,7 @@ async def test_a_reply_is_sent_once_delivered_read_and_reaches_the_crm(
 async def test_free_text_25_hours_later_is_refused_a_content_template_is_sent(
     gut: GatewayUnderTest, twilio: FakeTwilio, clock: Clock
 ) -> None:
-    message = await inbound(gut)
+    message = await WHATSAPP.inbound(gut)
     clock.offset = timedelta(hours=25)
     status, answer = await send(gut, reply(message))
     assert (status, answer["error"]["code"]) == (409, "outside_messaging_window")
@@ -137,7 +113,7 @@ async def test_free_text_25_hours_later_is_refused_a_content_template_is_sent(
 async def test_a_template_without_parameters_sends_no_content_variables(
     gut: GatewayUnderTest, twilio: FakeTwilio
 ) -> None:
-    message = await inbound(gut)
+    message = await WHATSAPP.inbound(gut)
     _, answer = await send(
         gut, {"to": {"customer_id": message["customer_id"]}, "template": template()}
     )
@@ -153,7 +129,7 @@ async def test_a_template_without_parameters_sends_no_content_variables(
 async def test_a_template_name_that_is_no_content_sid_is_dead_with_the_reason(
     gut: GatewayUnderTest, twilio: FakeTwilio
 ) -> None:
-    message = await inbound(gut)
+    message = await WHATSAPP.inbound(gut)
     body = {"to": {"interaction_id": message["id"]}, "template": template(name="order_update")}
     _, answer = await send(gut, body)
     dead = await gut.message_in_state(answer["message"]["id"], "dead")
@@ -164,91 +140,41 @@ async def test_a_template_name_that_is_no_content_sid_is_dead_with_the_reason(
 @pytest.mark.parametrize(
     ("code", "reason"),
     [
-        (63016, "outside WhatsApp's 24-hour customer service window"),
+        (63016, "outside WhatsApp's 24-hour customer service window: send a template"),
         (63024, "not a valid WhatsApp user"),
         (63014, "blocked the sender"),
+        (21655, "the ContentSid is not a Content template of this account"),
         (21656, "ContentVariables is not valid"),
+        (63028, "variables do not match"),
     ],
 )
-async def test_a_refused_whatsapp_message_is_dead_with_the_reason(
-    gut: GatewayUnderTest, twilio: FakeTwilio, code: int, reason: str
-) -> None:
-    message = await inbound(gut)
-    twilio.fail_next(body={"code": code, "message": "refused", "status": 400}, status=400)
-    _, answer = await send(gut, reply(message))
-    dead = await gut.message_in_state(answer["message"]["id"], "dead")
-    assert reason in dead["error"]
-    assert f"error {code}" in dead["error"]
-    assert twilio.created == []
-
-
-async def test_twilio_down_is_retried_and_sent_once(
-    gut: GatewayUnderTest, twilio: FakeTwilio
-) -> None:
-    message = await inbound(gut)
-    twilio.fail_next(2, status=503)
-    _, answer = await send(gut, reply(message))
-    await gut.message_in_state(answer["message"]["id"], "sent")
-    assert (len(twilio.created), twilio.faults_served) == (1, 2)
+def test_whatsapp_refusals_are_dead_with_the_reason(code: int, reason: str) -> None:
+    outcome = classify_error(400, {"code": code, "message": "refused"}, None)
+    assert isinstance(outcome, Rejected)
+    assert reason in outcome.reason
+    assert f"Twilio 400 error {code}: refused" in outcome.reason
 
 
 async def test_the_whatsapp_rate_limit_is_retried(
     gut: GatewayUnderTest, twilio: FakeTwilio
 ) -> None:
-    message = await inbound(gut)
-    twilio.fail_next(body={"code": 63018, "message": "Rate limit exceeded"}, status=429)
+    message = await WHATSAPP.inbound(gut)
+    # the code says "later", whatever the status
+    twilio.fail_next(body={"code": 63018, "message": "Rate limit exceeded"}, status=400)
     _, answer = await send(gut, reply(message))
     await gut.message_in_state(answer["message"]["id"], "sent")
     assert (len(twilio.created), twilio.faults_served) == (1, 1)
-
-
-async def test_a_429_waits_for_retry_after(
-    gut: GatewayUnderTest, twilio: FakeTwilio, clock: Clock
-) -> None:
-    """Twilio's 429 says "in 30 s": the send waits that long on the gateway's clock, then goes."""
-    message = await inbound(gut)
-    twilio.rate_limit(1, retry_after=30)
-    _, answer = await send(gut, reply(message))
-    queued = answer["message"]
-
-    async def refused_once() -> bool:
-        [delivery] = await gut.gateway.store.deliveries_of(queued["interaction_id"])
-        return twilio.faults_served == 1 and delivery.next_attempt_at is not None
-
-    await eventually(refused_once)
-    [delivery] = await gut.gateway.store.deliveries_of(queued["interaction_id"])
-    assert delivery.next_attempt_at is not None
-    assert delivery.next_attempt_at - clock() > timedelta(seconds=29)
-    assert (await gut.message(queued["id"]))["state"] == "queued"
-    assert twilio.created == []
-    clock.offset += timedelta(seconds=31)
-    await gut.message_in_state(queued["id"], "sent")
-    assert len(twilio.created) == 1
-
-
-async def test_a_send_cut_off_in_flight_is_parked_not_resent(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook
-) -> None:
-    gut = await gateway_factory(config(twilio, hook, timeout="200ms"))
-    async with gut.gateway.running():
-        message = await inbound(gut)
-        twilio.hang(1)
-        _, answer = await send(gut, reply(message))
-        dead = await gut.message_in_state(answer["message"]["id"], "dead")
-        assert dead["error"].startswith("outcome_unknown")
-        await asyncio.sleep(0.3)
-        assert len(twilio.requests) == 1
 
 
 async def test_a_messaging_service_sends_without_from(
     gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook
 ) -> None:
     service = "MG" + "9f8e7d6c5b4a3210" * 2
-    settings = config(twilio, hook, messaging_service_sid=service)
+    settings = WHATSAPP.config(twilio, hook, messaging_service_sid=service)
     del settings["channels"]["wa"]["send"]["from"]
     gut = await gateway_factory(settings)
     async with gut.gateway.running():
-        message = await inbound(gut)
+        message = await WHATSAPP.inbound(gut)
         _, answer = await send(gut, reply(message))
         await gut.message_in_state(answer["message"]["id"], "sent")
     [create] = twilio.created
@@ -259,7 +185,7 @@ async def test_a_failed_status_callback_marks_it_failed_with_twilio_error(
     gut: GatewayUnderTest, twilio: FakeTwilio
 ) -> None:
     """WhatsApp refusals that come later (the window closed at Meta) arrive as a callback."""
-    message = await inbound(gut)
+    message = await WHATSAPP.inbound(gut)
     _, answer = await send(gut, reply(message))
     sent = await gut.message_in_state(answer["message"]["id"], "sent")
     failed = status_callback(sent["provider_message_id"], "undelivered", to=TO, from_=FROM)
@@ -274,15 +200,15 @@ async def test_the_whatsapp_sender_is_a_phone_number(
     gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook, number: str
 ) -> None:
     with pytest.raises(ConfigError, match=r"channels\.wa\.send\.from: .*E\.164"):
-        await gateway_factory(config(twilio, hook, **{"from": number}))
+        await gateway_factory(WHATSAPP.config(twilio, hook, **{"from": number}))
 
 
 async def test_a_whatsapp_prefixed_sender_is_sent_as_written(
     gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook
 ) -> None:
-    gut = await gateway_factory(config(twilio, hook, **{"from": FROM}))
+    gut = await gateway_factory(WHATSAPP.config(twilio, hook, **{"from": FROM}))
     async with gut.gateway.running():
-        message = await inbound(gut)
+        message = await WHATSAPP.inbound(gut)
         _, answer = await send(gut, reply(message))
         await gut.message_in_state(answer["message"]["id"], "sent")
     assert [create["From"] for create in twilio.created] == [FROM]
@@ -291,7 +217,7 @@ async def test_a_whatsapp_prefixed_sender_is_sent_as_written(
 async def test_whatsapp_send_needs_somewhere_for_status_callbacks(
     gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook
 ) -> None:
-    broken = config(twilio, hook)
+    broken = WHATSAPP.config(twilio, hook)
     del broken["channels"]["wa"]["public_url"]
     with pytest.raises(ConfigError, match="public_url"):
         await gateway_factory(broken)
