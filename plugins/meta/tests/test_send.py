@@ -242,7 +242,7 @@ async def test_send_settings_are_checked(gateway_factory: GatewayFactory, graph:
         await gateway_factory(config(graph, access_token=" "))
     messenger = config(graph)
     messenger["channels"]["wa"]["type"] = "messenger"
-    with pytest.raises(ConfigError, match=r"channels\.wa\.send: unknown key"):
+    with pytest.raises(ConfigError, match=r"channels\.wa\.send\.phone_number_id: unknown key"):
         await gateway_factory(messenger)
 
 
@@ -257,3 +257,20 @@ async def test_template_parameters_too_long_to_keep_are_refused_before_queueing(
     assert status == 422, answer
     assert "parameters" in answer["error"]["message"]
     assert graph.sent == []
+
+
+async def test_a_status_of_a_message_sent_elsewhere_is_an_outbound_interaction(
+    gut: GatewayUnderTest, graph: FakeGraph
+) -> None:
+    message = await inbound(gut)
+    await post(gut, status_webhook("wamid.SENT_FROM_THE_BUSINESS_APP", "sent"))
+    [status] = [i for i in await gut.interactions("wa") if i.type == "status"]
+    assert status.status is not None
+    assert (status.direction, status.status.of_external_id, status.status.state) == (
+        "outbound",
+        "wamid.SENT_FROM_THE_BUSINESS_APP",
+        "sent",
+    )
+    assert status.conversation_id == message["conversation_id"]
+    assert status.customer_id == message["customer_id"]
+    assert graph.requests == []
