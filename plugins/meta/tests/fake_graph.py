@@ -20,7 +20,7 @@ from aiohttp import web
 
 from gateway.testing import FakeCRM
 
-__all__ = ["ACCESS_TOKEN", "PHONE_NUMBER_ID", "FakeGraph", "graph_error"]
+__all__ = ["ACCESS_TOKEN", "PHONE_NUMBER_ID", "FakeGraph", "graph_error", "json_body"]
 
 ACCESS_TOKEN = "EAAGm0PX4ZCpsBAKZB0test0token0ZDZD"
 PHONE_NUMBER_ID = "106540352242922"
@@ -38,6 +38,16 @@ def graph_error(code: int, message: str, *, subcode: int | None = None) -> dict[
     if subcode is not None:
         error["error_subcode"] = subcode
     return {"error": error}
+
+
+async def json_body(fake: FakeCRM, request: web.Request) -> Any:
+    """Return the JSON body of a Graph request, or `fake`'s refusal if it is not JSON."""
+    if request.content_type != "application/json":
+        return fake.refuse(f"not JSON: {request.content_type}")
+    try:
+        return orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        return fake.refuse("the body is not JSON")
 
 
 class FakeGraph(FakeCRM):
@@ -65,12 +75,9 @@ class FakeGraph(FakeCRM):
             return self.refuse(f"another API version: {request.match_info['version']}")
         if request.match_info["phone_number_id"] != self.phone_number_id:
             return self.refuse(f"another phone number id: {request.match_info['phone_number_id']}")
-        if request.content_type != "application/json":
-            return self.refuse(f"not JSON: {request.content_type}")
-        try:
-            body = orjson.loads(await request.read())
-        except orjson.JSONDecodeError:
-            return self.refuse("the body is not JSON")
+        body = await json_body(self, request)
+        if isinstance(body, web.Response):
+            return body
         if problem := _problem(body):
             return self.refuse(problem)
         self.sent.append(body)

@@ -16,9 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from aiohttp import web
-from fake_graph import graph_error
+from fake_graph import graph_error, json_body
 
 from gateway.testing import FakeCRM
 
@@ -100,12 +99,9 @@ class FakeSendAPI(FakeCRM):
             return self.refuse(f"another account id: {request.match_info['account_id']}")
         if "access_token" in request.query:
             return self.refuse("the token travels in the URL (logged by proxies)")
-        if request.content_type != "application/json":
-            return self.refuse(f"not JSON: {request.content_type}")
-        try:
-            body = orjson.loads(await request.read())
-        except orjson.JSONDecodeError:
-            return self.refuse("the body is not JSON")
+        body = await json_body(self, request)
+        if isinstance(body, web.Response):
+            return body
         if problem := self._problem(body):
             return self.refuse(problem)
         if self.attachment_error is not None and "attachment" in body["message"]:
