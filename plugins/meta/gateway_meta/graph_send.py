@@ -31,11 +31,28 @@ from gateway.plugin import (
 )
 from gateway.schema import Interaction
 
-__all__ = ["API_VERSION", "GRAPH_ROOT", "GraphErrors", "GraphSendSettings", "GraphSender"]
+__all__ = [
+    "API_VERSION",
+    "ECHO_PREFIX",
+    "GRAPH_ROOT",
+    "GraphErrors",
+    "GraphSendSettings",
+    "GraphSender",
+    "own_marker",
+]
 
 GRAPH_ROOT = "https://graph.facebook.com"
 API_VERSION = "v25.0"
 """The Graph API version the senders pin by default (each version lives at least two years)."""
+ECHO_PREFIX = "channel-gateway:"
+"""How the string Meta hands back with a message the gateway sent starts (Messenger's echo
+`metadata`, WhatsApp's status `biz_opaque_callback_data`); the rest is the outbound
+interaction's `external_id`, its Idempotency-Key."""
+
+
+def own_marker(interaction: Interaction, limit: int) -> str:
+    """Return `ECHO_PREFIX` + the interaction's `external_id`, cut to `limit` characters."""
+    return (ECHO_PREFIX + interaction.external_id)[:limit]
 
 
 class GraphSendSettings(SenderSettings):

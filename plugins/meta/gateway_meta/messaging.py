@@ -27,8 +27,8 @@ from typing import Any, ClassVar, Final
 from gateway.plugin import WebhookRequest
 from gateway.schema import Interaction
 from gateway_meta.channel import MetaChannel
-from gateway_meta.graph_send import GraphSendSettings
-from gateway_meta.messaging_sender import ECHO_PREFIX, InstagramSender, MessengerSender
+from gateway_meta.graph_send import ECHO_PREFIX, GraphSendSettings
+from gateway_meta.messaging_sender import InstagramSender, MessengerSender
 from gateway_meta.payload import Node, put
 from gateway_meta.settings import InstagramSettings, MessengerSettings
 

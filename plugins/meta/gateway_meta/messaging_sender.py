@@ -10,8 +10,8 @@ access token. Both as `Authorization: Bearer` (never in the URL), JSON
 with the request's `tag` (`HUMAN_AGENT`: a person answering within 7 days). A `message` holds
 text or one attachment, never both: the text goes first (its `message_id` is the provider
 message id), then each attachment by URL in a request of its own (`GraphSender`). Messenger's
-`message.metadata` carries `ECHO_PREFIX` + the message's `Idempotency-Key`: the Page's echo of
-it names the gateway's own message.
+`message.metadata` carries `ECHO_PREFIX` + the message's `Idempotency-Key` (`own_marker`): the
+Page's echo of it names the gateway's own message.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ from pydantic import Field, SecretStr
 
 from gateway.plugin import Rejected
 from gateway.schema import Attachment, Interaction
-from gateway_meta.graph_send import GraphErrors, GraphSender, GraphSendSettings
+from gateway_meta.graph_send import GraphErrors, GraphSender, GraphSendSettings, own_marker
 
 __all__ = [
-    "ECHO_PREFIX",
     "MESSAGING_REFUSED",
     "InstagramSendSettings",
     "InstagramSender",
@@ -34,9 +33,6 @@ __all__ = [
     "MessengerSender",
 ]
 
-ECHO_PREFIX: Final = "channel-gateway:"
-"""How Messenger's `message.metadata` (echoed back, up to 1,000 characters) starts on messages
-the gateway sent; the rest is the outbound interaction's `external_id`."""
 INSTAGRAM_ROOT: Final = "https://graph.instagram.com"
 WINDOW_HINT: Final = (
     "outside the 24-hour messaging window: reply within 24 h of the customer's last message,"
@@ -125,7 +121,7 @@ class MessagingSender(GraphSender[Any]):
                 return Rejected(f"attachment {index} has no url: the Send API takes files by URL")
             messages.append({"attachment": self._attachment(attachment)})
         if self.echoes_metadata:
-            marker = ECHO_PREFIX + interaction.external_id
+            marker = own_marker(interaction, 1000)  # Messenger's limit
             messages = [message | {"metadata": marker} for message in messages]
         return [common | {"message": message} for message in messages]
 

@@ -4,6 +4,8 @@
 `messaging_product: whatsapp`, `to` (the customer's wa_id: international digits, no `+`) and
 either `text{body}` or, for a request with a `template`, `template{name, language{code}}`. The
 answer's `messages[0].id` (a wamid) is the provider message id that `statuses[].id` names.
+`biz_opaque_callback_data` (`own_marker`), which every status of the message carries back, tells
+the channel a message the gateway sent from one sent elsewhere.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pydantic import Field, SecretStr
 
 from gateway.plugin import Rejected, Retry
 from gateway.schema import Interaction
-from gateway_meta.graph_send import GraphErrors, GraphSender, GraphSendSettings
+from gateway_meta.graph_send import GraphErrors, GraphSender, GraphSendSettings, own_marker
 
 __all__ = [
     "WHATSAPP_ERRORS",
@@ -27,6 +29,8 @@ __all__ = [
 
 MAX_TEXT = 4096
 """Longest text body the Cloud API takes."""
+MAX_CALLBACK_DATA = 512
+"""Longest `biz_opaque_callback_data` the Cloud API takes."""
 WHATSAPP_ERRORS = GraphErrors(
     product="WhatsApp",
     rate_limited=frozenset({4, 80007, 130429, 131048, 131056, 1, 2}),
@@ -71,6 +75,7 @@ def message_body(interaction: Interaction, template_language: str) -> dict[str, 
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
         "to": wa_id,
+        "biz_opaque_callback_data": own_marker(interaction, MAX_CALLBACK_DATA),
     }
     metadata = interaction.metadata
     if name := metadata.get("template"):

@@ -4,7 +4,8 @@ It refuses (and records as a problem) what the Graph API would refuse: a missing
 token, another phone number id or API version, a body that is not JSON, no
 `messaging_product: whatsapp`, a `to` that is not a wa_id (international digits, no `+`), a
 `type` other than `text` or `template`, a text without `body` (or over 4,096 characters), a
-template without `name` or `language.code`. Accepted sends answer 200 as the Cloud API does,
+template without `name` or `language.code`, a `biz_opaque_callback_data` that is not a string of
+at most 512 characters. Accepted sends answer 200 as the Cloud API does,
 with `messages[0].id` a wamid.
 """
 
@@ -100,6 +101,9 @@ def _problem(body: Any) -> str | None:
         return f"recipient_type: {body.get('recipient_type')!r}"
     if not _WA_ID.match(str(body.get("to", ""))):
         return f"'to' is not a wa_id (digits, no '+'): {body.get('to')!r}"
+    callback = body.get("biz_opaque_callback_data", "")
+    if not isinstance(callback, str) or len(callback) > 512:
+        return "biz_opaque_callback_data is a string of at most 512 characters"
     if "context" in body and not str(body["context"].get("message_id", "")).startswith("wamid."):
         return f"context.message_id is not a wamid: {body['context']!r}"
     kind = body.get("type")

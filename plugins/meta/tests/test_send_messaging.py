@@ -22,7 +22,8 @@ import pytest
 from aiohttp import web
 from fake_graph import graph_error
 from fake_send_api import INSTAGRAM, MESSENGER, FakeSendAPI, Product
-from gateway_meta.messaging_sender import ECHO_PREFIX, MessengerSender
+from gateway_meta.graph_send import ECHO_PREFIX
+from gateway_meta.messaging_sender import MessengerSender
 from meta_cases import APP_SECRET, VERIFY_TOKEN, hub_signature, messaging_body
 
 from gateway.errors import AuthenticationError, ConfigError
