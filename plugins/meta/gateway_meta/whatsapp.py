@@ -132,7 +132,7 @@ class WhatsAppCloudChannel(MetaChannel):
         )
 
     def _status(self, req: WebhookRequest, change: _Change, status: Node) -> list[Interaction]:
-        """Return the status, and for the `sent` of a message sent elsewhere that answer too."""
+        """Return the status, and for the `sent` of a message sent elsewhere that answer first."""
         state = status.required_text("status")
         if state not in STATES:
             return []
@@ -171,10 +171,12 @@ class WhatsAppCloudChannel(MetaChannel):
             metadata = {**metadata, "sent_elsewhere": "true"}
             if (category := metadata.get("pricing_category")) in NOT_ANSWERS:
                 metadata["automated"] = f"a {category} template sent elsewhere"
-            found.append(
+            # Before its receipt: the core then knows the receipt's message (no second answer).
+            found.insert(
+                0,
                 self.build(
                     req, status, type="message", external_id=wamid, metadata=metadata, **common
-                )
+                ),
             )
         return found
 

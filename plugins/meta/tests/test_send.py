@@ -286,4 +286,8 @@ async def test_a_message_sent_elsewhere_is_an_answer_from_its_sent_status(
     assert "automated" not in answer.metadata
     assert answer.conversation_id == message["conversation_id"]
     assert answer.customer_id == message["customer_id"]
+    assert [i.metadata.get("sent_elsewhere") for i in stored if i.type == "status"] == [None, None]
     assert graph.requests == []
+    metrics = await (await gut.client.get("/metrics")).text()
+    assert 'gateway_first_response_seconds_count{channel_kind="whatsapp"} 1.0' in metrics
+    assert "gateway_unanswered_conversations 0.0" in metrics

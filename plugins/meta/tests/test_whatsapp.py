@@ -255,7 +255,7 @@ def test_a_sent_status_of_a_message_sent_elsewhere_is_an_answer(
     if answers == "not itself":  # the gateway's own message: it is stored already
         assert [i.type for i in found] == ["status"]
         return
-    sent, answer = found
+    answer, sent = found  # the answer first: the core then knows the receipt's message
     assert (sent.type, answer.type, answer.direction) == ("status", "message", "outbound")
     assert (answer.external_id, answer.content) == ("wamid.C", None)
     assert answer.recipient == sent.recipient
@@ -280,13 +280,13 @@ def test_a_batch_becomes_one_interaction_per_event() -> None:
     assert [(i.type, i.external_id.rsplit("/", 1)[-1][:5]) for i in found] == [
         ("message", "wamid"),
         ("message", "wamid"),
-        ("status", "sent"),
-        ("message", "wamid"),  # the `sent` of a message sent elsewhere: an answer
+        ("message", "wamid"),  # the `sent` of a message sent elsewhere: an answer, then
+        ("status", "sent"),  # its receipt
         ("status", "read"),
         ("message", "wamid"),
     ]
-    assert found[3].direction == "outbound"
-    assert found[3].metadata["sent_elsewhere"] == "true"
+    assert found[2].direction == "outbound"
+    assert found[2].metadata["sent_elsewhere"] == "true"
     assert len({i.external_id for i in found}) == 6
     # The second entry is another business number: each event names its own.
     assert identities(found[-1].recipient) == [("phone", "+447700900456")]
