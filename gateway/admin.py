@@ -21,6 +21,7 @@ from gateway.admin_http import (
     takes,
 )
 from gateway.admin_messages import add_message_routes
+from gateway.admin_reports import add_report_routes
 from gateway.documents import (
     delivery_document,
     interaction_document,
@@ -71,6 +72,7 @@ def create_admin_app(gateway: Gateway) -> web.Application:
     app.router.add_post("/admin/dead-letters/replay", replay_dead_letters)
     add_customer_routes(app)
     add_message_routes(app)
+    add_report_routes(app)
     return app
 
 

@@ -61,7 +61,9 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     """Return every metric in the Prometheus text format."""
-    body = generate_latest(request.app[GATEWAY].metrics.registry)
+    gateway = request.app[GATEWAY]
+    await gateway.count_unanswered()
+    body = generate_latest(gateway.metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from gateway.service_report import ServiceReport, percentile
 from gateway.store.base import (
     CustomerRecord,
     ErasureRecord,
@@ -36,6 +37,7 @@ __all__ = [
     "message_document",
     "proposal_document",
     "proposals_page",
+    "service_report_document",
     "timed",
     "timeline_entry_document",
     "timeline_page",
@@ -198,3 +200,24 @@ async def unmerge_document(store: Store, entry: MergeRecord) -> dict[str, Any]:
         if (customer := await store.get_customer(customer_id)) is not None
     ]
     return {"unmerge": merge_document(entry), "customers": customers}
+
+
+def service_report_document(report: ServiceReport) -> dict[str, Any]:
+    """Return the JSON answer of `GET /admin/reports/service`."""
+    return {
+        "window": {"since": timestamp(report.since), "until": timestamp(report.until)},
+        "first_responses": [
+            {
+                "channel_kind": kind,
+                "count": len(seconds),
+                "p50_seconds": percentile(seconds, 0.5),
+                "p90_seconds": percentile(seconds, 0.9),
+            }
+            for kind, seconds in sorted(report.first_responses.items())
+        ],
+        "chases": [
+            {"from_kind": from_kind, "to_kind": to_kind, "count": count}
+            for (from_kind, to_kind), count in sorted(report.chases.items())
+        ],
+        "unanswered_conversations": report.unanswered,
+    }

@@ -119,6 +119,8 @@ async def _ingest(
     for item, result in zip(items, results, strict=True):
         if not result.duplicate:
             gateway.delivery.notify(item.backends)
+        if result.service is not None:
+            gateway.metrics.service(result.service)
     duplicates = sum(result.duplicate for result in results)
     if duplicates:
         gateway.metrics.channel(channel_id).duplicates.inc(duplicates)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 
 from gateway.identity import IDENTITY_EVENTS
+from gateway.service_events import Chase, ServiceEvent
 
 __all__ = ["ChannelMetrics", "Metrics"]
 
@@ -28,6 +29,8 @@ _DELIVERY_BUCKETS = (
     3600,
     21600,
 )
+_SERVICE_BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 172800, 604800)
+"""A minute to a week: how long customers wait for a first response."""
 
 
 class ChannelMetrics:
@@ -184,6 +187,27 @@ class Metrics:
             ["channel", "kind", "reason"],
             registry=self.registry,
         )
+        self.first_response = Histogram(
+            "gateway_first_response_seconds",
+            "Time from a conversation's first unanswered inbound contact to the first outbound"
+            " after it, by the channel kind of that inbound contact.",
+            ["channel_kind"],
+            buckets=_SERVICE_BUCKETS,
+            registry=self.registry,
+        )
+        self.chases = Counter(
+            "gateway_chases",
+            "Customers who came back on another channel before any answer (a repeat contact),"
+            " by the channel kind of the unanswered contact and of the new one.",
+            ["from_kind", "to_kind"],
+            registry=self.registry,
+        )
+        self.unanswered_conversations = Gauge(
+            "gateway_unanswered_conversations",
+            "Open conversations whose latest non-automated contact is inbound (read from the"
+            " store at each scrape).",
+            registry=self.registry,
+        )
         self._channels: dict[str, ChannelMetrics] = {}
 
     def channel(self, channel_id: str) -> ChannelMetrics:
@@ -192,3 +216,10 @@ class Metrics:
         if found is None:
             found = self._channels[channel_id] = ChannelMetrics(self, channel_id)
         return found
+
+    def service(self, event: ServiceEvent) -> None:
+        """Observe what a committed interaction did to its conversation's service."""
+        if isinstance(event, Chase):
+            self.chases.labels(event.from_kind, event.to_kind).inc()
+        else:
+            self.first_response.labels(event.channel_kind).observe(event.seconds)

@@ -150,6 +150,8 @@ async def queue_message(gateway: Gateway, key: str, request: MessageRequest) -> 
             f"the Idempotency-Key is the external id of interaction {result.interaction_id}"
             f" of channel {channel.ctx.channel_id}; use a fresh key",
         )
+    if result.service is not None:
+        gateway.metrics.service(result.service)
     gateway.delivery.notify([gateway.senders[channel.ctx.channel_id]])
     message = await gateway.store.message_by_key(key)
     assert message is not None

@@ -16,12 +16,14 @@ from gateway.channel import Channel, ChannelContext, utc_now
 from gateway.config import GatewayConfig
 from gateway.delivery import DeliveryEngine
 from gateway.enricher import Enricher
+from gateway.errors import StoreUnavailableError
 from gateway.identity import IdentityPolicy
 from gateway.metrics import Metrics
 from gateway.pipeline import Pipeline
 from gateway.plugins import Plugins
 from gateway.retention import prune_forever
 from gateway.routing import Router
+from gateway.service_report import unanswered_now
 from gateway.store.base import Store
 from gateway.store.sqlite import SqliteStore, sqlite_path_from_url
 from gateway.unusable import UnusableIdentity, metric_kind
@@ -115,6 +117,17 @@ class Gateway:
         self.targets: tuple[str, ...] = tuple(lanes)
         """Every delivery target: the backends, then the senders."""
         self.delivery = DeliveryEngine(self.store, lanes, self.metrics, clock)
+
+    async def count_unanswered(self) -> None:
+        """Set `gateway_unanswered_conversations` from the store (each `/metrics` scrape);
+        keep the last value while the store cannot be read."""
+        window = self.config.identity.conversation_window
+        try:
+            count = await unanswered_now(self.store, now=self.clock(), window=window)
+        except StoreUnavailableError as exc:
+            log.warning("cannot count the unanswered conversations: %s", exc)
+            return
+        self.metrics.unanswered_conversations.set(count)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Gateway]:

@@ -60,7 +60,8 @@ SCHEMA_VERSION: Final = "interaction/v1"
 AUTOMATED: Final = "automated"
 """The `metadata` key a channel sets (to the reason) on an inbound interaction a machine sent:
 an auto-reply, a bounce, a mailing list. It joins the conversation but is never a repeat
-contact, and leaves the conversation's unanswered state as it was."""
+contact, and leaves the conversation's unanswered state as it was; on an outbound interaction
+(an auto-acknowledgement) it answers nothing either (`gateway.service_events`)."""
 
 InteractionType = Literal["message", "call", "status"]
 Direction = Literal["inbound", "outbound"]

@@ -9,6 +9,7 @@ from typing import Literal, Protocol, get_args
 
 from gateway.backend import UNKNOWN_OUTCOME
 from gateway.schema import Identity, Interaction
+from gateway.service_events import Contact, ServiceEvent
 from gateway.store.stored_rows import StoredInteraction, UnreadableInteraction
 
 __all__ = [
@@ -110,6 +111,9 @@ class CommitResult:
     interaction: Interaction | None = None
     """What was stored: the interaction with its customer, conversation and context (None
     for a duplicate)."""
+    service: ServiceEvent | None = None
+    """What it did to its conversation's service: answered a wait, or chased one (DESIGN §13);
+    the host observes the service metrics from it once the commit returned."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,6 +486,11 @@ class Store(Protocol):
         """Return the latest inbound interaction (not a receipt) on each channel, newest first:
         of a customer's whole merge tree, or of one conversation. Outbound chooses a channel
         and measures messaging windows (from `occurred_at`) with these."""
+
+    async def service_contacts(self, since: datetime) -> list[tuple[str, Contact]]:
+        """Return (conversation id, contact) of every contact of each conversation with a
+        contact that occurred at or after `since`, in the order they were threaded: what the
+        service report and the unanswered gauge fold (`gateway.service_events`)."""
 
     async def get_message(self, message_id: str) -> OutboundMessage | None:
         """Return an outbound message by id, or None."""

@@ -48,7 +48,8 @@ from typing import IO, Literal, TypeVar
 
 from gateway.errors import StoreUnavailableError
 from gateway.identity import IdentityObserver, IdentityPolicy, IdentityRules
-from gateway.schema import STATUS_RANK, Identity, Interaction
+from gateway.schema import MAX_METADATA, STATUS_RANK, Identity, Interaction
+from gateway.service_events import ANSWERING_RECEIPTS, SENT_ELSEWHERE, Contact
 from gateway.store import sqlite_customers as customers
 from gateway.store import sqlite_deliveries as deliveries
 from gateway.store import sqlite_messages as messages
@@ -86,6 +87,7 @@ from gateway.store.sqlite_health import (
     probe,
 )
 from gateway.store.sqlite_identity import IdentityResolver
+from gateway.store.sqlite_service import service_contacts
 from gateway.store.stored_rows import (
     INTERACTION_COLUMNS,
     StoredInteraction,
@@ -278,6 +280,10 @@ class SqliteStore:
         """Return stored interactions in arrival order, after the one with id `after`."""
         query = partial(_list_interactions, channel_id=channel_id, limit=limit, after=after)
         return await self._read(query)
+
+    async def service_contacts(self, since: datetime) -> list[tuple[str, Contact]]:
+        """Return (conversation id, contact) of each conversation active since `since`."""
+        return await self._read(partial(service_contacts, since=since))
 
     async def deliveries_of(self, interaction_id: str) -> list[StoredDelivery]:
         """Return the delivery jobs of one interaction, oldest first."""
@@ -858,14 +864,19 @@ def _write_item(
     if item.send and (sent := messages.sent_before(cursor, item.send.idempotency_key)):
         return CommitResult(sent, duplicate=True)  # the same key, another channel chosen since
     occurred = utc_text(item.interaction.occurred_at)
-    i = resolver.resolve(cursor, item.interaction, now, occurred)
+    interaction, highest = item.interaction, None
+    if (receipt := interaction.status) is not None:
+        highest = cursor.execute(_HIGHEST_STATUS, (key[0], receipt.of_external_id)).fetchone()[0]
+        if highest is None and _sent_elsewhere(cursor, interaction):
+            metadata = {**interaction.metadata, SENT_ELSEWHERE: "true"}
+            interaction = interaction.model_copy(update={"metadata": metadata})
+    i, service = resolver.resolve(cursor, interaction, now, occurred)
     received = utc_text(i.received_at)
     row = (i.id, *key, i.type, i.direction, occurred, received, i.customer_id, i.conversation_id)
     status_of = rank = None
     backends = item.backends
     if i.status is not None:
         status_of, rank = i.status.of_external_id, STATUS_RANK[i.status.state]
-        highest = cursor.execute(_HIGHEST_STATUS, (key[0], status_of)).fetchone()[0]
         if highest is not None and highest >= rank:
             backends = ()  # a late receipt: kept, but no backend goes back in time
         messages.advance(cursor, key[0], status_of, i.status.state, i.status.error, now)
@@ -876,7 +887,21 @@ def _write_item(
         order_key = i.customer_id or item.order_key
         jobs = [(i.id, backend, order_key, now) for backend in backends]
         cursor.executemany(INSERT_DELIVERY, jobs)
-    return CommitResult(i.id, duplicate=False, interaction=i)
+    return CommitResult(i.id, duplicate=False, interaction=i, service=service)
+
+
+def _sent_elsewhere(cursor: sqlite3.Cursor, receipt: Interaction) -> bool:
+    """Whether the first receipt of a message says it reached the customer though the gateway
+    neither sent it nor stored it as an interaction (`service_events.SENT_ELSEWHERE`)."""
+    assert receipt.status is not None
+    channel, message = receipt.channel.id, receipt.status.of_external_id
+    return (
+        receipt.direction == "outbound"
+        and receipt.status.state in ANSWERING_RECEIPTS
+        and len(receipt.metadata) < MAX_METADATA
+        and cursor.execute(_SELECT_FIRST_ID, (channel, message)).fetchone() is None
+        and not messages.sent_here(cursor, channel, message)
+    )
 
 
 def _list_interactions(

@@ -26,7 +26,9 @@ from gateway.identity import (
     customer_party,
 )
 from gateway.schema import AUTOMATED, ChannelKind, ConversationContext, Identity, Interaction
+from gateway.service_events import SENT_ELSEWHERE, Chase, Contact, ServiceEvent, Waiting, advance
 from gateway.store.sqlite_deliveries import parse_utc, utc_text
+from gateway.store.sqlite_service import IS_CONTACT
 from gateway.store.stored_rows import validated
 
 __all__ = [
@@ -63,9 +65,10 @@ OWNER = ROOT_OF.replace(  # (root id, root created_at) of the customer holding (
     "FROM customers WHERE id = (SELECT customer_id FROM identities WHERE kind = ? AND value = ?)",
 )
 _STORED_VERIFIED = "SELECT verified FROM identities WHERE kind = ? AND value = ?"
-_CONTACTS = TREE + (
-    " SELECT {columns} FROM interactions WHERE customer_id IN tree AND type <> 'status'"
-    " AND conversation_id IS NOT NULL"
+_CONTACTS = (
+    TREE
+    + " SELECT {columns} FROM interactions WHERE customer_id IN tree AND conversation_id"
+    + f" IS NOT NULL AND {IS_CONTACT}"
 )
 _LAST_CONTACT = _CONTACTS.format(columns="occurred_at") + " ORDER BY occurred_at DESC LIMIT 1"
 _RECENT_CONTACTS = (
@@ -168,8 +171,8 @@ class _Conversation:
     channels: list[str]
     """Channel kinds, sorted."""
     last_channel: str
-    unanswered: str | None
-    """The kind of the last inbound contact no outbound answered since."""
+    waiting: Waiting | None
+    """Since when, and on which channels, the customer waits for an answer (None: nobody)."""
 
 
 @dataclass(slots=True)
@@ -254,8 +257,9 @@ class IdentityResolver:
 
     def resolve(
         self, cur: sqlite3.Cursor, interaction: Interaction, now: str, occurred: str
-    ) -> Interaction:
-        """Return `interaction` with its customer, conversation and context; update the graph.
+    ) -> tuple[Interaction, ServiceEvent | None]:
+        """Return `interaction` with its customer, conversation and context, and what it did to
+        its conversation's service (`service_events`); update the graph.
 
         `now` is the commit's time and `occurred` the interaction's `occurred_at`, as text.
         Identity trust (docs/identity.md): only verified identities merge customers or join a
@@ -267,7 +271,7 @@ class IdentityResolver:
         party = customer_party(interaction)
         keys = [k for k in self.policy.matchable(party.identities) if k not in self._business]
         if not keys:
-            return interaction
+            return interaction, None
         verified = self.policy.verified(party.identities)
         owners: dict[str, _Owner] = {}
         unknown: list[Key] = []
@@ -288,7 +292,10 @@ class IdentityResolver:
                 owner.verified = owner.verified or key in verified
                 named = named or found.named
         if interaction.type == "status":
-            return self._attribute_status(cur, interaction, owners)
+            if SENT_ELSEWHERE in interaction.metadata and owners:  # an answer given elsewhere
+                root = self._ranked(list(owners.values()))[0].root
+                return self._thread(cur, interaction, root, occurred, claimed=False)
+            return self._attribute_status(cur, interaction, owners), None
         proven = [key for key in unknown if key in verified]
         claimed = not proven and not any(owner.verified for owner in owners.values())
         fresh = not owners or (bool(proven) and not any(o.verified for o in owners.values()))
@@ -513,7 +520,7 @@ class IdentityResolver:
             context.conversation_size,
             list(context.conversation_channels),
             kind,
-            _unanswered(rows),
+            _waiting(rows),
         )
 
     def _thread(
@@ -524,56 +531,59 @@ class IdentityResolver:
         occurred: str,
         *,
         claimed: bool,
-    ) -> Interaction:
-        """Join the customer's open conversation or open one; return the interaction in it.
+    ) -> tuple[Interaction, ServiceEvent | None]:
+        """Join the customer's open conversation or open one; return the interaction in it and
+        what it did to the conversation's service.
 
         Nothing is written here: the interaction's own row records the conversation.
         """
         kind = interaction.channel.kind
-        unanswered = kind if interaction.direction == "inbound" else None
-        automated = unanswered is not None and AUTOMATED in interaction.metadata
+        contact = _contact(interaction)
         current = self._conversation(cur, root)
         if current is None or not self._within_window(interaction, current.last_activity_at):
-            waiting = None if automated else unanswered
+            waiting, event = advance(None, contact)
             current = _Conversation(f"conv_{ULID()}", occurred, 1, [kind], kind, waiting)
             self._conversations[root] = current
-            previous, repeat = None, False
+            previous = None
         else:
             previous = current.last_channel
-            repeat = not automated and unanswered is not None
-            repeat = repeat and current.unanswered not in (None, kind)
+            current.waiting, event = advance(current.waiting, contact)
             if kind not in current.channels:
                 current.channels = sorted([*current.channels, kind])
             current.last_activity_at = max(current.last_activity_at, occurred)
             current.size += 1
             current.last_channel = kind
-            if not automated:  # a machine's message neither asks nor answers anything
-                current.unanswered = unanswered
         context = ConversationContext.model_construct(
             conversation_channels=cast("list[ChannelKind]", list(current.channels)),
             conversation_size=current.size,
-            repeat_contact=repeat,
+            repeat_contact=isinstance(event, Chase),
             previous_channel=cast("ChannelKind | None", previous),
             identity_claimed=claimed,
         )
-        return interaction.model_copy(
+        threaded = interaction.model_copy(
             update={"customer_id": root, "conversation_id": current.id, "context": context}
         )
+        return threaded, event
 
 
-def _unanswered(rows: list[tuple[int, str, str, str, str]]) -> str | None:
-    """Return the kind of the last inbound contact of `rows` (in processing order) that no
-    outbound answered since; automated contacts neither ask nor answer, and a row that no
+def _contact(interaction: Interaction) -> Contact:
+    return Contact(
+        interaction.direction,
+        interaction.channel.kind,
+        interaction.occurred_at,
+        AUTOMATED in interaction.metadata,
+    )
+
+
+def _waiting(rows: list[tuple[int, str, str, str, str]]) -> Waiting | None:
+    """Return the wait after the contacts of `rows` (in processing order); a row that no
     longer validates is left out."""
-    unanswered = None
-    for _, _, _, direction, body in rows:
-        if direction != "inbound":
-            unanswered = None
-            continue
+    waiting = None
+    for *_, body in rows:
         contact = validated(body)
-        if not isinstance(contact, str) and AUTOMATED not in contact.metadata:
-            unanswered = contact.channel.kind
-    return unanswered
+        if not isinstance(contact, str):
+            waiting, _ = advance(waiting, _contact(contact))
+    return waiting
 
 
 def _window_start(last: str, window: timedelta) -> str:

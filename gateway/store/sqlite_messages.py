@@ -36,6 +36,7 @@ __all__ = [
     "park_unknown",
     "queue_send",
     "sent_before",
+    "sent_here",
 ]
 
 _DEAD_RANK = 5
@@ -71,6 +72,18 @@ def sent_before(cur: sqlite3.Cursor, idempotency_key: str) -> str | None:
     sql = "SELECT interaction_id FROM outbound_messages WHERE idempotency_key = ?"
     row = cur.execute(sql, (idempotency_key,)).fetchone()
     return None if row is None else cast("str", row[0])
+
+
+def sent_here(cur: sqlite3.Cursor, channel_id: str, provider_id: str) -> bool:
+    """Return whether the message `provider_id` may be one the gateway sent on `channel_id`:
+    a message has that id, or one is still queued (its id is not recorded yet)."""
+    known = (
+        "SELECT 1 FROM outbound_messages WHERE channel_id = ? AND provider_message_id = ?",
+        "SELECT 1 FROM outbound_messages WHERE state = 'queued' AND channel_id = ? LIMIT 1",
+    )
+    return cur.execute(known[0], (channel_id, provider_id)).fetchone() is not None or (
+        cur.execute(known[1], (channel_id,)).fetchone() is not None
+    )
 
 
 def queue_send(

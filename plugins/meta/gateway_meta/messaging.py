@@ -8,18 +8,29 @@ Instagram professional account, written as an identity of the same kind.
 Mapped: messages (text, attachments, quick replies), postbacks, echoes of the business's own
 messages (outbound), and delivery and read receipts (statuses). Other events (reactions, edits,
 referrals, opt-ins, handovers, ...) are skipped.
+
+An echo is an answer in the customer's conversation (direction `outbound`, the customer its
+recipient), whoever sent it: the Page inbox, another tool. An echo of a message the gateway sent
+(its `metadata` starts with `ECHO_PREFIX`) takes that message's `external_id`, so the core
+stores it once, as the message it already has.
+
+With `send:`, the channels also send replies (`MessengerSender`, `InstagramSender`): free-form
+text within 24 hours of the customer's last message, with the tag `HUMAN_AGENT` within 7 days.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Final
 
 from gateway.plugin import WebhookRequest
 from gateway.schema import Interaction
 from gateway_meta.channel import MetaChannel
+from gateway_meta.graph_send import ECHO_PREFIX, GraphSendSettings
+from gateway_meta.messaging_sender import InstagramSender, MessengerSender
 from gateway_meta.payload import Node, put
+from gateway_meta.settings import InstagramSettings, MessengerSettings
 
 __all__ = ["InstagramChannel", "MessagingChannel", "MessengerChannel"]
 
@@ -33,6 +44,14 @@ class MessagingChannel(MetaChannel):
 
     identity_kind: ClassVar[str]
     """The kind of both parties' identities: page- or Instagram-scoped ids."""
+    messaging_window = timedelta(hours=24)
+    message_tags: ClassVar[Mapping[str, timedelta | None]] = {"HUMAN_AGENT": timedelta(days=7)}
+    """`HUMAN_AGENT`: a person's reply up to 7 days after the customer's message."""
+
+    def send_settings(self) -> GraphSendSettings | None:
+        """Return the `send:` block, or None if this channel does not send."""
+        send = getattr(self.settings, "send", None)
+        return send if isinstance(send, GraphSendSettings) else None
 
     def parse_entry(self, req: WebhookRequest, entry: Node) -> list[Interaction]:
         """Return the interactions of the events of `entry`, in order."""
@@ -61,9 +80,14 @@ class MessagingChannel(MetaChannel):
         """A customer's message, or with `is_echo` one the business sent (outbound)."""
         echo = message.flag("is_echo")
         metadata = {**metadata, **_message_metadata(message)}
+        external_id = message.required_id("mid")
         if echo:
             put(metadata, "app_id", message.id("app_id"))
-            put(metadata, "echo_metadata", message.text("metadata"))
+            echoed = message.text("metadata")
+            put(metadata, "echo_metadata", echoed)
+            if echoed and (own := echoed.removeprefix(ECHO_PREFIX)) != echoed and own:
+                metadata |= {"own_app": "true", "mid": external_id}
+                external_id = own  # the gateway's message: stored once, under its own id
         attachments = []
         for index, attachment in enumerate(message.objects("attachments")):
             payload = attachment.object("payload")
@@ -74,7 +98,7 @@ class MessagingChannel(MetaChannel):
             event,
             type="message",
             direction="outbound" if echo else "inbound",
-            external_id=message.required_id("mid"),
+            external_id=external_id,
             occurred_at=event.unix_millis("timestamp"),
             sender=self._party(self._id(event, "sender")),
             recipient=self._party(self._id(event, "recipient")),
@@ -164,6 +188,9 @@ class MessengerChannel(MessagingChannel):
     kind = "messenger"
     object_name = "page"
     identity_kind = "messenger_psid"
+    settings_model = MessengerSettings
+    sender = MessengerSender
+    reply_kinds = frozenset({"messenger_psid"})
 
 
 class InstagramChannel(MessagingChannel):
@@ -173,6 +200,9 @@ class InstagramChannel(MessagingChannel):
     kind = "instagram"
     object_name = "instagram"
     identity_kind = "instagram_id"
+    settings_model = InstagramSettings
+    sender = InstagramSender
+    reply_kinds = frozenset({"instagram_id"})
 
 
 def _message_metadata(message: Node) -> dict[str, str]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from gateway.plugin import ChannelSettings, OneOrMany
+from gateway_meta.messaging_sender import InstagramSendSettings, MessengerSendSettings
 from gateway_meta.sender import WhatsAppSendSettings
 
-__all__ = ["MetaSettings", "WhatsAppSettings"]
+__all__ = ["InstagramSettings", "MessengerSettings", "MetaSettings", "WhatsAppSettings"]
 
 
 class MetaSettings(ChannelSettings):
@@ -52,3 +53,17 @@ class WhatsAppSettings(MetaSettings):
 
     send: WhatsAppSendSettings | None = None
     """Send outbound messages (docs/outbound.md) through the WhatsApp Cloud API."""
+
+
+class MessengerSettings(MetaSettings):
+    """Settings of the `messenger` channel: the webhooks, and replies through `send`."""
+
+    send: MessengerSendSettings | None = None
+    """Send outbound messages (docs/outbound.md) through the Messenger Send API."""
+
+
+class InstagramSettings(MetaSettings):
+    """Settings of the `instagram` channel: the webhooks, and replies through `send`."""
+
+    send: InstagramSendSettings | None = None
+    """Send outbound messages (docs/outbound.md) through Instagram messaging."""

@@ -3,6 +3,12 @@
 Each `entry[].changes[]` with `field: "messages"` carries customers' `messages[]` (each becomes an
 inbound message) and `statuses[]` of the business's own messages (each becomes a status). Other
 fields (template reviews, account updates, ...) are not interactions and are skipped.
+
+WhatsApp echoes nothing the business sends, so the first status of a message sent elsewhere (the
+WhatsApp Business app, another tool on the number) is all the gateway hears of that answer: its
+`sent` status, unless `biz_opaque_callback_data` says the gateway sent it (`ECHO_PREFIX`), also
+becomes an outbound message without content (`sent_elsewhere`), an answer in the customer's
+conversation. A marketing or authentication template sent elsewhere is `automated`: no answer.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Any, Final
 from gateway.plugin import WebhookRequest, normalize_phone
 from gateway.schema import Interaction
 from gateway_meta.channel import MetaChannel
+from gateway_meta.graph_send import ECHO_PREFIX
 from gateway_meta.payload import Node, put
 from gateway_meta.sender import WhatsAppSender, WhatsAppSendSettings
 from gateway_meta.settings import WhatsAppSettings
@@ -22,6 +29,8 @@ from gateway_meta.whatsapp_content import message_content
 __all__ = ["WhatsAppCloudChannel"]
 
 STATES: Final = frozenset({"sent", "delivered", "read", "failed"})
+NOT_ANSWERS: Final = frozenset({"marketing", "marketing_lite", "authentication"})
+"""Pricing categories of templates sent elsewhere that answer nobody: campaigns and codes."""
 """Statuses that map onto the schema's states; others (`played` for voice, ...) are skipped."""
 SKIPPED_TYPES: Final = frozenset({"system"})
 """Message types that are not something the customer said (a changed number or BSUID)."""
@@ -91,7 +100,8 @@ class WhatsAppCloudChannel(MetaChannel):
             value = change.required_object("value")
             current = _Change(value, self._business(entry, value), value.objects("contacts"))
             found.extend(self._message(req, current, item) for item in value.objects("messages"))
-            found.extend(self._status(req, current, item) for item in value.objects("statuses"))
+            for item in value.objects("statuses"):
+                found.extend(self._status(req, current, item))
         return [interaction for interaction in found if interaction is not None]
 
     def _message(self, req: WebhookRequest, change: _Change, message: Node) -> Interaction | None:
@@ -121,10 +131,11 @@ class WhatsAppCloudChannel(MetaChannel):
             metadata=metadata,
         )
 
-    def _status(self, req: WebhookRequest, change: _Change, status: Node) -> Interaction | None:
+    def _status(self, req: WebhookRequest, change: _Change, status: Node) -> list[Interaction]:
+        """Return the status, and for the `sent` of a message sent elsewhere that answer first."""
         state = status.required_text("status")
         if state not in STATES:
-            return None
+            return []
         wamid = status.required_id("id")
         occurred_at = status.unix_seconds("timestamp")
         group = status.text("recipient_type") == "group"
@@ -137,19 +148,37 @@ class WhatsAppCloudChannel(MetaChannel):
         if errors:
             put(metadata, "error_code", errors[0].id("code"))
             put(metadata, "error_href", errors[0].text("href"))
-        return self.build(
-            req,
-            status,
-            raw=change.raw("statuses", status),
-            type="status",
-            direction="outbound",
-            external_id=f"{wamid}/{state}",
-            occurred_at=occurred_at,
-            sender=change.business.party,
-            recipient=customer.party,
-            status={"of_external_id": wamid, "state": state, "error": describe_errors(errors)},
-            metadata=metadata,
-        )
+        common: dict[str, Any] = {
+            "raw": change.raw("statuses", status),
+            "direction": "outbound",
+            "occurred_at": occurred_at,
+            "sender": change.business.party,
+            "recipient": customer.party,
+        }
+        found = [
+            self.build(
+                req,
+                status,
+                type="status",
+                external_id=f"{wamid}/{state}",
+                status={"of_external_id": wamid, "state": state, "error": describe_errors(errors)},
+                metadata=metadata,
+                **common,
+            )
+        ]
+        own = (status.text("biz_opaque_callback_data") or "").startswith(ECHO_PREFIX)
+        if state == "sent" and not own and not group and customer.party["identities"]:
+            metadata = {**metadata, "sent_elsewhere": "true"}
+            if (category := metadata.get("pricing_category")) in NOT_ANSWERS:
+                metadata["automated"] = f"a {category} template sent elsewhere"
+            # Before its receipt: the core then knows the receipt's message (no second answer).
+            found.insert(
+                0,
+                self.build(
+                    req, status, type="message", external_id=wamid, metadata=metadata, **common
+                ),
+            )
+        return found
 
     def _business(self, entry: Node, value: Node) -> _Business:
         """Return the business number of a change (`metadata.display_phone_number`)."""

@@ -4,7 +4,8 @@ It refuses (and records as a problem) what the Graph API would refuse: a missing
 token, another phone number id or API version, a body that is not JSON, no
 `messaging_product: whatsapp`, a `to` that is not a wa_id (international digits, no `+`), a
 `type` other than `text` or `template`, a text without `body` (or over 4,096 characters), a
-template without `name` or `language.code`. Accepted sends answer 200 as the Cloud API does,
+template without `name` or `language.code`, a `biz_opaque_callback_data` that is not a string of
+at most 512 characters. Accepted sends answer 200 as the Cloud API does,
 with `messages[0].id` a wamid.
 """
 
@@ -20,7 +21,7 @@ from aiohttp import web
 
 from gateway.testing import FakeCRM
 
-__all__ = ["ACCESS_TOKEN", "PHONE_NUMBER_ID", "FakeGraph", "graph_error"]
+__all__ = ["ACCESS_TOKEN", "PHONE_NUMBER_ID", "FakeGraph", "graph_error", "json_body"]
 
 ACCESS_TOKEN = "EAAGm0PX4ZCpsBAKZB0test0token0ZDZD"
 PHONE_NUMBER_ID = "106540352242922"
@@ -38,6 +39,16 @@ def graph_error(code: int, message: str, *, subcode: int | None = None) -> dict[
     if subcode is not None:
         error["error_subcode"] = subcode
     return {"error": error}
+
+
+async def json_body(fake: FakeCRM, request: web.Request) -> Any:
+    """Return the JSON body of a Graph request, or `fake`'s refusal if it is not JSON."""
+    if request.content_type != "application/json":
+        return fake.refuse(f"not JSON: {request.content_type}")
+    try:
+        return orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        return fake.refuse("the body is not JSON")
 
 
 class FakeGraph(FakeCRM):
@@ -65,12 +76,9 @@ class FakeGraph(FakeCRM):
             return self.refuse(f"another API version: {request.match_info['version']}")
         if request.match_info["phone_number_id"] != self.phone_number_id:
             return self.refuse(f"another phone number id: {request.match_info['phone_number_id']}")
-        if request.content_type != "application/json":
-            return self.refuse(f"not JSON: {request.content_type}")
-        try:
-            body = orjson.loads(await request.read())
-        except orjson.JSONDecodeError:
-            return self.refuse("the body is not JSON")
+        body = await json_body(self, request)
+        if isinstance(body, web.Response):
+            return body
         if problem := _problem(body):
             return self.refuse(problem)
         self.sent.append(body)
@@ -93,6 +101,9 @@ def _problem(body: Any) -> str | None:
         return f"recipient_type: {body.get('recipient_type')!r}"
     if not _WA_ID.match(str(body.get("to", ""))):
         return f"'to' is not a wa_id (digits, no '+'): {body.get('to')!r}"
+    callback = body.get("biz_opaque_callback_data", "")
+    if not isinstance(callback, str) or len(callback) > 512:
+        return "biz_opaque_callback_data is a string of at most 512 characters"
     if "context" in body and not str(body["context"].get("message_id", "")).startswith("wamid."):
         return f"context.message_id is not a wamid: {body['context']!r}"
     kind = body.get("type")

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import gateway_meta
 from gateway_meta import InstagramChannel, MessengerChannel, MetaSettings, WhatsAppCloudChannel
+from gateway_meta.messaging_sender import InstagramSendSettings, MessengerSendSettings
 from gateway_meta.sender import WhatsAppSendSettings
-from gateway_meta.settings import WhatsAppSettings
+from gateway_meta.settings import InstagramSettings, MessengerSettings, WhatsAppSettings
 
 from gateway.testing import keys_in_source, undocumented
 
@@ -27,7 +28,15 @@ def test_the_page_names_every_setting_type_and_metadata_key() -> None:
     missing = undocumented(
         DOC.read_text(encoding="utf-8"),
         metadata_keys=keys,
-        settings=[MetaSettings, WhatsAppSettings, WhatsAppSendSettings],
+        settings=[
+            MetaSettings,
+            WhatsAppSettings,
+            WhatsAppSendSettings,
+            MessengerSettings,
+            MessengerSendSettings,
+            InstagramSettings,
+            InstagramSendSettings,
+        ],
         channels=[WhatsAppCloudChannel, MessengerChannel, InstagramChannel],
     )
     assert missing == [], f"{DOC.name} leaves out {missing}"

@@ -122,7 +122,7 @@ async def test_a_provider_retry_is_stored_once(
 
 @pytest.mark.parametrize(
     ("type_name", "name", "count"),
-    [("whatsapp-cloud", "wa_batched", 5), ("messenger", "messenger_delivery", 2)],
+    [("whatsapp-cloud", "wa_batched", 6), ("messenger", "messenger_delivery", 2)],
 )
 async def test_a_batch_is_stored_as_one_interaction_per_event(
     gateway_factory: GatewayFactory, type_name: str, name: str, count: int

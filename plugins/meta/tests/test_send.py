@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from fake_graph import ACCESS_TOKEN, PHONE_NUMBER_ID, FakeGraph, graph_error
+from gateway_meta.graph_send import ECHO_PREFIX
 from gateway_meta.sender import classify_error
 from meta_cases import APP_SECRET, VERIFY_TOKEN, hub_signature, whatsapp_body, whatsapp_value
 
@@ -71,9 +72,10 @@ async def inbound(gut: GatewayUnderTest, *, hours_ago: float = 1) -> dict[str, A
     return stored.model_dump(mode="json")
 
 
-def status_webhook(wamid: str, state: str) -> bytes:
-    """Return the Cloud API's status webhook for the message `wamid`."""
-    status = {
+def status_webhook(wamid: str, state: str, callback_data: str | None = None) -> bytes:
+    """Return the Cloud API's status webhook for the message `wamid` (sent with
+    `biz_opaque_callback_data` = `callback_data`, which every status carries back)."""
+    status: dict[str, Any] = {
         "id": wamid,
         "status": state,
         "timestamp": str(int(time.time())),
@@ -81,6 +83,8 @@ def status_webhook(wamid: str, state: str) -> bytes:
         "conversation": {"id": "CONVERSATION_ID", "origin": {"type": "service"}},
         "pricing": {"billable": True, "pricing_model": "PMP", "category": "service"},
     }
+    if callback_data is not None:
+        status["biz_opaque_callback_data"] = callback_data
     return whatsapp_body(whatsapp_value(statuses=[status]))
 
 
@@ -105,6 +109,7 @@ async def test_a_reply_is_sent_once_and_its_status_marks_it_delivered(
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
             "to": CUSTOMER,
+            "biz_opaque_callback_data": ECHO_PREFIX + "key-1",  # tells its statuses ours
             "context": {"message_id": message["external_id"]},  # quotes what it answers
             "type": "text",
             "text": {"preview_url": False, "body": "Yes, in blue"},
@@ -114,11 +119,17 @@ async def test_a_reply_is_sent_once_and_its_status_marks_it_delivered(
     assert request.path == f"/v25.0/{PHONE_NUMBER_ID}/messages"
     wamid = sent["provider_message_id"]
     assert wamid.startswith("wamid.")
-    await post(gut, status_webhook(wamid, "delivered"))
+    ours = ECHO_PREFIX + "key-1"
+    await post(gut, status_webhook(wamid, "sent", ours))
+    await post(gut, status_webhook(wamid, "delivered", ours))
     await gut.message_in_state(answer["message"]["id"], "delivered")
-    await post(gut, status_webhook(wamid, "read"))
+    await post(gut, status_webhook(wamid, "read", ours))
     await gut.message_in_state(answer["message"]["id"], "read")
     assert len(graph.sent) == 1
+    outbound = [
+        i for i in await gut.interactions("wa") if i.type == "message" and i.direction == "outbound"
+    ]
+    assert [i.external_id for i in outbound] == ["key-1"]  # its `sent` is no second answer
 
 
 async def test_free_form_text_25_hours_later_is_refused_a_template_is_sent(
@@ -242,7 +253,7 @@ async def test_send_settings_are_checked(gateway_factory: GatewayFactory, graph:
         await gateway_factory(config(graph, access_token=" "))
     messenger = config(graph)
     messenger["channels"]["wa"]["type"] = "messenger"
-    with pytest.raises(ConfigError, match=r"channels\.wa\.send: unknown key"):
+    with pytest.raises(ConfigError, match=r"channels\.wa\.send\.phone_number_id: unknown key"):
         await gateway_factory(messenger)
 
 
@@ -257,3 +268,26 @@ async def test_template_parameters_too_long_to_keep_are_refused_before_queueing(
     assert status == 422, answer
     assert "parameters" in answer["error"]["message"]
     assert graph.sent == []
+
+
+async def test_a_message_sent_elsewhere_is_an_answer_from_its_sent_status(
+    gut: GatewayUnderTest, graph: FakeGraph
+) -> None:
+    message = await inbound(gut)
+    elsewhere = "wamid.SENT_FROM_THE_BUSINESS_APP"
+    await post(gut, status_webhook(elsewhere, "sent"))
+    await post(gut, status_webhook(elsewhere, "delivered"))
+    stored = await gut.interactions("wa")
+    statuses = [i.status.state for i in stored if i.status is not None]
+    assert statuses == ["sent", "delivered"]
+    [answer] = [i for i in stored if i.type == "message" and i.direction == "outbound"]
+    assert (answer.external_id, answer.content) == (elsewhere, None)
+    assert answer.metadata["sent_elsewhere"] == "true"
+    assert "automated" not in answer.metadata
+    assert answer.conversation_id == message["conversation_id"]
+    assert answer.customer_id == message["customer_id"]
+    assert [i.metadata.get("sent_elsewhere") for i in stored if i.type == "status"] == [None, None]
+    assert graph.requests == []
+    metrics = await (await gut.client.get("/metrics")).text()
+    assert 'gateway_first_response_seconds_count{channel_kind="whatsapp"} 1.0' in metrics
+    assert "gateway_unanswered_conversations 0.0" in metrics

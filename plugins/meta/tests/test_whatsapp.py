@@ -234,6 +234,34 @@ def test_a_bsuid_alongside_the_phone() -> None:
     assert parsed.sender.display_name == "Krish"
 
 
+@pytest.mark.parametrize(
+    ("category", "callback_data", "answers"),
+    [
+        ("service", None, "yes"),
+        ("utility", None, "yes"),
+        ("marketing", None, "no"),
+        ("authentication", None, "no"),
+        ("service", "channel-gateway:key-1", "not itself"),
+    ],
+)
+def test_a_sent_status_of_a_message_sent_elsewhere_is_an_answer(
+    category: str, callback_data: str | None, answers: str
+) -> None:
+    status: dict[str, Any] = {"id": "wamid.C", "status": "sent", "timestamp": "1779372900"}
+    status |= {"recipient_id": "16505551234", "pricing": {"category": category}}
+    if callback_data is not None:
+        status["biz_opaque_callback_data"] = callback_data
+    found = parse(whatsapp_body(whatsapp_value(statuses=[status])))
+    if answers == "not itself":  # the gateway's own message: it is stored already
+        assert [i.type for i in found] == ["status"]
+        return
+    answer, sent = found  # the answer first: the core then knows the receipt's message
+    assert (sent.type, answer.type, answer.direction) == ("status", "message", "outbound")
+    assert (answer.external_id, answer.content) == ("wamid.C", None)
+    assert answer.recipient == sent.recipient
+    assert ("automated" in answer.metadata) == (answers == "no")
+
+
 def test_a_status_to_a_bsuid() -> None:
     status = {
         "id": "wamid.B",
@@ -252,11 +280,14 @@ def test_a_batch_becomes_one_interaction_per_event() -> None:
     assert [(i.type, i.external_id.rsplit("/", 1)[-1][:5]) for i in found] == [
         ("message", "wamid"),
         ("message", "wamid"),
-        ("status", "sent"),
+        ("message", "wamid"),  # the `sent` of a message sent elsewhere: an answer, then
+        ("status", "sent"),  # its receipt
         ("status", "read"),
         ("message", "wamid"),
     ]
-    assert len({i.external_id for i in found}) == 5
+    assert found[2].direction == "outbound"
+    assert found[2].metadata["sent_elsewhere"] == "true"
+    assert len({i.external_id for i in found}) == 6
     # The second entry is another business number: each event names its own.
     assert identities(found[-1].recipient) == [("phone", "+447700900456")]
     assert found[-1].metadata["waba_id"] == "109876543210987"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cached_property
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
@@ -12,14 +13,21 @@ from gateway.schema import ChannelKind, ChannelRef, Interaction
 from gateway_twilio import signature
 from gateway_twilio.messaging import is_status_callback, message_fields, status_fields
 from gateway_twilio.params import FORM, JSON, Params
-from gateway_twilio.sender import TwilioSender, TwilioSendSettings
-from gateway_twilio.settings import TwilioSettings, TwilioSmsSettings, TwilioVoiceSettings
+from gateway_twilio.send_settings import TwilioSendSettings
+from gateway_twilio.sender import TwilioSender, TwilioWhatsAppSender
+from gateway_twilio.settings import (
+    TwilioMessagingSettings,
+    TwilioSettings,
+    TwilioVoiceSettings,
+    TwilioWhatsAppSettings,
+)
 from gateway_twilio.twiml import EMPTY_TWIML, TWIML_CONTENT_TYPE
 from gateway_twilio.voice import voice_fields
 
 __all__ = ["TwilioChannel", "TwilioSmsChannel", "TwilioVoiceChannel", "TwilioWhatsAppChannel"]
 
 SettingsT = TypeVar("SettingsT", bound=TwilioSettings)
+MessagingSettingsT = TypeVar("MessagingSettingsT", bound=TwilioMessagingSettings)
 
 
 class TwilioChannel(Channel[SettingsT]):
@@ -73,7 +81,12 @@ class TwilioChannel(Channel[SettingsT]):
         return interaction.model_copy(update={"channel": channel})
 
 
-class _MessagingChannel(TwilioChannel[SettingsT]):
+class _MessagingChannel(TwilioChannel[MessagingSettingsT]):
+    """A messaging channel: incoming messages and the status callbacks of those it sends
+    (`sender`, with `send:`), which move them forward."""
+
+    reply_kinds = frozenset({"phone"})
+
     def parse(self, req: WebhookRequest) -> list[Interaction]:
         """Return the incoming message, or the status of an outbound one, `req` reports."""
         params = Params.of(req)
@@ -85,20 +98,6 @@ class _MessagingChannel(TwilioChannel[SettingsT]):
     def message_kind(self, message: Interaction) -> ChannelKind:
         """Return the channel kind an incoming message is reported under."""
         return self.kind
-
-
-class TwilioSmsChannel(_MessagingChannel[TwilioSmsSettings]):
-    """SMS and MMS to a Twilio number or Messaging Service, and their status callbacks.
-
-    A message with media is reported with kind `mms`, its media as attachments. With `send:`,
-    it also sends replies (`TwilioSender`) and its status callbacks move them forward.
-    """
-
-    type_name = "twilio-sms"
-    kind = "sms"
-    settings_model = TwilioSmsSettings
-    sender = TwilioSender
-    reply_kinds = frozenset({"phone"})
 
     def send_settings(self) -> TwilioSendSettings | None:
         """Return `send:` with its defaults: the channel's Auth Token and own webhook URL."""
@@ -113,18 +112,38 @@ class TwilioSmsChannel(_MessagingChannel[TwilioSmsSettings]):
             update["auth_token"] = settings.auth_token[0]
         return send.model_copy(update=update)
 
+
+class TwilioSmsChannel(_MessagingChannel[TwilioMessagingSettings]):
+    """SMS and MMS to a Twilio number or Messaging Service, and their status callbacks.
+
+    A message with media is reported with kind `mms`, its media as attachments. With `send:`,
+    it also sends replies (`TwilioSender`, MMS for attachments) and its status callbacks move
+    them forward.
+    """
+
+    type_name = "twilio-sms"
+    kind = "sms"
+    settings_model = TwilioMessagingSettings
+    sender = TwilioSender
+
     def message_kind(self, message: Interaction) -> ChannelKind:
         """Return `mms` for a message with media, else `sms`."""
         return "mms" if message.content and message.content.attachments else "sms"
 
 
-class TwilioWhatsAppChannel(_MessagingChannel[TwilioSettings]):
-    """WhatsApp messages through a Twilio WhatsApp sender (or the sandbox), and their statuses."""
+class TwilioWhatsAppChannel(_MessagingChannel[TwilioWhatsAppSettings]):
+    """WhatsApp messages through a Twilio WhatsApp sender (or the sandbox), and their statuses.
 
-    settings_model = TwilioSettings
+    With `send:`, it also sends replies (`TwilioWhatsAppSender`): free-form within 24 hours of
+    the customer's last message on the channel, Content templates (`HX…`) at any time.
+    """
 
     type_name = "twilio-whatsapp"
     kind = "whatsapp"
+    settings_model = TwilioWhatsAppSettings
+    sender = TwilioWhatsAppSender
+    messaging_window = timedelta(hours=24)
+    sends_templates = True
 
 
 class TwilioVoiceChannel(TwilioChannel[TwilioVoiceSettings]):

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from gateway.plugin import ChannelSettings, OneOrMany
-from gateway_twilio.sender import TwilioSendSettings
+from gateway_twilio.send_settings import TwilioSendSettings, TwilioWhatsAppSendSettings
 from gateway_twilio.twiml import EMPTY_TWIML, check_twiml
 
-__all__ = ["TwilioSettings", "TwilioSmsSettings", "TwilioVoiceSettings"]
+__all__ = [
+    "TwilioMessagingSettings",
+    "TwilioSettings",
+    "TwilioVoiceSettings",
+    "TwilioWhatsAppSettings",
+]
 
 
 class TwilioSettings(ChannelSettings):
-    """Settings of the `twilio-sms` and `twilio-whatsapp` channels."""
+    """What the settings of every Twilio channel share: the signature and the public URL."""
 
     auth_token: OneOrMany[SecretStr] = Field(default_factory=list)
     """The account's Auth Token, which signs every webhook (`X-Twilio-Signature`). A list accepts
@@ -52,14 +58,15 @@ class TwilioSettings(ChannelSettings):
         return parts.geturl().rstrip("/")
 
 
-class TwilioSmsSettings(TwilioSettings):
-    """Settings of the `twilio-sms` channel: the webhooks, and replies through `send`."""
+class TwilioMessagingSettings(TwilioSettings):
+    """Settings of the `twilio-sms` channel (and the base of `twilio-whatsapp`'s): the
+    webhooks, and replies through `send`."""
 
     send: TwilioSendSettings | None = None
     """Send outbound messages (docs/outbound.md) through Twilio's Messages API."""
 
     @model_validator(mode="after")
-    def _send_can_authenticate(self) -> TwilioSmsSettings:
+    def _send_can_authenticate(self) -> Self:
         send = self.send
         if send is None:
             return self
@@ -74,6 +81,14 @@ class TwilioSmsSettings(TwilioSettings):
                 " or send.status_callback"
             )
         return self
+
+
+class TwilioWhatsAppSettings(TwilioMessagingSettings):
+    """Settings of the `twilio-whatsapp` channel: WhatsApp webhooks, and replies through
+    `send`."""
+
+    send: TwilioWhatsAppSendSettings | None = None
+    """Send outbound messages (docs/outbound.md) through Twilio's Messages API to WhatsApp."""
 
 
 class TwilioVoiceSettings(TwilioSettings):

@@ -11,130 +11,42 @@ from __future__ import annotations
 import asyncio
 import signal
 import urllib.request
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import orjson
 import pytest
 import yaml
-from aiohttp import web
-from fake_twilio import ACCOUNT_SID, FakeTwilio
+from fake_twilio import FakeTwilio
 from gateway_twilio.sender import classify_error
+from outbound_cases import PUBLIC_URL, SMS, Hook, post_twilio, reply, send, status_callback
 from recordings import CUSTOMER, FORM, OUR_NUMBER, TOKEN, fixture, pairs, sdk_signature
 
 from gateway.cli import main
 from gateway.errors import ConfigError
 from gateway.plugin import Rejected, Retry
-from gateway.testing import FakeCRM, GatewayFactory, GatewayProcess, GatewayUnderTest, eventually
-
-PUBLIC_URL = "https://gw.example"
-HOOK_SECRET = "whsec_Z2F0ZXdheS10by1jcm0tc2lnbmluZy1r"
-FAST_RETRY = {"initial_backoff": "10ms", "max_backoff": "50ms", "max_attempts": 5}
-
-
-class Hook(FakeCRM):
-    """A `webhook` backend's receiver: keeps the interaction of every event, answers 204."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.interactions: list[dict[str, Any]] = []
-
-    def routes(self) -> Iterable[web.RouteDef]:
-        return [web.post("/hook", self.hook)]
-
-    async def hook(self, request: web.Request) -> web.Response:
-        self.interactions.append((await request.json())["data"])
-        return web.Response(status=204)
-
-
-@pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio(TOKEN) as fake:
-        yield fake
-        fake.assert_ok()
-
-
-@pytest.fixture
-async def hook() -> AsyncIterator[Hook]:
-    async with Hook() as fake:
-        yield fake
-        fake.assert_ok()
-
-
-def config(twilio: FakeTwilio, hook: Hook, **send: Any) -> dict[str, Any]:
-    block = {"account_sid": ACCOUNT_SID, "from": OUR_NUMBER, "base_url": twilio.url}
-    block |= {"timeout": "2s", "retry": FAST_RETRY} | send
-    return {
-        "channels": {
-            "sms": {
-                "type": "twilio-sms",
-                "auth_token": TOKEN,
-                "public_url": PUBLIC_URL,
-                "send": block,
-            }
-        },
-        "backends": {"crm": {"type": "webhook", "url": f"{hook.url}/hook", "secret": HOOK_SECRET}},
-    }
+from gateway.testing import GatewayFactory, GatewayProcess, GatewayUnderTest, eventually
 
 
 @pytest.fixture
 async def gut(
     gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook
 ) -> AsyncIterator[GatewayUnderTest]:
-    gut = await gateway_factory(config(twilio, hook))
+    gut = await gateway_factory(SMS.config(twilio, hook))
     async with gut.gateway.running():
         yield gut
 
 
-async def post_twilio(gut: GatewayUnderTest, body: bytes) -> None:
-    """POST a form body to the sms channel, signed by the SDK for the URL Twilio calls."""
-    signature = sdk_signature(f"{PUBLIC_URL}/webhooks/sms", pairs(body))
-    headers = {"X-Twilio-Signature": signature, "Content-Type": FORM}
-    response = await gut.client.post("/webhooks/sms", data=body, headers=headers)
-    assert response.status == 200, await response.text()
-
-
-async def inbound(gut: GatewayUnderTest) -> dict[str, Any]:
-    await post_twilio(gut, fixture("sms_inbound"))
-    [sms] = await gut.interactions("sms")
-    return sms.model_dump(mode="json")
-
-
-async def send(
-    gut: GatewayUnderTest, body: dict[str, Any], key: str | None = "key-1"
-) -> tuple[int, dict[str, Any]]:
-    headers = {"Idempotency-Key": key} if key is not None else {}
-    response = await gut.admin.post("/admin/messages", json=body, headers=headers)
-    return response.status, await response.json()
-
-
-def hello(sms: dict[str, Any]) -> dict[str, Any]:
-    """Return a reply to `sms`."""
-    return {"to": {"interaction_id": sms["id"]}, "content": {"text": "Hi"}}
-
-
-def status_callback(sid: str, status: str) -> bytes:
-    """Return the form of Twilio's status callback for the message `sid`."""
-    return urlencode(
-        {
-            "SmsSid": sid,
-            "SmsStatus": status,
-            "MessageStatus": status,
-            "To": CUSTOMER,
-            "MessageSid": sid,
-            "AccountSid": ACCOUNT_SID,
-            "From": OUR_NUMBER,
-            "ApiVersion": "2010-04-01",
-        }
-    ).encode()
+def sms_status(sid: str, status: str) -> bytes:
+    """Return the form of Twilio's status callback for the SMS `sid`."""
+    return status_callback(sid, status, to=CUSTOMER, from_=OUR_NUMBER)
 
 
 async def test_a_reply_is_sent_once_delivered_and_reaches_the_crm(
     gut: GatewayUnderTest, twilio: FakeTwilio, hook: Hook
 ) -> None:
-    sms = await inbound(gut)
+    sms = await SMS.inbound(gut)
     status, answer = await send(
         gut, {"to": {"interaction_id": sms["id"]}, "content": {"text": "On it"}}
     )
@@ -151,9 +63,9 @@ async def test_a_reply_is_sent_once_delivered_and_reaches_the_crm(
         "StatusCallback": f"{PUBLIC_URL}/webhooks/sms",
     }
     assert sent["provider_message_id"] == "SM" + "0" * 31 + "1"
-    await post_twilio(gut, status_callback(sent["provider_message_id"], "delivered"))
+    await post_twilio(gut, "sms", sms_status(sent["provider_message_id"], "delivered"))
     await gut.message_in_state(queued["id"], "delivered")
-    await post_twilio(gut, status_callback(sent["provider_message_id"], "sent"))  # late, lower
+    await post_twilio(gut, "sms", sms_status(sent["provider_message_id"], "sent"))  # late, lower
     assert (await gut.message(queued["id"]))["state"] == "delivered"
 
     async def both_delivered() -> bool:
@@ -180,7 +92,7 @@ async def test_a_reply_is_sent_once_delivered_and_reaches_the_crm(
 async def test_one_key_posted_five_times_at_once_sends_once(
     gut: GatewayUnderTest, twilio: FakeTwilio
 ) -> None:
-    sms = await inbound(gut)
+    sms = await SMS.inbound(gut)
     body = {"to": {"customer_id": sms["customer_id"]}, "content": {"text": "Once"}}
     answers = await asyncio.gather(*(send(gut, body, "same") for _ in range(5)))
     assert sorted(status for status, _ in answers) == [200, 200, 200, 200, 202]
@@ -193,7 +105,7 @@ async def test_one_key_posted_five_times_at_once_sends_once(
 
 
 async def test_requests_that_cannot_be_sent_are_refused(gut: GatewayUnderTest) -> None:
-    sms = await inbound(gut)
+    sms = await SMS.inbound(gut)
     status, answer = await send(gut, {"to": {"customer_id": sms["customer_id"]}}, None)
     assert (status, answer["error"]["code"]) == (400, "idempotency_key_required")
     status, answer = await send(gut, {"to": {"customer_id": sms["customer_id"]}})
@@ -204,60 +116,20 @@ async def test_requests_that_cannot_be_sent_are_refused(gut: GatewayUnderTest) -
     assert (await listed.json())["messages"] == []
 
 
-async def test_twilio_down_is_retried_and_sent_once(
-    gut: GatewayUnderTest, twilio: FakeTwilio
-) -> None:
-    sms = await inbound(gut)
-    twilio.fail_next(2, status=503)
-    status, answer = await send(
-        gut, {"to": {"interaction_id": sms["id"]}, "content": {"text": "Hi"}}
-    )
-    assert status == 202
-    await gut.message_in_state(answer["message"]["id"], "sent")
-    assert len(twilio.created) == 1
-    assert twilio.faults_served == 2
-
-
-async def test_an_unreachable_recipient_is_dead_with_the_reason(
-    gut: GatewayUnderTest, twilio: FakeTwilio
-) -> None:
-    sms = await inbound(gut)
-    twilio.fail_next(body={"code": 21614, "message": "not a mobile number"}, status=400)
-    _, answer = await send(gut, hello(sms))
-    dead = await gut.message_in_state(answer["message"]["id"], "dead")
-    assert "not a mobile number" in dead["error"]
-    assert twilio.created == []
-
-
-async def test_a_send_cut_off_in_flight_is_parked_not_resent(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook
-) -> None:
-    """Twilio takes the request and never answers: the outcome is unknown, so it stays dead."""
-    gut = await gateway_factory(config(twilio, hook, timeout="200ms"))
-    async with gut.gateway.running():
-        sms = await inbound(gut)
-        twilio.hang(1)
-        _, answer = await send(gut, hello(sms))
-        dead = await gut.message_in_state(answer["message"]["id"], "dead")
-        assert dead["error"].startswith("outcome_unknown")
-        await asyncio.sleep(0.3)
-        assert len(twilio.requests) == 1
-
-
 async def test_a_stop_while_in_flight_is_parked_at_restart(
     gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook
 ) -> None:
     """A send still in flight when the gateway stops keeps its lease (no release); the next
     start parks it as outcome_unknown (the same path as after a crash) and never sends it."""
-    stopping = config(twilio, hook) | {"server": {"shutdown_timeout": "100ms"}}
+    stopping = SMS.config(twilio, hook) | {"server": {"shutdown_timeout": "100ms"}}
     gut = await gateway_factory(stopping)
     async with gut.gateway.running():
-        sms = await inbound(gut)
+        sms = await SMS.inbound(gut)
         twilio.hang(1)
-        _, answer = await send(gut, hello(sms))
+        _, answer = await send(gut, reply(sms))
         await eventually(lambda: requested(twilio))
     async with FakeTwilio(TOKEN) as second:
-        again = await gateway_factory(config(second, hook))
+        again = await gateway_factory(SMS.config(second, hook))
         async with again.gateway.running():
             parked = await again.message_in_state(answer["message"]["id"], "dead")
             assert parked["error"].startswith("outcome_unknown")
@@ -284,7 +156,7 @@ def test_twilio_errors_are_classified() -> None:
 async def test_send_needs_somewhere_for_status_callbacks(
     gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook
 ) -> None:
-    broken = config(twilio, hook)
+    broken = SMS.config(twilio, hook)
     del broken["channels"]["sms"]["public_url"]
     with pytest.raises(ConfigError, match="public_url"):
         await gateway_factory(broken)
@@ -293,11 +165,11 @@ async def test_send_needs_somewhere_for_status_callbacks(
 async def test_only_sending_channel_types_take_send(
     gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook
 ) -> None:
-    broken = config(twilio, hook)
-    broken["channels"]["sms"]["type"] = "twilio-whatsapp"
+    broken = SMS.config(twilio, hook)
+    broken["channels"]["sms"]["type"] = "twilio-voice"
     with pytest.raises(ConfigError, match=r":\d+:\d+: channels\.sms\.send: unknown key"):
         await gateway_factory(broken)
-    misspelt = config(twilio, hook, form="+14155550100")
+    misspelt = SMS.config(twilio, hook, form="+14155550100")
     with pytest.raises(ConfigError, match=r"channels\.sms\.send\.form: unknown key"):
         await gateway_factory(misspelt)
 
@@ -309,12 +181,12 @@ async def test_gateway_send_queues_a_reply_the_running_gateway_sends(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    settings = config(twilio, hook) | {"storage": {"url": f"sqlite:///{tmp_path}/cli.db"}}
+    settings = SMS.config(twilio, hook) | {"storage": {"url": f"sqlite:///{tmp_path}/cli.db"}}
     path = tmp_path / "gateway.yaml"
     path.write_text(yaml.safe_dump(settings))
     gut = await gateway_factory(settings)
     async with gut.gateway.running():
-        sms = await inbound(gut)
+        sms = await SMS.inbound(gut)
         argv = ["send", "--customer", sms["customer_id"], "--text", "From the CLI"]
         assert await asyncio.to_thread(main, [*argv, "--config", str(path)]) == 0
         printed = orjson.loads(capsys.readouterr().out)["message"]
@@ -338,7 +210,7 @@ async def test_a_sigkill_while_a_send_is_in_flight_parks_it(
 ) -> None:
     """The gateway dies with Twilio holding the request: after a restart the message is dead
     with outcome_unknown and Twilio never gets it again."""
-    process = GatewayProcess.configure(tmp_path, config(twilio, hook, timeout="30s"))
+    process = GatewayProcess.configure(tmp_path, SMS.config(twilio, hook, timeout="30s"))
     try:
         await asyncio.to_thread(process.start)
         body = fixture("sms_inbound")
@@ -351,7 +223,7 @@ async def test_a_sigkill_while_a_send_is_in_flight_parks_it(
         [sms] = page["interactions"]
         twilio.hang(1)
         status, answer = await asyncio.to_thread(
-            admin_post, process, "/admin/messages", hello(sms), "crash-1"
+            admin_post, process, "/admin/messages", reply(sms), "crash-1"
         )
         assert status == 202, answer
         await eventually(lambda: requested(twilio))

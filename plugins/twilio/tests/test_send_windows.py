@@ -1,8 +1,8 @@
 """Messaging windows, templates and tags in channel choice (DESIGN §12).
 
-A test channel type subclasses `twilio-sms` with WhatsApp's 24-hour `messaging_window`,
-templates and a 7-day tag, next to a plain `twilio-sms` channel; nothing is sent (the delivery
-engine is not started).
+A `twilio-whatsapp` channel (a 24-hour `messaging_window`, Content templates) next to a plain
+`twilio-sms` channel, and, since Twilio takes no message tags, a test channel type that adds a
+7-day tag to `twilio-whatsapp`; nothing is sent (the delivery engine is not started).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import ClassVar
 
 import pytest
 import yaml
-from fake_twilio import ACCOUNT_SID
-from gateway_twilio.channels import TwilioSmsChannel
+from fake_twilio import ACCOUNT_SID, CONTENT_SID
+from gateway_twilio.channels import TwilioWhatsAppChannel
 from prometheus_client import CollectorRegistry
 from recordings import CUSTOMER, OUR_NUMBER, TOKEN
 
@@ -32,18 +32,16 @@ from gateway.schema import ChannelRef, Content, Identity, Interaction, Party
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
 
-class WindowedSms(TwilioSmsChannel):
-    """`twilio-sms` with a 24-hour messaging window."""
+class TaggedWhatsApp(TwilioWhatsAppChannel):
+    """`twilio-whatsapp` with a message tag that allows free-form text for 7 days."""
 
-    type_name = "windowed-sms"
-    messaging_window = timedelta(hours=24)
+    type_name = "tagged-whatsapp"
     message_tags: ClassVar[Mapping[str, timedelta | None]] = {"HUMAN_AGENT": timedelta(days=7)}
-    sends_templates = True
 
 
 @hookimpl
 def gateway_register_channels(registry: ChannelRegistry) -> None:
-    registry.add(WindowedSms)
+    registry.add(TaggedWhatsApp)
 
 
 class Clock:
@@ -61,14 +59,17 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def gateway(tmp_path: Path, clock: Clock) -> AsyncIterator[Gateway]:
-    module = types.ModuleType("windowed")
+    module = types.ModuleType("tagged")
     module.gateway_register_channels = gateway_register_channels  # type: ignore[attr-defined]
-    plugins = load_plugins(extra=[(PluginSource("windowed", "windowed", "0"), module)])
+    plugins = load_plugins(extra=[(PluginSource("tagged", "tagged", "0"), module)])
     send = {"account_sid": ACCOUNT_SID, "from": OUR_NUMBER}
-    channel = {"type": "windowed-sms", "auth_token": TOKEN, "public_url": "https://gw.example"}
-    sms = channel | {"type": "twilio-sms", "send": send}
+    channel = {"auth_token": TOKEN, "public_url": "https://gw.example", "send": send}
     settings = {
-        "channels": {"wa": channel | {"send": send}, "sms": sms},
+        "channels": {
+            "wa": channel | {"type": "twilio-whatsapp"},
+            "tagged": channel | {"type": "tagged-whatsapp"},
+            "sms": channel | {"type": "twilio-sms"},
+        },
         "storage": {"url": f"sqlite:///{tmp_path}/windows.db"},
     }
     parsed = parse_config(yaml.safe_dump(settings), "windows.yaml", plugins, {})
@@ -79,6 +80,7 @@ async def gateway(tmp_path: Path, clock: Clock) -> AsyncIterator[Gateway]:
 
 
 WA = ChannelRef(id="wa", kind="whatsapp", provider="twilio")
+TAGGED = ChannelRef(id="tagged", kind="whatsapp", provider="twilio")
 SMS = ChannelRef(id="sms", kind="sms", provider="twilio")
 PHONE = Identity(kind="phone", value=CUSTOMER)
 
@@ -121,9 +123,7 @@ async def test_free_text_only_inside_the_window_templates_always(
             gateway, "late", request(customer_id, channel="wa", content={"text": "Sorry!"})
         )
     assert (refused.value.status, refused.value.code) == (409, "outside_messaging_window")
-    templated = request(
-        customer_id, channel="wa", template={"name": "order_update", "language": "en"}
-    )
+    templated = request(customer_id, channel="wa", template={"name": CONTENT_SID})
     queued = await queue_message(gateway, "template", templated)
     assert (queued.created, queued.message.channel_id) == (True, "wa")
     clock.now = T0 + timedelta(hours=23)
@@ -159,11 +159,12 @@ async def test_a_reply_to_a_claimed_customer_is_refused(gateway: Gateway) -> Non
 async def test_a_tag_opens_its_own_window_on_channels_that_take_it(
     gateway: Gateway, clock: Clock
 ) -> None:
-    customer_id = await customer_wrote(gateway)
+    customer_id = (await received(gateway, TAGGED, PHONE)).customer_id
+    assert customer_id is not None
     clock.now = T0 + timedelta(days=6)
-    tagged = request(customer_id, channel="wa", content={"text": "Sorry!"}, tag="HUMAN_AGENT")
+    tagged = request(customer_id, channel="tagged", content={"text": "Sorry!"}, tag="HUMAN_AGENT")
     queued = await queue_message(gateway, "tagged", tagged)
-    assert queued.message.channel_id == "wa"
+    assert queued.message.channel_id == "tagged"
     stored = await gateway.store.get_interaction(queued.message.interaction_id)
     assert isinstance(stored, Interaction)
     assert stored.metadata["tag"] == "HUMAN_AGENT"
@@ -171,10 +172,11 @@ async def test_a_tag_opens_its_own_window_on_channels_that_take_it(
     with pytest.raises(RefusedError) as refused:
         await queue_message(gateway, "too-late", tagged)
     assert (refused.value.status, refused.value.code) == (409, "outside_messaging_window")
-    unknown = request(customer_id, channel="wa", content={"text": "Hi"}, tag="POST_PURCHASE_UPDATE")
-    with pytest.raises(RefusedError) as refused:
-        await queue_message(gateway, "unknown-tag", unknown)
-    assert (refused.value.status, refused.value.code) == (409, "no_channel")
+    for channel, tag in (("tagged", "POST_PURCHASE_UPDATE"), ("wa", "HUMAN_AGENT")):
+        unknown = request(customer_id, channel=channel, content={"text": "Hi"}, tag=tag)
+        with pytest.raises(RefusedError) as refused:
+            await queue_message(gateway, f"{channel}-{tag}", unknown)
+        assert (refused.value.status, refused.value.code) == (409, "no_channel")
 
 
 async def test_a_template_for_a_channel_without_templates_is_refused_before_queueing(
@@ -182,7 +184,7 @@ async def test_a_template_for_a_channel_without_templates_is_refused_before_queu
 ) -> None:
     customer_id = (await received(gateway, SMS, PHONE)).customer_id
     assert customer_id is not None
-    templated = request(customer_id, channel="sms", template={"name": "order_update"})
+    templated = request(customer_id, channel="sms", template={"name": CONTENT_SID})
     with pytest.raises(RefusedError) as refused:
         await queue_message(gateway, "sms-template", templated)
     assert (refused.value.status, refused.value.code) == (409, "no_channel")

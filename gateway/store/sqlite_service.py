@@ -1,0 +1,41 @@
+"""The SQLite read behind the service report and gauge (DESIGN §13): contacts, not the rule.
+
+The rule itself is `gateway.service_events`; this module only reads what it folds, off the
+writer, on the reader connection.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+from gateway.service_events import Contact
+from gateway.store.sqlite_deliveries import parse_utc, utc_text
+
+__all__ = ["IS_CONTACT", "service_contacts"]
+
+IS_CONTACT = "(type <> 'status' OR json_extract(body, '$.metadata.sent_elsewhere') = 'true')"
+"""SQL: the row is a contact (`service_events`): not a receipt, or a receipt marked
+`sent_elsewhere`. Written exactly so in the partial indexes of migration 0009, which SQLite uses
+only for a query naming the same expression."""
+
+# Every contact of each conversation with a contact at or after :since, in the order the
+# resolver threaded them; a body that is no longer JSON is left out, as threading does.
+_CONTACTS = (
+    "SELECT conversation_id, direction, occurred_at, json_extract(body, '$.channel.kind'),"
+    " json_type(body, '$.metadata.automated') IS NOT NULL"
+    f" FROM interactions WHERE conversation_id IS NOT NULL AND {IS_CONTACT}"
+    " AND conversation_id IN (SELECT conversation_id FROM interactions"
+    f" WHERE conversation_id IS NOT NULL AND occurred_at >= :since AND {IS_CONTACT})"
+    " AND json_valid(body) ORDER BY rowid"
+)
+
+
+def service_contacts(conn: sqlite3.Connection, since: datetime) -> list[tuple[str, Contact]]:
+    """Return (conversation id, contact) of every conversation active since `since`."""
+    return [
+        (conversation, Contact(direction, kind, parse_utc(occurred), bool(automated)))
+        for conversation, direction, occurred, kind, automated in conn.execute(
+            _CONTACTS, {"since": utc_text(since)}
+        )
+    ]
