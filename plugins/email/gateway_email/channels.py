@@ -6,6 +6,9 @@ import hashlib
 from functools import cached_property
 from typing import Any, ClassVar, TypeVar
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from gateway.errors import SignatureError
 from gateway.plugin import Channel, WebhookRequest
 from gateway.schema import Interaction
 from gateway_email import mailgun_signature
@@ -21,7 +24,13 @@ from gateway_email.reply import message_id
 from gateway_email.send_settings import EmailSendSettings
 from gateway_email.sender import EmailSender
 from gateway_email.sendgrid import sendgrid_email
-from gateway_email.settings import BasicAuthSettings, EmailSettings, MailgunSettings
+from gateway_email.sendgrid_events import check_event_signature, load_event_key, sendgrid_statuses
+from gateway_email.settings import (
+    BasicAuthSettings,
+    EmailSettings,
+    MailgunSettings,
+    SendGridSettings,
+)
 
 __all__ = [
     "EmailChannel",
@@ -64,16 +73,40 @@ class _BasicAuthChannel(EmailChannel[BasicAuthSettings]):
         check_basic_auth(req, self.settings.basic_auth)
 
 
-class SendGridInboundChannel(_BasicAuthChannel):
+class SendGridInboundChannel(EmailChannel[SendGridSettings]):
     """SendGrid Inbound Parse: mail to an MX-pointed host, posted as multipart/form-data,
-    parsed (fields, `attachment1..N`) or raw (the whole MIME message in `email`)."""
+    parsed (fields, `attachment1..N`) or raw (the whole MIME message in `email`); and the signed
+    Event Webhook (JSON) of the replies sent through SendGrid."""
 
     type_name = "sendgrid-inbound"
     provider = "sendgrid"
-    content_types: ClassVar[frozenset[str]] = frozenset({MULTIPART})
+    settings_model = SendGridSettings
+    content_types: ClassVar[frozenset[str]] = frozenset({MULTIPART, JSON})
+
+    @cached_property
+    def _event_key(self) -> ec.EllipticCurvePublicKey | None:
+        key = self.settings.event_webhook_key
+        return None if key is None else load_event_key(key)
+
+    def verify(self, req: WebhookRequest) -> None:
+        """Check an Event Webhook post's ECDSA signature, else Inbound Parse's Basic auth."""
+        if req.content_type != JSON:
+            assert self.settings.basic_auth is not None  # settings refuse none unless insecure
+            check_basic_auth(req, self.settings.basic_auth)
+            return
+        if self._event_key is None:
+            raise SignatureError(
+                "an Event Webhook post, but no event_webhook_key is set to verify it"
+            )
+        check_event_signature(self._event_key, req.headers, req.body)
 
     def parse(self, req: WebhookRequest) -> list[Interaction]:
-        """Return the message the post carries."""
+        """Return the message the post carries, or the replies' statuses of an Event Webhook."""
+        if req.content_type == JSON:
+            document = req.json()
+            raw = document if self.settings.include_raw else None
+            found = sendgrid_statuses(document, req.received_at)
+            return [self.interaction(req, raw=raw, **fields) for fields in found]
         form = read_form(req)
         email = sendgrid_email(form)
         return self.message(req, email, form.fields() if self.settings.include_raw else None)

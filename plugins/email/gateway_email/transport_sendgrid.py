@@ -1,6 +1,7 @@
 """Replies through SendGrid's `POST /v3/mail/send` (JSON, `Authorization: Bearer`).
 
-The body: `personalizations: [{to: [{email}]}]`, `from` (`{email, name}`), `subject`,
+The body: `personalizations: [{to: [{email}], custom_args: {gateway_message_id}}]` (the reply's
+`Message-ID`, which SendGrid's events then carry), `from` (`{email, name}`), `subject`,
 `content` (`text/plain`, then `text/html`) and `headers` (`Message-ID`, `In-Reply-To`,
 `References`). SendGrid answers 202 with no body; the provider message id is the reply's own
 `Message-ID`, which SendGrid keeps and its events carry as `smtp-id`. Refusals:
@@ -19,6 +20,7 @@ from gateway.plugin import Delivered, Outcome, ProviderAnswer
 from gateway_email.provider_api import by_status, post_to_api
 from gateway_email.reply import Reply
 from gateway_email.send_settings import EmailSendSettings
+from gateway_email.sendgrid_events import CUSTOM_ARG
 
 __all__ = ["API_ROOT", "error_text", "send_sendgrid", "sendgrid_body"]
 
@@ -33,7 +35,9 @@ def sendgrid_body(reply: Reply, send: EmailSendSettings) -> dict[str, Any]:
     if reply.html is not None:
         content.append({"type": "text/html", "value": reply.html})
     return {
-        "personalizations": [{"to": [{"email": reply.to}]}],
+        "personalizations": [
+            {"to": [{"email": reply.to}], "custom_args": {CUSTOM_ARG: reply.message_id}}
+        ],
         "from": sender,
         "subject": reply.subject,
         "content": content,

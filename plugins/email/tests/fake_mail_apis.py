@@ -150,6 +150,11 @@ class FakeSendGrid(FakeCRM):
         people = body.get("personalizations")
         if not (isinstance(people, list) and len(people) == 1 and isinstance(people[0], dict)):
             return "personalizations must hold one object"
+        if extra := set(people[0]) - {"to", "custom_args"}:
+            return f"unexpected personalization fields {sorted(extra)}"
+        custom = people[0].get("custom_args", {})
+        if not isinstance(custom, dict) or not all(isinstance(v, str) for v in custom.values()):
+            return f"custom_args must map names to strings: {custom!r}"
         to = people[0].get("to")
         if not (isinstance(to, list) and to and all(_is_address(t.get("email")) for t in to)):
             return f"personalizations[0].to needs e-mail addresses: {to!r}"

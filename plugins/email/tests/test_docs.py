@@ -12,6 +12,7 @@ from gateway_email import (
     MailgunSettings,
     PostmarkInboundChannel,
     SendGridInboundChannel,
+    SendGridSettings,
 )
 from gateway_email.send_settings import EmailSendSettings
 
@@ -32,7 +33,7 @@ def test_the_page_names_every_setting_type_and_metadata_key() -> None:
     missing = undocumented(
         DOC.read_text(encoding="utf-8"),
         metadata_keys=keys,
-        settings=[BasicAuthSettings, MailgunSettings],
+        settings=[BasicAuthSettings, MailgunSettings, SendGridSettings],
         channels=[SendGridInboundChannel, MailgunInboundChannel, PostmarkInboundChannel],
     )
     assert missing == [], f"{DOC.name} leaves out {missing}"

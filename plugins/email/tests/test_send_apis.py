@@ -116,7 +116,9 @@ async def test_sendgrid_gets_the_reply_with_its_threading_headers(
     assert outcome == Delivered(provider_message_id=OWN_ID)
     assert sendgrid.sent == [
         {
-            "personalizations": [{"to": [{"email": CUSTOMER}]}],
+            "personalizations": [
+                {"to": [{"email": CUSTOMER}], "custom_args": {"gateway_message_id": OWN_ID}}
+            ],
             "from": {"email": "support@acme.example", "name": "Acme Support"},
             "subject": "Re: Ticket 1042",
             "content": [{"type": "text/plain", "value": "It ships today."}],

@@ -8,6 +8,7 @@ flight parked as `outcome_unknown`, and `send:` blocks that cannot work refused 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import secrets
 import time
@@ -17,6 +18,9 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from email_cases import (
     BASIC,
     GENERIC_SECRET,
@@ -73,9 +77,13 @@ async def hook() -> AsyncIterator[Hook]:
 
 
 def config(type_name: str, send: dict[str, Any], hook: Hook) -> dict[str, Any]:
-    # The recorded Mailgun post was signed on 2026-11-22: accepted however long ago that is.
-    mailgun = {"signing_key": SIGNING_KEY, "max_age": "3650d"}
-    inbound = BASIC if type_name != "mailgun-inbound" else mailgun
+    inbounds: dict[str, dict[str, Any]] = {
+        "postmark-inbound": BASIC,
+        "sendgrid-inbound": BASIC | {"event_webhook_key": EVENT_PUBLIC_KEY},
+        # The recorded Mailgun post was signed on 2026-11-22: accepted however long ago that is.
+        "mailgun-inbound": {"signing_key": SIGNING_KEY, "max_age": "3650d"},
+    }
+    inbound = inbounds[type_name]
     channel = {"type": type_name, "inbound_addresses": [OURS], **inbound}
     channel["send"] = {"from": FROM, **FAST, **send}
     backend = {"type": "webhook", "url": f"{hook.url}/hook", "secret": GENERIC_SECRET}
@@ -86,7 +94,9 @@ def config(type_name: str, send: dict[str, Any], hook: Hook) -> dict[str, Any]:
 
 async def post_webhook(gut: GatewayUnderTest, type_name: str, body: bytes, name: str) -> None:
     headers = {"Content-Type": content_type(name, body)}
-    if type_name != "mailgun-inbound":
+    if type_name == "sendgrid-inbound" and name.endswith(".json"):
+        headers |= sign_sendgrid(body)
+    elif type_name != "mailgun-inbound":
         headers |= authorization()
     response = await gut.client.post(f"/webhooks/{CHANNEL}", data=body, headers=headers)
     assert response.status == 200, await response.text()
@@ -225,7 +235,52 @@ def mailgun_event(message_id: str, event: str = "delivered", **fields: Any) -> b
     return json.dumps({"signature": signature, "event-data": data}).encode()
 
 
-DELIVERY_WEBHOOKS = {"postmark": delivery_webhook, "mailgun": mailgun_event}
+EVENT_KEY = ec.generate_private_key(ec.SECP256R1())
+"""The Event Webhook's signing key pair, as SendGrid generates one per account."""
+EVENT_PUBLIC_KEY = base64.b64encode(
+    EVENT_KEY.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+).decode()
+
+
+def sendgrid_events(message_id: str, event: str = "delivered") -> bytes:
+    """Return a SendGrid Event Webhook post (a JSON array) for the message `message_id`."""
+    events = [
+        {
+            "email": "jose.munoz@example.es",
+            "timestamp": int(time.time()),
+            "event": "processed",
+            "sg_event_id": secrets.token_urlsafe(16),
+            "gateway_message_id": message_id,
+        },
+        {
+            "email": "jose.munoz@example.es",
+            "timestamp": int(time.time()),
+            "event": event,
+            "smtp-id": f"<{message_id}>",
+            "sg_event_id": secrets.token_urlsafe(16),
+            "sg_message_id": "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0",
+            "response": "250 OK",
+            "gateway_message_id": message_id,
+        },
+    ]
+    return json.dumps(events).encode()
+
+
+def sign_sendgrid(body: bytes) -> dict[str, str]:
+    """Return the headers SendGrid signs an Event Webhook post with."""
+    timestamp = str(int(time.time()))
+    signature = EVENT_KEY.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+    return {
+        "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+        "X-Twilio-Email-Event-Webhook-Timestamp": timestamp,
+    }
+
+
+DELIVERY_WEBHOOKS = {
+    "postmark": delivery_webhook,
+    "mailgun": mailgun_event,
+    "sendgrid": sendgrid_events,
+}
 """The providers whose delivery events the channel reads, and each one's Delivery webhook."""
 
 
@@ -413,3 +468,19 @@ async def test_a_permanent_mailgun_failure_fails_the_reply_and_a_forged_event_is
         await post_webhook(gut, "mailgun-inbound", failed, "event.json")
         dead = await gut.message_in_state(message_id, "failed")
         assert dead["error"] == "Mailgun 550: No such user"
+
+
+async def test_an_unsigned_or_forged_sendgrid_event_post_is_refused(
+    gateway_factory: GatewayFactory, sendgrid: FakeSendGrid, hook: Hook
+) -> None:
+    send = {"transport": "sendgrid", "api_key": SENDGRID_KEY, "base_url": sendgrid.url}
+    gut = await gateway_factory(config("sendgrid-inbound", send, hook))
+    async with gut.gateway.running():
+        body = sendgrid_events("x@acme.example")
+        signed = sign_sendgrid(body)
+        forged = body.replace(b"delivered", b'bounce"   ')
+        for headers in ({}, authorization(), signed):
+            sent = {"Content-Type": "application/json", **headers}
+            answer = await gut.client.post(f"/webhooks/{CHANNEL}", data=forged, headers=sent)
+            assert answer.status == 401
+        assert await gut.interactions(CHANNEL) == []

@@ -10,8 +10,27 @@ import pytest
 from email_cases import RECEIVED
 from gateway_email.mailgun_events import mailgun_status, signature_fields
 from gateway_email.postmark_events import postmark_status
+from gateway_email.sendgrid_events import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    check_event_signature,
+    load_event_key,
+    sendgrid_statuses,
+)
 
-from gateway.errors import PayloadError
+from gateway.errors import PayloadError, SignatureError
+
+SENDGRID_KEY = (
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEDr2LjtURuePQzplybdC+u4CwrqDqBaWjcMMsTbhdbcwHBcepxo7yAQGh"
+    "HPTnlvFYPAZFceEu/1FwCM/QmGUhA=="
+)
+"""The test vector of SendGrid's own Event Webhook library (@sendgrid/eventwebhook's tests)."""
+SENDGRID_SIGNED = {
+    SIGNATURE_HEADER: "MEUCIQCtIHJeH93Y+qpYeWrySphQgpNGNr/U+UyUlBkU6n7RAwIgJTz2C+8a8xonZGi6Bp"
+    "SzoQsbVRamr2nlxFDWYNH2j/0=",
+    TIMESTAMP_HEADER: "1588788367",
+}
+SENDGRID_PAYLOAD = b'{"category":"example_payload","event":"test_event","message_id":"message_id"}'
 
 MESSAGE = {"headers": {"message-id": "20261122100500.1@mg.acme.example"}}
 
@@ -71,3 +90,51 @@ def test_unusable_postmark_events_are_422(document: dict[str, Any], field: str) 
     with pytest.raises(PayloadError) as raised:
         postmark_status(document, RECEIVED)
     assert (raised.value.status, raised.value.field) == (422, field)
+
+
+def test_sendgrids_own_test_vector_verifies_and_a_changed_byte_does_not() -> None:
+    key = load_event_key(SENDGRID_KEY)
+    check_event_signature(key, SENDGRID_SIGNED, SENDGRID_PAYLOAD)
+    with pytest.raises(SignatureError):
+        check_event_signature(key, SENDGRID_SIGNED, SENDGRID_PAYLOAD.replace(b"test", b"tesT"))
+    with pytest.raises(SignatureError):
+        check_event_signature(key, {**SENDGRID_SIGNED, TIMESTAMP_HEADER: "1588788368"}, b"{}")
+    with pytest.raises(SignatureError, match="missing"):
+        check_event_signature(key, {}, SENDGRID_PAYLOAD)
+    with pytest.raises(ValueError, match="event_webhook_key"):
+        load_event_key("not a key")
+
+
+def test_sendgrid_events_of_replies_become_statuses() -> None:
+    events = [
+        {"event": "processed", "sg_event_id": "e0", "gateway_message_id": "r@acme.example"},
+        {
+            "event": "delivered",
+            "sg_event_id": "e1",
+            "gateway_message_id": "r@acme.example",
+            "timestamp": 1795341600,
+            "sg_message_id": "W1.filter0001",
+        },
+        {
+            "event": "bounce",
+            "sg_event_id": "e2",
+            "smtp-id": "<s@acme.example>",
+            "reason": "550 5.1.1 The email account does not exist",
+            "type": "bounce",
+        },
+        {"event": "delivered", "sg_event_id": "e3", "email": "someone@else.example"},
+    ]
+    first, second = sendgrid_statuses(events, RECEIVED)
+    assert (first["external_id"], first["status"]["state"]) == ("e1", "delivered")
+    assert first["status"]["of_external_id"] == "r@acme.example"
+    assert first["metadata"] == {"event": "delivered", "sg_message_id": "W1.filter0001"}
+    assert second["status"] == {
+        "of_external_id": "s@acme.example",
+        "state": "failed",
+        "error": "SendGrid bounce: 550 5.1.1 The email account does not exist",
+    }
+    with pytest.raises(PayloadError, match="expected a JSON array"):
+        sendgrid_statuses({"event": "delivered"}, RECEIVED)
+    with pytest.raises(PayloadError) as raised:
+        sendgrid_statuses([{"event": "dropped", "gateway_message_id": "r@a.example"}], RECEIVED)
+    assert raised.value.field == "sg_event_id"
