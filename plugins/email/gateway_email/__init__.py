@@ -13,7 +13,13 @@ from gateway_email.channels import (
     PostmarkInboundChannel,
     SendGridInboundChannel,
 )
-from gateway_email.settings import BasicAuth, BasicAuthSettings, EmailSettings, MailgunSettings
+from gateway_email.settings import (
+    BasicAuth,
+    BasicAuthSettings,
+    EmailSettings,
+    MailgunSettings,
+    SendGridSettings,
+)
 
 __all__ = [
     "BasicAuth",
@@ -24,6 +30,7 @@ __all__ = [
     "MailgunSettings",
     "PostmarkInboundChannel",
     "SendGridInboundChannel",
+    "SendGridSettings",
     "gateway_register_channels",
 ]
 

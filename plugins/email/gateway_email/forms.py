@@ -16,10 +16,11 @@ import orjson
 from gateway.errors import PayloadError
 from gateway.plugin import WebhookRequest
 
-__all__ = ["FORM", "MULTIPART", "FilePart", "FormData", "decode", "digest", "read_form"]
+__all__ = ["FORM", "JSON", "MULTIPART", "FilePart", "FormData", "decode", "digest", "read_form"]
 
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
+JSON = "application/json"
 MAX_PARTS = 1000
 """Most parts one form may have (a message with many attachments has a few dozen)."""
 PARSE_ERRORS = (ValueError, TypeError, IndexError, AttributeError, LookupError, AssertionError)

@@ -8,8 +8,16 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from gateway.plugin import ChannelSettings, Duration, OneOrMany, normalize_email
+from gateway_email.send_settings import EmailSendSettings
+from gateway_email.sendgrid_events import load_event_key
 
-__all__ = ["BasicAuth", "BasicAuthSettings", "EmailSettings", "MailgunSettings"]
+__all__ = [
+    "BasicAuth",
+    "BasicAuthSettings",
+    "EmailSettings",
+    "MailgunSettings",
+    "SendGridSettings",
+]
 
 
 class BasicAuth(BaseModel):
@@ -44,6 +52,9 @@ class EmailSettings(ChannelSettings):
     """Our own addresses (`support@example.com`, the provider's parse address). Together with
     each message's own recipients they never become a customer's identity: a message sent from
     one of them (a forward, a loop) has no customer identity."""
+    send: EmailSendSettings | None = None
+    """Replies: the address they come from and their transport (SMTP, Postmark, SendGrid or
+    Mailgun); none without it."""
 
     @field_validator("inbound_addresses")
     @classmethod
@@ -71,6 +82,22 @@ class BasicAuthSettings(EmailSettings):
                 "only with `insecure: true`)"
             )
         return self
+
+
+class SendGridSettings(BasicAuthSettings):
+    """Settings of `sendgrid-inbound`: Basic auth for Inbound Parse, and the Event Webhook's
+    verification key for the status of replies."""
+
+    event_webhook_key: str | None = Field(default=None, max_length=1000)
+    """The Event Webhook's verification key (Mail Settings → Event Webhook → Signed Event Webhook
+    Requests), base64 as SendGrid shows it. Unset: Event Webhook posts are refused 401."""
+
+    @field_validator("event_webhook_key")
+    @classmethod
+    def _a_key(cls, value: str | None) -> str | None:
+        if value is not None:
+            load_event_key(value)
+        return value
 
 
 class MailgunSettings(EmailSettings):

@@ -12,8 +12,11 @@ from gateway_email import (
     MailgunSettings,
     PostmarkInboundChannel,
     SendGridInboundChannel,
+    SendGridSettings,
 )
+from gateway_email.send_settings import EmailSendSettings
 
+from gateway.plugin import BackendSettings
 from gateway.testing import keys_in_source, undocumented
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "channels" / "email.md"
@@ -30,7 +33,19 @@ def test_the_page_names_every_setting_type_and_metadata_key() -> None:
     missing = undocumented(
         DOC.read_text(encoding="utf-8"),
         metadata_keys=keys,
-        settings=[BasicAuthSettings, MailgunSettings],
+        settings=[BasicAuthSettings, MailgunSettings, SendGridSettings],
         channels=[SendGridInboundChannel, MailgunInboundChannel, PostmarkInboundChannel],
     )
     assert missing == [], f"{DOC.name} leaves out {missing}"
+
+
+def test_the_outbound_page_names_every_send_key() -> None:
+    outbound = (DOC.parents[1] / "outbound.md").read_text(encoding="utf-8")
+    section = outbound.split("## Set-up: e-mail", 1)[1].split("\n## ", 1)[0]
+    key_cells = [line.split(" |", 1)[0] for line in section.splitlines() if line.startswith("| `")]
+    fields = EmailSendSettings.model_fields
+    own = [
+        fields[name].alias or name for name in fields if name not in BackendSettings.model_fields
+    ]
+    missing = [name for name in own if not any(f"`{name}`" in cell for cell in key_cells)]
+    assert missing == []
