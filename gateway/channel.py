@@ -120,6 +120,11 @@ class Channel(ABC, Generic[SettingsT]):
         its message id (Telegram's `update_id`)."""
         return answered.external_id
 
+    def reply_metadata(self, answered: Interaction) -> dict[str, str]:
+        """Return more of `answered` that a reply to it needs, added to the outbound
+        interaction's `metadata` (e-mail: the subject to answer with `Re:`). Default: none."""
+        return {}
+
     def reply_thread(self, answered: Interaction) -> str | None:
         """Return the thread a reply to `answered` goes into (the outbound interaction's
         `thread_external_id`). Default: `answered`'s own thread; override where a reply to a

@@ -286,12 +286,15 @@ def _interaction(
     answered: Interaction | None,
 ) -> Interaction:
     """Return the outbound interaction, in the thread of the message it answers; its metadata
-    tells the sender that message's provider id (`reply_to`), the message tag (`tag`) and the
-    template (`template`, `template_language`, `template_parameters`: a JSON array)."""
+    tells the sender what the channel's `reply_metadata` adds, that message's provider id
+    (`reply_to`), the message tag (`tag`) and the template (`template`, `template_language`,
+    `template_parameters`: a JSON array)."""
     now = gateway.clock()
     metadata: dict[str, str] = {}
-    if answered is not None and (reference := channel.reply_reference(answered)):
-        metadata["reply_to"] = reference
+    if answered is not None:
+        metadata.update(channel.reply_metadata(answered))
+        if reference := channel.reply_reference(answered):
+            metadata["reply_to"] = reference
     if request.tag is not None:
         metadata["tag"] = request.tag
     if request.template is not None:

@@ -20,7 +20,7 @@ from gateway_email.mapping import email_fields
 from gateway_email.message import Email
 from gateway_email.postmark import postmark_email
 from gateway_email.postmark_events import EVENT_TYPES, postmark_status
-from gateway_email.reply import message_id
+from gateway_email.reply import REPLY_SUBJECT, message_id
 from gateway_email.send_settings import EmailSendSettings
 from gateway_email.sender import EmailSender
 from gateway_email.sendgrid import sendgrid_email
@@ -57,6 +57,12 @@ class EmailChannel(Channel[SettingsT]):
     def reply_reference(self, answered: Interaction) -> str | None:
         """Return the answered e-mail's `Message-ID` (its `external_id`, when it had one)."""
         return message_id(answered.external_id)
+
+    def reply_metadata(self, answered: Interaction) -> dict[str, str]:
+        """Return the answered e-mail's subject (`reply_subject`): a reply without a subject of
+        its own answers with `Re:` and it."""
+        subject = answered.content.subject if answered.content else None
+        return {REPLY_SUBJECT: subject} if subject else {}
 
     def message(self, req: WebhookRequest, email: Email, raw: Any) -> list[Interaction]:
         """Return the interaction of the inbound `email` (`raw`: the provider's fields)."""

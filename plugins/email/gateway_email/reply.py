@@ -2,7 +2,8 @@
 
 - From is `send.from`, To the customer's e-mail identity the core chose (a verified or
   operator-linked one, DESIGN §4), Subject the request's `content.subject`, with one `Re: `
-  where it had several (`Re: Re: Order` → `Re: Order`).
+  where it had several (`Re: Re: Order` → `Re: Order`), else `Re: ` and the answered e-mail's
+  subject (`metadata.reply_subject`, from the channel's `reply_metadata`).
 - `Message-ID` is `<{interaction id}@{domain of from}>`: the gateway's own, known before the
   send, and the same on every attempt of one reply (a resend under `on_unknown_outcome: resend`
   is the same message to the customer's mail client).
@@ -30,10 +31,12 @@ from urllib.parse import urlsplit
 from gateway.plugin import Delivery, Rejected
 from gateway_email.send_settings import EmailSendSettings
 
-__all__ = ["REPLY_TO", "Reply", "build_reply", "message_id", "reply_subject"]
+__all__ = ["REPLY_SUBJECT", "REPLY_TO", "Reply", "build_reply", "message_id", "reply_subject"]
 
 REPLY_TO = "reply_to"
 """Outbound metadata naming the `Message-ID` (without `<>`) of the e-mail a reply answers."""
+REPLY_SUBJECT = "reply_subject"
+"""Outbound metadata: the subject of the e-mail a reply answers (`reply_metadata`)."""
 _RE = re.compile(r"^(\s*(re|aw|sv|antw)\s*:\s*)+", re.IGNORECASE)
 _MESSAGE_ID = re.compile(r"^[^<>\s@]+@[^<>\s@]+$")
 
@@ -87,10 +90,10 @@ def build_reply(delivery: Delivery, send: EmailSendSettings, now: datetime) -> R
     text = content.text if content else None
     if not text:
         return Rejected("an e-mail reply needs content.text")
-    if content is None or not content.subject or not content.subject.strip():
+    subject = _subject(content.subject if content else None, interaction.metadata)
+    if content is None or subject is None:
         return Rejected(
-            "an e-mail reply needs content.subject (e.g. 'Re: ' and the customer's subject):"
-            " the sender is not told the answered e-mail's subject"
+            "an e-mail reply needs a subject: content.subject, or an answered e-mail with one"
         )
     emails = [i.value for i in interaction.recipient.identities if i.kind == "email"]
     if not emails:
@@ -106,7 +109,7 @@ def build_reply(delivery: Delivery, send: EmailSendSettings, now: datetime) -> R
         message = EmailMessage(policy=policy.SMTP)
         message["From"] = send.from_
         message["To"] = Address(addr_spec=to)
-        message["Subject"] = reply_subject(content.subject)
+        message["Subject"] = subject
         message["Date"] = format_datetime(now)
         message["Message-ID"] = f"<{own_id}>"
         for name, value in threading.items():
@@ -119,6 +122,14 @@ def build_reply(delivery: Delivery, send: EmailSendSettings, now: datetime) -> R
         return Rejected(f"the reply cannot be written as an e-mail: {exc}"[:500])
     subject = str(message["Subject"])
     return Reply(message, data, own_id, to, subject, text, html, threading)
+
+
+def _subject(own: str | None, metadata: dict[str, str]) -> str | None:
+    """Return the request's subject (one `Re:` at most), else `Re:` and the answered one's."""
+    if own and own.strip():
+        return reply_subject(own)
+    answered = metadata.get(REPLY_SUBJECT, "").strip()
+    return reply_subject(f"Re: {answered}") if answered else None
 
 
 def _ascii_domain(address: str) -> str:

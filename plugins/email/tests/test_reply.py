@@ -47,7 +47,7 @@ def test_a_thread_root_that_is_no_message_id_is_left_out_of_references() -> None
 @pytest.mark.parametrize(
     ("fields", "reason"),
     [
-        ({"content": {"text": "Hi"}}, "an e-mail reply needs content.subject"),
+        ({"content": {"text": "Hi"}}, "an e-mail reply needs a subject"),
         ({"content": {"subject": "Re: x"}}, "an e-mail reply needs content.text"),
         (
             {"recipient": {"identities": [{"kind": "phone", "value": "+34600000000"}]}},
@@ -79,3 +79,11 @@ def test_an_international_domain_is_written_in_idna() -> None:
     assert isinstance(reply, Reply)
     assert reply.to == "ana@xn--exmple-cua.com"
     assert b"To: ana@xn--exmple-cua.com\r\n" in reply.data
+
+
+def test_without_a_subject_of_its_own_a_reply_answers_re_the_customers_subject() -> None:
+    answered = {"reply_to": "CAF8ZkQ9=3d@mail.gmail.com", "reply_subject": "RE: Ticket 1042"}
+    delivery = outbound(content={"text": "It ships today."}, metadata=answered)
+    reply = build_reply(delivery, SEND, NOW)
+    assert isinstance(reply, Reply)
+    assert reply.subject == "Re: Ticket 1042"
