@@ -43,8 +43,10 @@ from gateway.test_builders import (
     standard_webhook_headers,
     webhook_request,
 )
+from gateway.webhook_receiver import HOOK_SECRET, WebhookReceiver
 
 __all__ = [
+    "HOOK_SECRET",
     "BackendConformance",
     "ChannelCase",
     "ChannelConformance",
@@ -56,6 +58,7 @@ __all__ = [
     "RecordedRequest",
     "Recordings",
     "Webhook",
+    "WebhookReceiver",
     "claimed_chat",
     "compare_digest_calls",
     "customer_interactions",

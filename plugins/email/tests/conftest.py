@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 from fake_mail_apis import POSTMARK_TOKEN, FakeMailgun, FakePostmark, FakeSendGrid
-from send_gateway import Hook, config
+from send_gateway import config
 
-from gateway.testing import GatewayFactory, GatewayUnderTest
+from gateway.testing import GatewayFactory, GatewayUnderTest, WebhookReceiver
 
 
 @pytest.fixture
@@ -34,15 +34,15 @@ async def mailgun() -> AsyncIterator[FakeMailgun]:
 
 
 @pytest.fixture
-async def hook() -> AsyncIterator[Hook]:
-    async with Hook() as fake:
+async def hook() -> AsyncIterator[WebhookReceiver]:
+    async with WebhookReceiver() as fake:
         yield fake
         fake.assert_ok()
 
 
 @pytest.fixture
 async def gut(
-    gateway_factory: GatewayFactory, postmark: FakePostmark, hook: Hook
+    gateway_factory: GatewayFactory, postmark: FakePostmark, hook: WebhookReceiver
 ) -> AsyncIterator[GatewayUnderTest]:
     send = {"transport": "postmark", "server_token": POSTMARK_TOKEN, "base_url": postmark.url}
     gut = await gateway_factory(config("postmark-inbound", send, hook))

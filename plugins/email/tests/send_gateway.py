@@ -4,13 +4,10 @@ events posted back)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from aiohttp import web
 from email_cases import (
     BASIC,
-    GENERIC_SECRET,
     OURS,
     SIGNING_KEY,
     authorization,
@@ -20,7 +17,7 @@ from email_cases import (
 from provider_events import EVENT_PUBLIC_KEY, sign_sendgrid
 from send_cases import FAST, FROM
 
-from gateway.testing import FakeCRM, GatewayUnderTest
+from gateway.testing import GatewayUnderTest, WebhookReceiver
 
 CHANNEL = "mail"
 INBOUND = {
@@ -30,22 +27,7 @@ INBOUND = {
 }
 
 
-class Hook(FakeCRM):
-    """A `webhook` backend's receiver: keeps the interaction of every event, answers 204."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.interactions: list[dict[str, Any]] = []
-
-    def routes(self) -> Iterable[web.RouteDef]:
-        return [web.post("/hook", self.hook)]
-
-    async def hook(self, request: web.Request) -> web.Response:
-        self.interactions.append((await request.json())["data"])
-        return web.Response(status=204)
-
-
-def config(type_name: str, send: dict[str, Any], hook: Hook) -> dict[str, Any]:
+def config(type_name: str, send: dict[str, Any], hook: WebhookReceiver) -> dict[str, Any]:
     inbounds: dict[str, dict[str, Any]] = {
         "postmark-inbound": BASIC,
         "sendgrid-inbound": BASIC | {"event_webhook_key": EVENT_PUBLIC_KEY},
@@ -55,7 +37,7 @@ def config(type_name: str, send: dict[str, Any], hook: Hook) -> dict[str, Any]:
     inbound = inbounds[type_name]
     channel = {"type": type_name, "inbound_addresses": [OURS], **inbound}
     channel["send"] = {"from": FROM, **FAST, **send}
-    backend = {"type": "webhook", "url": f"{hook.url}/hook", "secret": GENERIC_SECRET}
+    backend = hook.backends()["crm"]
     # The recorded e-mails are dated 2026-11-22: their conversation stays open for the reply.
     identity = {"conversation_window": "3650d"}
     return {"channels": {CHANNEL: channel}, "backends": {"crm": backend}, "identity": identity}

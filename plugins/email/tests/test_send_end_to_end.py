@@ -29,7 +29,6 @@ from provider_events import (
 )
 from send_cases import FROM
 from send_gateway import (
-    Hook,
     config,
     inbound,
     post_webhook,
@@ -38,7 +37,7 @@ from send_gateway import (
 )
 
 from gateway.errors import ConfigError
-from gateway.testing import GatewayFactory, GatewayUnderTest, eventually
+from gateway.testing import GatewayFactory, GatewayUnderTest, WebhookReceiver, eventually
 
 
 class Transports:
@@ -125,7 +124,7 @@ async def transports(tmp_path: Path) -> AsyncIterator[Transports]:
 async def test_a_reply_is_sent_once_threaded_and_reaches_the_crm(
     gateway_factory: GatewayFactory,
     transports: Transports,
-    hook: Hook,
+    hook: WebhookReceiver,
     type_name: str,
     transport: str,
 ) -> None:
@@ -177,7 +176,7 @@ async def test_a_rate_limit_is_retried_and_sent_once(
 
 
 async def test_a_send_cut_off_in_flight_is_parked_not_resent(
-    gateway_factory: GatewayFactory, postmark: FakePostmark, hook: Hook
+    gateway_factory: GatewayFactory, postmark: FakePostmark, hook: WebhookReceiver
 ) -> None:
     send = {"transport": "postmark", "server_token": POSTMARK_TOKEN, "base_url": postmark.url}
     gut = await gateway_factory(config("postmark-inbound", send | {"timeout": "200ms"}, hook))
@@ -201,7 +200,7 @@ async def test_a_send_cut_off_in_flight_is_parked_not_resent(
     ],
 )
 async def test_send_blocks_that_cannot_work_are_refused(
-    gateway_factory: GatewayFactory, hook: Hook, send: dict[str, Any], error: str
+    gateway_factory: GatewayFactory, hook: WebhookReceiver, send: dict[str, Any], error: str
 ) -> None:
     with pytest.raises(ConfigError, match=r"channels\.mail\.send") as raised:
         await gateway_factory(config("postmark-inbound", send, hook))

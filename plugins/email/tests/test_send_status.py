@@ -25,14 +25,13 @@ from provider_events import (
 )
 from send_gateway import (
     CHANNEL,
-    Hook,
     config,
     inbound,
     post_webhook,
     reply,
 )
 
-from gateway.testing import GatewayFactory, GatewayUnderTest
+from gateway.testing import GatewayFactory, GatewayUnderTest, WebhookReceiver
 
 
 async def test_a_hard_bounce_fails_the_reply_and_a_soft_one_changes_nothing(
@@ -54,7 +53,7 @@ async def test_a_hard_bounce_fails_the_reply_and_a_soft_one_changes_nothing(
 
 
 async def test_a_permanent_mailgun_failure_fails_the_reply_and_a_forged_event_is_refused(
-    gateway_factory: GatewayFactory, mailgun: FakeMailgun, hook: Hook
+    gateway_factory: GatewayFactory, mailgun: FakeMailgun, hook: WebhookReceiver
 ) -> None:
     send = {"transport": "mailgun", "api_key": MAILGUN_KEY, "domain": MAILGUN_DOMAIN}
     gut = await gateway_factory(config("mailgun-inbound", send | {"base_url": mailgun.url}, hook))
@@ -83,7 +82,7 @@ async def test_a_permanent_mailgun_failure_fails_the_reply_and_a_forged_event_is
 
 
 async def test_an_unsigned_or_forged_sendgrid_event_post_is_refused(
-    gateway_factory: GatewayFactory, sendgrid: FakeSendGrid, hook: Hook
+    gateway_factory: GatewayFactory, sendgrid: FakeSendGrid, hook: WebhookReceiver
 ) -> None:
     send = {"transport": "sendgrid", "api_key": SENDGRID_KEY, "base_url": sendgrid.url}
     gut = await gateway_factory(config("sendgrid-inbound", send, hook))

@@ -14,12 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 import pytest
-from aiohttp import web
 from fake_graph import graph_error
 from fake_send_api import INSTAGRAM, MESSENGER, FakeSendAPI, Product
 from gateway_meta.graph_send import ECHO_PREFIX
@@ -28,30 +26,14 @@ from meta_cases import APP_SECRET, VERIFY_TOKEN, hub_signature, messaging_body
 
 from gateway.errors import AuthenticationError, ConfigError
 from gateway.plugin import Rejected, Retry
-from gateway.testing import FakeCRM, GatewayFactory, GatewayUnderTest, eventually
+from gateway.testing import GatewayFactory, GatewayUnderTest, WebhookReceiver, eventually
 
-HOOK_SECRET = "whsec_bWV0YS1zZW5kLXRlc3Qtc2lnbmluZy1rZXktMzJieXQ="
 FAST_RETRY = {"initial_backoff": "10ms", "max_backoff": "50ms", "max_attempts": 5}
 SEND_KEYS = {
     "messenger": ("page_access_token", "page_id"),
     "instagram": ("access_token", "ig_user_id"),
 }
 PRODUCTS = [pytest.param(MESSENGER, id="messenger"), pytest.param(INSTAGRAM, id="instagram")]
-
-
-class Hook(FakeCRM):
-    """A `webhook` backend's receiver: answers 204; `interactions` are the events' data."""
-
-    def routes(self) -> Iterable[web.RouteDef]:
-        async def accept(_request: web.Request) -> web.Response:
-            return web.Response(status=204)
-
-        return [web.post("/hook", accept)]
-
-    @property
-    def interactions(self) -> list[dict[str, Any]]:
-        """Return the interaction of every event received, in order."""
-        return [orjson.loads(request.body)["data"] for request in self.requests]
 
 
 @pytest.fixture(params=PRODUCTS)
@@ -62,13 +44,13 @@ async def api(request: pytest.FixtureRequest) -> AsyncIterator[FakeSendAPI]:
 
 
 @pytest.fixture
-async def hook() -> AsyncIterator[Hook]:
-    async with Hook() as fake:
+async def hook() -> AsyncIterator[WebhookReceiver]:
+    async with WebhookReceiver() as fake:
         yield fake
         fake.assert_ok()
 
 
-def config(api: FakeSendAPI, hook: Hook, **send: Any) -> dict[str, Any]:
+def config(api: FakeSendAPI, hook: WebhookReceiver, **send: Any) -> dict[str, Any]:
     product = api.product
     token_key, account_key = SEND_KEYS[product.name]
     block = {token_key: product.token, account_key: product.account_id, "base_url": api.url}
@@ -76,13 +58,13 @@ def config(api: FakeSendAPI, hook: Hook, **send: Any) -> dict[str, Any]:
     channel = {"type": product.name, "app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN}
     return {
         "channels": {product.name: channel | {"send": block}},
-        "backends": {"crm": {"type": "webhook", "url": f"{hook.url}/hook", "secret": HOOK_SECRET}},
+        "backends": hook.backends(),
     }
 
 
 @pytest.fixture
 async def gut(
-    gateway_factory: GatewayFactory, api: FakeSendAPI, hook: Hook
+    gateway_factory: GatewayFactory, api: FakeSendAPI, hook: WebhookReceiver
 ) -> AsyncIterator[GatewayUnderTest]:
     gut = await gateway_factory(config(api, hook))
     async with gut.gateway.running():
@@ -151,7 +133,7 @@ def receipt(product: Product, mid: str) -> dict[str, Any]:
 
 
 async def test_a_reply_is_sent_once_moved_by_its_receipt_and_reaches_the_crm(
-    gut: GatewayUnderTest, api: FakeSendAPI, hook: Hook
+    gut: GatewayUnderTest, api: FakeSendAPI, hook: WebhookReceiver
 ) -> None:
     product = api.product
     message = await inbound(gut, product)
@@ -238,7 +220,7 @@ async def test_a_refused_send_is_dead_with_the_reason(
 
 
 async def test_a_send_cut_off_in_flight_is_parked_not_resent(
-    gateway_factory: GatewayFactory, api: FakeSendAPI, hook: Hook
+    gateway_factory: GatewayFactory, api: FakeSendAPI, hook: WebhookReceiver
 ) -> None:
     gut = await gateway_factory(config(api, hook, timeout="200ms"))
     async with gut.gateway.running():
@@ -344,7 +326,7 @@ def test_send_api_errors_are_classified() -> None:
 
 @pytest.mark.parametrize("product", PRODUCTS)
 async def test_send_settings_are_checked(
-    gateway_factory: GatewayFactory, hook: Hook, product: Product
+    gateway_factory: GatewayFactory, hook: WebhookReceiver, product: Product
 ) -> None:
     token_key, account_key = SEND_KEYS[product.name]
     async with FakeSendAPI(product) as api:

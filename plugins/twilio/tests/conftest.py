@@ -6,8 +6,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 from fake_twilio import FakeTwilio
-from outbound_cases import Clock, Hook
+from outbound_cases import Clock
 from recordings import TOKEN
+
+from gateway.testing import WebhookReceiver
 
 
 @pytest.fixture
@@ -18,8 +20,8 @@ async def twilio() -> AsyncIterator[FakeTwilio]:
 
 
 @pytest.fixture
-async def hook() -> AsyncIterator[Hook]:
-    async with Hook() as fake:
+async def hook() -> AsyncIterator[WebhookReceiver]:
+    async with WebhookReceiver() as fake:
         yield fake
         fake.assert_ok()
 

@@ -3,20 +3,17 @@ callbacks and `POST /admin/messages`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from aiohttp import web
 from fake_twilio import ACCOUNT_SID, FakeTwilio
 from recordings import FORM, OUR_NUMBER, TOKEN, WHATSAPP_SENDER, fixture, pairs, sdk_signature
 
-from gateway.testing import FakeCRM, GatewayUnderTest
+from gateway.testing import GatewayUnderTest, WebhookReceiver
 
 PUBLIC_URL = "https://gw.example"
-HOOK_SECRET = "whsec_Z2F0ZXdheS10by1jcm0tc2lnbmluZy1r"
 FAST_RETRY = {"initial_backoff": "10ms", "max_backoff": "50ms", "max_attempts": 5}
 
 
@@ -28,29 +25,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return datetime.now(UTC) + self.offset
-
-
-class Hook(FakeCRM):
-    """A `webhook` backend's receiver: keeps the interaction of every event, answers 204."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.interactions: list[dict[str, Any]] = []
-
-    def routes(self) -> Iterable[web.RouteDef]:
-        return [web.post("/hook", self.hook)]
-
-    async def hook(self, request: web.Request) -> web.Response:
-        self.interactions.append((await request.json())["data"])
-        return web.Response(status=204)
-
-    def backends(self) -> dict[str, Any]:
-        """Return the `backends` section of a gateway delivering to this receiver."""
-        return {"crm": {"type": "webhook", "url": f"{self.url}/hook", "secret": HOOK_SECRET}}
-
-    def messages(self) -> list[dict[str, Any]]:
-        """Return the message interactions received, in order."""
-        return [i for i in self.interactions if i["type"] == "message"]
 
 
 async def post_twilio(gut: GatewayUnderTest, channel_id: str, body: bytes) -> None:
@@ -97,7 +71,7 @@ class Sending:
     inbound_fixture: str
     """The recorded webhook of the customer's message (tests/fixtures)."""
 
-    def config(self, twilio: FakeTwilio, hook: Hook, **send: Any) -> dict[str, Any]:
+    def config(self, twilio: FakeTwilio, hook: WebhookReceiver, **send: Any) -> dict[str, Any]:
         """Return a gateway config with this channel sending to `twilio`, delivering to `hook`."""
         block = {"account_sid": ACCOUNT_SID, "from": self.sender, "base_url": twilio.url}
         block |= {"timeout": "2s", "retry": FAST_RETRY} | send

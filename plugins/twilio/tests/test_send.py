@@ -20,18 +20,24 @@ import pytest
 import yaml
 from fake_twilio import FakeTwilio
 from gateway_twilio.sender import classify_error
-from outbound_cases import PUBLIC_URL, SMS, Hook, post_twilio, reply, send, status_callback
+from outbound_cases import PUBLIC_URL, SMS, post_twilio, reply, send, status_callback
 from recordings import CUSTOMER, FORM, OUR_NUMBER, TOKEN, fixture, pairs, sdk_signature
 
 from gateway.cli import main
 from gateway.errors import ConfigError
 from gateway.plugin import Rejected, Retry
-from gateway.testing import GatewayFactory, GatewayProcess, GatewayUnderTest, eventually
+from gateway.testing import (
+    GatewayFactory,
+    GatewayProcess,
+    GatewayUnderTest,
+    WebhookReceiver,
+    eventually,
+)
 
 
 @pytest.fixture
 async def gut(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: WebhookReceiver
 ) -> AsyncIterator[GatewayUnderTest]:
     gut = await gateway_factory(SMS.config(twilio, hook))
     async with gut.gateway.running():
@@ -44,7 +50,7 @@ def sms_status(sid: str, status: str) -> bytes:
 
 
 async def test_a_reply_is_sent_once_delivered_and_reaches_the_crm(
-    gut: GatewayUnderTest, twilio: FakeTwilio, hook: Hook
+    gut: GatewayUnderTest, twilio: FakeTwilio, hook: WebhookReceiver
 ) -> None:
     sms = await SMS.inbound(gut)
     status, answer = await send(
@@ -117,7 +123,7 @@ async def test_requests_that_cannot_be_sent_are_refused(gut: GatewayUnderTest) -
 
 
 async def test_a_stop_while_in_flight_is_parked_at_restart(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: WebhookReceiver
 ) -> None:
     """A send still in flight when the gateway stops keeps its lease (no release); the next
     start parks it as outcome_unknown (the same path as after a crash) and never sends it."""
@@ -154,7 +160,7 @@ def test_twilio_errors_are_classified() -> None:
 
 
 async def test_send_needs_somewhere_for_status_callbacks(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: WebhookReceiver
 ) -> None:
     broken = SMS.config(twilio, hook)
     del broken["channels"]["sms"]["public_url"]
@@ -163,7 +169,7 @@ async def test_send_needs_somewhere_for_status_callbacks(
 
 
 async def test_only_sending_channel_types_take_send(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: WebhookReceiver
 ) -> None:
     broken = SMS.config(twilio, hook)
     broken["channels"]["sms"]["type"] = "twilio-voice"
@@ -177,7 +183,7 @@ async def test_only_sending_channel_types_take_send(
 async def test_gateway_send_queues_a_reply_the_running_gateway_sends(
     gateway_factory: GatewayFactory,
     twilio: FakeTwilio,
-    hook: Hook,
+    hook: WebhookReceiver,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -206,7 +212,7 @@ def admin_post(process: GatewayProcess, path: str, body: Any, key: str) -> tuple
 
 
 async def test_a_sigkill_while_a_send_is_in_flight_parks_it(
-    tmp_path: Path, twilio: FakeTwilio, hook: Hook
+    tmp_path: Path, twilio: FakeTwilio, hook: WebhookReceiver
 ) -> None:
     """The gateway dies with Twilio holding the request: after a restart the message is dead
     with outcome_unknown and Twilio never gets it again."""

@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import pytest
 from fake_twilio import FakeTwilio
-from outbound_cases import SMS, WHATSAPP, Clock, Hook, Sending, reply, send
+from outbound_cases import SMS, WHATSAPP, Clock, Sending, reply, send
 
-from gateway.testing import GatewayFactory, GatewayUnderTest, eventually
+from gateway.testing import GatewayFactory, GatewayUnderTest, WebhookReceiver, eventually
 
 
 @pytest.fixture(params=[SMS, WHATSAPP], ids=lambda case: case.type_name)
@@ -23,7 +23,11 @@ def case(request: pytest.FixtureRequest) -> Sending:
 
 @pytest.fixture
 async def gut(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook, case: Sending, clock: Clock
+    gateway_factory: GatewayFactory,
+    twilio: FakeTwilio,
+    hook: WebhookReceiver,
+    case: Sending,
+    clock: Clock,
 ) -> AsyncIterator[GatewayUnderTest]:
     gut = await gateway_factory(case.config(twilio, hook), clock=clock)
     async with gut.gateway.running():
@@ -78,7 +82,7 @@ async def test_an_unreachable_recipient_is_dead_with_the_reason(
 
 
 async def test_a_send_cut_off_in_flight_is_parked_not_resent(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook, case: Sending
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: WebhookReceiver, case: Sending
 ) -> None:
     """Twilio takes the request and never answers: the outcome is unknown, so it stays dead."""
     gut = await gateway_factory(case.config(twilio, hook, timeout="200ms"))

@@ -11,11 +11,11 @@ import pytest
 from fake_twilio import ACCOUNT_SID, FakeTwilio
 from gateway_twilio.send_settings import TwilioSendSettings, TwilioWhatsAppSendSettings
 from gateway_twilio.sender import TwilioSender, TwilioWhatsAppSender
-from outbound_cases import PUBLIC_URL, SMS, Hook, send
+from outbound_cases import PUBLIC_URL, SMS, send
 from recordings import CUSTOMER, OUR_NUMBER, TOKEN, WHATSAPP_SENDER
 
 from gateway.plugin import BackendContext, Delivered, Delivery, Rejected
-from gateway.testing import GatewayFactory, make_interaction
+from gateway.testing import GatewayFactory, WebhookReceiver, make_interaction
 
 PHOTO = "https://files.example.com/receipt.jpg"
 LABEL = "https://files.example.com/label.pdf"
@@ -60,7 +60,7 @@ def outbound(*urls: str, text: str | None = None) -> Delivery:
 
 
 async def test_a_reply_with_attachments_is_an_mms_with_one_media_url_each(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: WebhookReceiver
 ) -> None:
     gut = await gateway_factory(SMS.config(twilio, hook))
     async with gut.gateway.running():

@@ -22,7 +22,6 @@ from outbound_cases import (
     PUBLIC_URL,
     WHATSAPP,
     Clock,
-    Hook,
     post_twilio,
     reply,
     send,
@@ -32,7 +31,7 @@ from recordings import CUSTOMER, WHATSAPP_SENDER
 
 from gateway.errors import ConfigError
 from gateway.plugin import Rejected
-from gateway.testing import GatewayFactory, GatewayUnderTest, eventually
+from gateway.testing import GatewayFactory, GatewayUnderTest, WebhookReceiver, eventually
 
 TO = f"whatsapp:{CUSTOMER}"
 FROM = f"whatsapp:{WHATSAPP_SENDER}"
@@ -40,7 +39,7 @@ FROM = f"whatsapp:{WHATSAPP_SENDER}"
 
 @pytest.fixture
 async def gut(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook, clock: Clock
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: WebhookReceiver, clock: Clock
 ) -> AsyncIterator[GatewayUnderTest]:
     gut = await gateway_factory(WHATSAPP.config(twilio, hook), clock=clock)
     async with gut.gateway.running():
@@ -52,7 +51,7 @@ def template(*parameters: str, name: str = CONTENT_SID) -> dict[str, Any]:
 
 
 async def test_a_reply_is_sent_once_delivered_read_and_reaches_the_crm(
-    gut: GatewayUnderTest, twilio: FakeTwilio, hook: Hook
+    gut: GatewayUnderTest, twilio: FakeTwilio, hook: WebhookReceiver
 ) -> None:
     message = await WHATSAPP.inbound(gut)
     status, answer = await send(gut, reply(message))
@@ -167,7 +166,7 @@ async def test_the_whatsapp_rate_limit_is_retried(
 
 
 async def test_a_messaging_service_sends_without_from(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: WebhookReceiver
 ) -> None:
     service = "MG" + "9f8e7d6c5b4a3210" * 2
     settings = WHATSAPP.config(twilio, hook, messaging_service_sid=service)
@@ -197,14 +196,14 @@ async def test_a_failed_status_callback_marks_it_failed_with_twilio_error(
 
 @pytest.mark.parametrize("number", ["14155238886", "whatsapp:4155238886", "TwilioCo"])
 async def test_the_whatsapp_sender_is_a_phone_number(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook, number: str
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: WebhookReceiver, number: str
 ) -> None:
     with pytest.raises(ConfigError, match=r"channels\.wa\.send\.from: .*E\.164"):
         await gateway_factory(WHATSAPP.config(twilio, hook, **{"from": number}))
 
 
 async def test_a_whatsapp_prefixed_sender_is_sent_as_written(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: WebhookReceiver
 ) -> None:
     gut = await gateway_factory(WHATSAPP.config(twilio, hook, **{"from": FROM}))
     async with gut.gateway.running():
@@ -215,7 +214,7 @@ async def test_a_whatsapp_prefixed_sender_is_sent_as_written(
 
 
 async def test_whatsapp_send_needs_somewhere_for_status_callbacks(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: Hook
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: WebhookReceiver
 ) -> None:
     broken = WHATSAPP.config(twilio, hook)
     del broken["channels"]["wa"]["public_url"]
