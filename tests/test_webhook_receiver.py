@@ -51,9 +51,11 @@ async def test_an_unsigned_or_wrongly_signed_event_is_refused_and_a_problem(
     headers = {"Content-Type": "application/cloudevents+json"}
     if secret is not None:
         headers |= standard_webhook_headers(secret, body)
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{hook.url}/hook", data=body, headers=headers) as response:
-            assert response.status == 401
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{hook.url}/hook", data=body, headers=headers) as response,
+    ):
+        assert response.status == 401
     assert hook.interactions == []
     with pytest.raises(AssertionError, match="bad signature"):
         hook.assert_ok()
