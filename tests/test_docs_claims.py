@@ -16,8 +16,9 @@ from gateway.plugins import Plugins, load_plugins
 
 ROOT = Path(__file__).parents[1]
 PAGES = sorted(
-    [ROOT / "README.md", *(ROOT / "docs").rglob("*.md"), *(ROOT / "plugins").rglob("README.md")]
+    [ROOT / "README.md", *(ROOT / "docs").rglob("*.md"), *(ROOT / "plugins").glob("*/README.md")]
 )
+"""Our pages: not the README.md files tools leave in plugins' caches (`.pytest_cache/`)."""
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 _CODE_SPAN = re.compile(r"`[^`\n]*`")
 _SECTIONS = {"channels": "channels", "backends": "backends", "enrichers": "enrichers"}
