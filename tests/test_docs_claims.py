@@ -16,7 +16,12 @@ from gateway.plugins import Plugins, load_plugins
 
 ROOT = Path(__file__).parents[1]
 PAGES = sorted(
-    [ROOT / "README.md", *(ROOT / "docs").rglob("*.md"), *(ROOT / "plugins").glob("*/README.md")]
+    [
+        ROOT / "README.md",
+        *(ROOT / "docs").rglob("*.md"),
+        *(ROOT / "plugins").glob("README.md"),
+        *(ROOT / "plugins").glob("*/README.md"),
+    ]
 )
 """Our pages: not the README.md files tools leave in plugins' caches (`.pytest_cache/`)."""
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
