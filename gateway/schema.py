@@ -7,7 +7,10 @@ so the field names here are a public contract: add fields, never rename them.
 
 from __future__ import annotations
 
+import base64
+import os
 import re
+import time
 from datetime import UTC, datetime
 from typing import Annotated, Final, Literal, get_args
 
@@ -21,7 +24,6 @@ from pydantic import (
     StrictBool,
     model_validator,
 )
-from ulid import ULID
 
 __all__ = [
     "AUTOMATED",
@@ -85,9 +87,21 @@ _ULID = r"[0-9A-HJKMNP-TV-Z]{26}"
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 
 
+_RFC4648_TO_CROCKFORD = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+)
+
+
 def new_interaction_id() -> str:
-    """Return a fresh ULID, the id (and idempotency key) of a new interaction."""
-    return str(ULID())
+    """Return a fresh ULID (48-bit millisecond time, 80 random bits, Crockford base32), the id
+    (and idempotency key) of a new interaction.
+
+    Written here rather than with `ulid.ULID` because it is on every request's path: the
+    130-bit-padded value goes through the C base32 encoder and one byte translation.
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10))
+    text = base64.b32encode((value << 30).to_bytes(20)).translate(_RFC4648_TO_CROCKFORD)
+    return text[:26].decode()
 
 
 EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)

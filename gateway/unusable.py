@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any, Final, Literal, get_args
 
 from pydantic import ValidationError
@@ -70,7 +71,10 @@ def metric_kind(kind: str) -> str:
     return kind if kind in _KINDS else "other"
 
 
+@lru_cache(maxsize=16_384)
 def _classify(kind: str, value: str, region: str) -> Identity | UnusableReason:
+    """Return the canonical identity of `value`, or why it names nobody. Cached: the same
+    customers write again and again, and an `Identity` is immutable."""
     text = value.strip()
     if not text:
         return "empty"
