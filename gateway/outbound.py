@@ -86,8 +86,9 @@ class MessageRequest(_Body):
 
     @model_validator(mode="after")
     def _says_something(self) -> MessageRequest:
-        if self.template is None and (self.content is None or not self.content.text):
-            raise ValueError("give content.text, or a template")
+        content = self.content
+        if self.template is None and (content is None or not (content.text or content.attachments)):
+            raise ValueError("give content.text (or content.attachments), or a template")
         return self
 
 

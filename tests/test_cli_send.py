@@ -38,7 +38,7 @@ def test_template_with_parameters_and_a_tag() -> None:
 @pytest.mark.parametrize(
     ("argv", "problem"),
     [
-        (["--customer", "cus_1"], "give content.text, or a template"),
+        (["--customer", "cus_1"], "give content.text (or content.attachments), or a template"),
         (["--customer", "cus_1", "--text", "x", "--param", "1"], "go with --template"),
         (["--customer", "cus_1", "--text", "x", "--tag", ""], "tag: String should have"),
     ],

@@ -80,10 +80,14 @@ async def test_a_reply_with_attachments_is_an_mms_with_one_media_url_each(
 
 
 async def test_attachments_without_text_are_sent_as_media_only(
-    twilio: FakeTwilio, http: aiohttp.ClientSession
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: WebhookReceiver
 ) -> None:
-    [outcome] = await sms_sender(twilio, http).deliver([outbound(PHOTO)])
-    assert isinstance(outcome, Delivered)
+    gut = await gateway_factory(SMS.config(twilio, hook))
+    async with gut.gateway.running():
+        sms = await SMS.inbound(gut)
+        content = {"attachments": [{"url": PHOTO}]}
+        _, answer = await send(gut, {"to": {"interaction_id": sms["id"]}, "content": content})
+        await gut.message_in_state(answer["message"]["id"], "sent")
     [create] = twilio.created
     assert (create["MediaUrl"], "Body" in create) == ([PHOTO], False)
 
