@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint docs bench clean
+.PHONY: run test lint docs bench bench-instructions clean
 
 $(STAMP): pyproject.toml $(PLUGINS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ lint: $(STAMP)
 # `make bench BENCH_ARGS=--quick` is a 2.5-minute smoke run; --profile adds a py-spy profile.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Instructions per request under valgrind's callgrind (needs valgrind; ~3 minutes): the stable
+# meter for A/B decisions. BENCH_ARGS=--compare REV also measures gateway/ of commit REV.
+bench-instructions: $(STAMP)
+	$(BIN)/python bench/instructions.py $(BENCH_ARGS)
 
 docs: $(STAMP)
 	$(BIN)/python -m gateway.config_reference > docs/configuration.md
