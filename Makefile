@@ -28,7 +28,8 @@ lint: $(STAMP)
 	@for p in $(dir $(PLUGINS)); do echo "== $$p"; (cd $$p && $(CURDIR)/$(BIN)/mypy) || exit 1; done
 
 # Benchmarks (docs/benchmarks.md): needs wrk (apt-get install wrk) and 2 CPUs; ~8 minutes.
-# `make bench BENCH_ARGS=--quick` is a 2.5-minute smoke run; --profile adds a py-spy profile.
+# `make bench BENCH_ARGS=--quick` prints the same summary in under 3 minutes; --profile adds a
+# py-spy profile.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 

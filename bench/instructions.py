@@ -86,7 +86,9 @@ class Meter:
         self.secret, key = new_secret()
         self.workload = Workload(key)
         cpus = sorted(os.sched_getaffinity(0))
-        self.server_cpu, self.load_cpu = (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
+        pinned = len(cpus) >= 2
+        self.server_cpu: int | None = cpus[0] if pinned else None
+        self.load_cpu: int | None = cpus[1] if pinned else None
         self.receiver_port = 0
         self.loop = "asyncio"
 
