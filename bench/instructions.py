@@ -3,23 +3,25 @@
     make bench-instructions                     # = .venv/bin/python bench/instructions.py
     .venv/bin/python bench/instructions.py --compare main    # A/B: gateway/ of `main` too
 
-Each server runs alone under `valgrind --tool=callgrind --trace-children=no` (pinned to one CPU);
-this script loads it over loopback HTTP from another process, with its own aiohttp client and
-the signed requests of bench/workload.py, so the load generator is never counted. Per server:
-start-up, `--warmup` requests, `callgrind_control --zero`, `--requests` requests (and, with a
-backend, until the receiver has every one of them), `callgrind_control --dump`: the dump holds
-exactly the instructions (Ir, all threads) of the measured requests, plus the event loop's idle
-ticks in between, which are noise-free and small. Servers:
+Each server runs alone under `valgrind --tool=callgrind --trace-children=no` (pinned to one CPU,
+instrumentation off until it is ready); this script loads it over loopback HTTP from another
+process, with its own aiohttp client and the signed requests of bench/workload.py, so the load
+generator is never counted. Per server: start-up, `callgrind_control --instr=on`, `--warmup`
+requests, `callgrind_control --zero`, `--requests` requests (and, with a backend, until the
+receiver has every one of them), `callgrind_control --dump`: the dump holds the instructions
+(Ir, all threads, user space) of the measured requests, plus the event loop's idle ticks in
+between, which are small. Servers:
 
 - `store-only`: `gateway serve`, the `generic` channel, SQLite `synchronous: full`, no backend;
 - `delivery`: the same with a `webhook` backend (`batch_size: 100`) posting to bench/receiver.py,
   which runs natively in its own process (not counted); delivery is counted;
 - `bare`: bench/bare_app.py on the gateway's event loop.
 
-Prints instructions per request and bare / gateway. The dumps are kept in bench/results/
-(`callgrind_annotate bench/results/callgrind-store-only.out | head -40` shows where they go).
-`--compare REV` also runs the gateway servers on `git archive REV gateway/` (imported through
-PYTHONPATH ahead of this checkout; plugins and bench/ stay this checkout's).
+Prints instructions per request, bare / gateway, and per server the shared objects they are
+spent in (the interpreter, libc, SQLite, pydantic-core ...). The dumps are kept in
+bench/results/ (`callgrind_annotate bench/results/callgrind-store-only.out | head -40` lists the
+functions). `--compare REV` also runs the gateway servers on `git archive REV gateway/`
+(imported through PYTHONPATH ahead of this checkout; plugins and bench/ stay this checkout's).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ VALGRIND = [
 READY_TIMEOUT_S = 300.0
 """Start-up under callgrind is ~40x slower than native."""
 DELIVERY_TIMEOUT_S = 300.0
+TOP_OBJECTS = 6
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ class Measured:
     requests: int
     instructions: int
     seconds: float
+    objects: dict[str, int]
+    """Self instructions per shared object."""
 
     @property
     def per_request(self) -> float:
@@ -174,7 +179,7 @@ class Meter:
             shutil.copyfile(dump, out / f"callgrind-{name}.out")
         finally:
             self.supervisor.stop(child, timeout=60.0)
-        result = Measured(kind, source, self.args.requests, instructions, seconds)
+        result = Measured(kind, source, self.args.requests, instructions, seconds, by_object(dump))
         self.log(
             f"{kind} ({source}): {result.per_request / 1e6:.3f} M instr/req; measured"
             f" {seconds:.0f}s, {time.monotonic() - started:.0f}s in all"
@@ -241,6 +246,28 @@ def read_total(dump: Path) -> int:
     raise BenchError(f"{dump} has no summary line")
 
 
+def by_object(dump: Path) -> dict[str, int]:
+    """Return the self instructions of each shared object (the interpreter, SQLite, orjson...).
+
+    In callgrind's format `ob=` names the object of the functions that follow, a cost line is
+    `position instructions`, and the line after `calls=` is the inclusive cost of a call (already
+    counted in the callee), so it is skipped.
+    """
+    totals: dict[str, int] = {}
+    obj, after_call = "?", False
+    for line in dump.read_text(errors="replace").splitlines():
+        if line.startswith("ob="):
+            obj = Path(line[3:]).name.split(".cpython-")[0].split(".so")[0]
+        elif line.startswith("calls="):
+            after_call = True
+        elif line[:1].isdigit() or line[:1] in "+-*":
+            if after_call:
+                after_call = False
+            elif len(fields := line.split()) == 2:
+                totals[obj] = totals.get(obj, 0) + int(fields[1])
+    return dict(sorted(totals.items(), key=lambda item: -item[1]))
+
+
 def export_gateway(rev: str, into: Path) -> Path:
     """Write `gateway/` of commit `rev` under `into` (for PYTHONPATH); return `into`."""
     archive = subprocess.run(
@@ -261,6 +288,13 @@ def report(results: list[Measured], rev: str | None) -> str:
     for r in results:
         ratio = "" if r.kind == "bare" else f"; bare / gateway {bare / r.per_request:.2f}"
         lines.append(f"{r.kind:>10} ({r.source}): {r.per_request / 1e6:6.3f} M instr/req{ratio}")
+    lines.append("where they go (self instructions per request, by shared object):")
+    for r in results:
+        top = list(r.objects.items())[:TOP_OBJECTS]
+        lines.append(
+            f"{r.kind:>10} ({r.source}): "
+            + ", ".join(f"{name} {n / r.requests / 1e6:.3f}M" for name, n in top)
+        )
     if rev:
         for name in ("store-only", "delivery"):
             if (name, rev) in by and (name, "this tree") in by:
