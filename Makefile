@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint docs bench clean
+.PHONY: run test lint docs bench bench-instructions clean
 
 $(STAMP): pyproject.toml $(PLUGINS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,9 +28,15 @@ lint: $(STAMP)
 	@for p in $(dir $(PLUGINS)); do echo "== $$p"; (cd $$p && $(CURDIR)/$(BIN)/mypy) || exit 1; done
 
 # Benchmarks (docs/benchmarks.md): needs wrk (apt-get install wrk) and 2 CPUs; ~8 minutes.
-# `make bench BENCH_ARGS=--quick` is a 2.5-minute smoke run; --profile adds a py-spy profile.
+# `make bench BENCH_ARGS=--quick` prints the same summary in under 3 minutes; --profile adds a
+# py-spy profile.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Instructions per request under valgrind's callgrind (needs valgrind; ~3 minutes): the stable
+# meter for A/B decisions. BENCH_ARGS=--compare REV also measures gateway/ of commit REV.
+bench-instructions: $(STAMP)
+	$(BIN)/python bench/instructions.py $(BENCH_ARGS)
 
 docs: $(STAMP)
 	$(BIN)/python -m gateway.config_reference > docs/configuration.md

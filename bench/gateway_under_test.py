@@ -26,12 +26,19 @@ def gateway_argv(config: Path) -> list[str]:
 
 
 def write_config(
-    path: Path, db: Path, *, secret: str, hook_secret: str, receiver_port: int, batch_size: int
+    path: Path,
+    db: Path,
+    *,
+    secret: str,
+    hook_secret: str,
+    receiver_port: int | None,
+    batch_size: int,
 ) -> int:
     """Write a bench config to `path`; return the webhook port it names.
 
     FULL-sync SQLite at `db`, the signed `generic` channel, one `webhook` backend posting to
-    the receiver with `batch_size` events per request.
+    the receiver with `batch_size` events per request; no backend at all (store only) when
+    `receiver_port` is None.
     """
     port = free_port()
     config: dict[str, Any] = {
@@ -39,7 +46,9 @@ def write_config(
         "admin": {"host": "127.0.0.1", "port": 0},
         "storage": {"url": f"sqlite:///{db}", "synchronous": "full"},
         "channels": {CHANNEL: {"type": "generic", "secret": secret, "kind": "sms"}},
-        "backends": {
+        "backends": {}
+        if receiver_port is None
+        else {
             BACKEND: {
                 "type": "webhook",
                 "url": f"http://127.0.0.1:{receiver_port}/events",

@@ -35,6 +35,7 @@ __all__ = [
     "machine_facts",
     "maps_mention",
     "proc_status_kib",
+    "process_cpu_s",
     "run_wrk",
     "source_digest",
 ]
@@ -185,7 +186,7 @@ def cpu_busy_pct(seconds: float = 1.0) -> float:
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
-def _process_cpu_s(pid: int) -> float:
+def process_cpu_s(pid: int) -> float:
     """Return the user + system CPU seconds of a live process (all its threads)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -218,7 +219,7 @@ class CpuMeter:
     def _ours(self) -> float:
         times = os.times()
         own = times.user + times.system + times.children_user + times.children_system
-        return own + sum(_process_cpu_s(c.pid) for c in self.supervisor.children if c.alive())
+        return own + sum(process_cpu_s(c.pid) for c in self.supervisor.children if c.alive())
 
     def start(self) -> None:
         """Take the starting snapshot."""

@@ -39,11 +39,12 @@ from harness import (
     machine_facts,
     maps_mention,
     proc_status_kib,
+    process_cpu_s,
     run_wrk,
     source_digest,
 )
 from preload import preload
-from report import summarize_stacks
+from report import get, summarize_stacks
 from workload import Workload, new_secret
 
 FIRST_RATE_GUESS = 20_000.0
@@ -66,6 +67,8 @@ class Plan:
     backlog_s: int
     warmup_s: int
     startups: int
+    batch1: bool
+    """Whether to run the batch_size 1 gateway (its slow drain does not fit the quick run)."""
     scaling: tuple[int, ...]
     scaling_rounds: int
     scaling_peak_s: int
@@ -88,7 +91,8 @@ class Plan:
             backlog_s=max(3, peak // 3),
             warmup_s=1 if quick else 2,
             startups=3 if quick else 5,
-            scaling=(0, 1_000, 100_000) if quick else (0, 1_000, 100_000, 1_000_000),
+            batch1=not quick,
+            scaling=(0, 100_000) if quick else (0, 1_000, 100_000, 1_000_000),
             scaling_rounds=2 if quick else 3,
             scaling_peak_s=max(5, 2 * peak // 3),
             server_cpu=cpus[0] if pinned else None,
@@ -181,15 +185,18 @@ class Bench:
         """Return the argv running a bench script with this interpreter."""
         return [sys.executable, str(BENCH / script), *args]
 
-    def write_config(self, name: str, db: Path, batch_size: int) -> tuple[Path, int]:
-        """Write the bench config of one gateway; return its path and webhook port."""
+    def write_config(
+        self, name: str, db: Path, batch_size: int, deliver: bool = True
+    ) -> tuple[Path, int]:
+        """Write the bench config of one gateway (no backend unless `deliver`); return its path
+        and webhook port."""
         path = self.tmp / f"{name}.yaml"
         port = write_config(
             path,
             db,
             secret=self.secret,
             hook_secret=self.hook_secret,
-            receiver_port=self.receiver_port,
+            receiver_port=self.receiver_port if deliver else None,
             batch_size=batch_size,
         )
         return path, port
@@ -256,20 +263,28 @@ class Bench:
         self.load(url, self.plan.warmup_s)
         return child, url
 
-    def bare_peak(self, url: str) -> None:
+    def bare_peak(self, child: Child, url: str) -> None:
         """Measure bare aiohttp at peak (twice per run: before and after the gateway's peak)."""
         os.sync()
+        cpu_before = process_cpu_s(child.pid)
         peak = self.load(url, self.plan.peak_s)
+        cpu_us = 1e6 * (process_cpu_s(child.pid) - cpu_before) / peak.requests
         samples = self.results.setdefault("bare", {}).setdefault("peaks", [])
         self.rate_ceiling = max(1.5 * peak.rate, self.rate_ceiling if samples else 0.0)
-        samples.append(peak.as_dict())
-        self.log(f"bare peak: {peak.rate:,.0f} req/s, p99 {peak.latency_ms['p99']} ms")
+        samples.append(peak.as_dict() | {"cpu_us_per_req": round(cpu_us, 1)})
+        self.log(
+            f"bare peak: {peak.rate:,.0f} req/s, p99 {peak.latency_ms['p99']} ms,"
+            f" {cpu_us:.1f} CPU us/req"
+        )
 
     def bare_rest(self, child: Child, url: str) -> None:
         """Second bare peak, bare at half its peak, its RSS; then stop it."""
-        self.bare_peak(url)
+        self.bare_peak(child, url)
         bare = self.results["bare"]
         bare["peak_rate"] = round(statistics.mean(p["rate"] for p in bare["peaks"]), 1)
+        bare["cpu_us_per_req"] = round(
+            statistics.mean(p["cpu_us_per_req"] for p in bare["peaks"]), 1
+        )
         half = self.load(url, self.plan.paced_s, rate=bare["peak_rate"] / 2)
         self.log(f"bare at half peak: {half.rate:,.0f} req/s, p99 {half.latency_ms['p99']} ms")
         bare["half"] = half.as_dict()
@@ -294,42 +309,61 @@ class Bench:
         rate: float | None = None,
         *,
         profile: bool = False,
+        deliver: bool = True,
     ) -> dict[str, Any]:
-        """Load the gateway (receiver healthy), then wait until every interaction arrived."""
-        self.tell_receiver("reset")
+        """Load the gateway (receiver healthy), then wait until every interaction arrived.
+
+        `cpu_us_per_req` is the gateway process's CPU time (all threads, from /proc) from the
+        start of the load until the last delivery, per stored interaction. Without `deliver`
+        (a gateway with no backend) the receiver is left alone.
+        """
+        if deliver:
+            self.tell_receiver("reset")
         data = self.signed(rate * 1.05 if rate else self.gateway_ceiling(), duration_s)
         profiler = self.start_profiler(gateway, duration_s) if profile else None
         before = gateway.metrics()
+        cpu_before = process_cpu_s(gateway.child.pid)
         result = self.load(gateway.url, duration_s, rate, data=data)
         stopped = time.monotonic()
         self.gateway_rates.append(result.rate)
         if profiler is not None:
             self.results["profile"] = self.finish_profiler(profiler, duration_s)
+        run: dict[str, Any] = {"wrk": result.as_dict()}
+        if deliver:
+            run["delivery"] = self.delivery_after(gateway, before, stopped, result.duration_s)
+        cpu_s = process_cpu_s(gateway.child.pid) - cpu_before
+        after = gateway.metrics()
+        self.check(before, after)
+        commits = after.commit_count - before.commit_count
+        stored = int(after.stored - before.stored)
+        run |= {
+            "stored": stored,
+            "group_commit_mean": round((after.commit_sum - before.commit_sum) / commits, 1)
+            if commits
+            else None,
+            "cpu_us_per_req": round(1e6 * cpu_s / stored, 1) if stored else None,
+        }
+        return run
+
+    def delivery_after(
+        self, gateway: Gateway, before: GatewayMetrics, stopped: float, duration_s: float
+    ) -> dict[str, Any]:
+        """Wait until everything stored since `before` arrived; return the delivery figures."""
         at_stop = self.receiver()
         stored_at_stop = gateway.metrics().stored - before.stored
         delivered = self.await_delivery(gateway, before)
-        after = gateway.metrics()
-        self.check(before, after)
         window = self.receiver(f"since={stopped}&latency=1")
         drained = window["since"]
         drain_s = (window["last_at"] - stopped) if drained else 0.0
         # A drain shorter than a second, or of a handful of events, measures nothing.
         drain_rate = drained / drain_s if drained >= 1000 and drain_s >= 1.0 else None
-        commits = after.commit_count - before.commit_count
         return {
-            "wrk": result.as_dict(),
-            "stored": int(after.stored - before.stored),
-            "group_commit_mean": round((after.commit_sum - before.commit_sum) / commits, 1)
-            if commits
-            else None,
-            "delivery": {
-                "delivered": delivered,
-                "duplicates_at_receiver": window["events"] - window["unique"],
-                "during_ingest_per_s": round(at_stop["unique"] / result.duration_s, 1),
-                "backlog_at_stop": int(stored_at_stop - at_stop["unique"]),
-                "drain_per_s": round(drain_rate, 1) if drain_rate else None,
-                "latency_ms": window["latency_ms"],
-            },
+            "delivered": delivered,
+            "duplicates_at_receiver": window["events"] - window["unique"],
+            "during_ingest_per_s": round(at_stop["unique"] / duration_s, 1),
+            "backlog_at_stop": int(stored_at_stop - at_stop["unique"]),
+            "drain_per_s": round(drain_rate, 1) if drain_rate else None,
+            "latency_ms": window["latency_ms"],
         }
 
     def start_profiler(self, gateway: Gateway, duration_s: int) -> Child:
@@ -425,46 +459,61 @@ class Bench:
         paced: bool = True,
         paced_rate: float | None = None,
         backlog: bool = True,
+        deliver: bool = True,
     ) -> dict[str, Any]:
         """Start a gateway on a fresh store (or a copy of `store`) and measure it.
 
         Phases: warm-up; `peak` (unpaced, receiver healthy), then `after_peak()` while this
         gateway idles; if `paced`, paced at `paced_rate` (default: half this run's peak); if
-        `backlog`, the backlog drain. RSS is read at the end; the store is deleted.
+        `backlog`, the backlog drain. RSS is read at the end; the store is deleted. Without
+        `deliver` the gateway has no backend at all (store only; no backlog phase).
         """
+        backlog = backlog and deliver
         db = self.tmp / name / "gateway.db"
         db.parent.mkdir(parents=True)
         if store is not None:
             shutil.copyfile(store, db)
         os.sync()  # no write-back of earlier phases competes with this one's fsyncs
         run: dict[str, Any] = {"batch_size": batch_size}
-        config, port = self.write_config(name, db, batch_size)
+        config, port = self.write_config(name, db, batch_size, deliver)
         gateway = self.start_gateway(name, config, port)
         run["startup_s"] = round(gateway.ready_s, 3)
         if self.loop == "asyncio" and maps_mention(gateway.child.pid, "uvloop"):
             raise BenchError("the gateway switched to uvloop during the run; run again")
-        self.ingest(gateway, self.plan.warmup_s)
+        self.ingest(gateway, self.plan.warmup_s, deliver=deliver)
         if peak:
             profile = self.plan.profile and name == "gateway-batch100"
             duration = peak_s or self.plan.peak_s
-            run["peak"] = result = self.ingest(gateway, duration, profile=profile)
-            wrk, delivery = result["wrk"], result["delivery"]
+            run["peak"] = result = self.ingest(gateway, duration, profile=profile, deliver=deliver)
+            wrk = result["wrk"]
             paced_rate = paced_rate or wrk["rate"] / 2
+            delivery = result.get("delivery")
             self.log(
                 f"{name}: peak {wrk['rate']:,.0f} req/s, p50/p99 {wrk['latency_ms']['p50']}/"
-                f"{wrk['latency_ms']['p99']} ms, group commit {result['group_commit_mean']};"
-                f" delivered during ingest {delivery['during_ingest_per_s']:,.0f}/s, backlog"
-                f" {delivery['backlog_at_stop']:,}"
+                f"{wrk['latency_ms']['p99']} ms, group commit {result['group_commit_mean']},"
+                f" {result['cpu_us_per_req']} CPU us/req"
+                + (
+                    f"; delivered during ingest {delivery['during_ingest_per_s']:,.0f}/s,"
+                    f" backlog {delivery['backlog_at_stop']:,}"
+                    if delivery
+                    else ""
+                )
             )
         if after_peak is not None:
             after_peak()
         if paced and paced_rate:
-            run["paced"] = result = self.ingest(gateway, self.plan.paced_s, rate=paced_rate)
-            wrk, latency = result["wrk"], result["delivery"]["latency_ms"] or {}
+            run["paced"] = result = self.ingest(
+                gateway, self.plan.paced_s, rate=paced_rate, deliver=deliver
+            )
+            wrk, latency = result["wrk"], get(result, "delivery", "latency_ms") or {}
             self.log(
                 f"{name}: paced {wrk['rate']:,.0f} req/s, p50/p99 {wrk['latency_ms']['p50']}/"
-                f"{wrk['latency_ms']['p99']} ms; receipt-to-delivered p50/p99"
-                f" {latency.get('p50')}/{latency.get('p99')} ms"
+                f"{wrk['latency_ms']['p99']} ms"
+                + (
+                    f"; receipt-to-delivered p50/p99 {latency['p50']}/{latency['p99']} ms"
+                    if latency
+                    else ""
+                )
             )
         if backlog:
             paused_rate = paced_rate if paced and batch_size > 1 else None
@@ -565,15 +614,18 @@ class Bench:
         self.start_receiver()
         self.startup()
         bare, bare_url = self.start_bare()
-        self.bare_peak(bare_url)
+        self.bare_peak(bare, bare_url)
         runs: dict[str, Any] = {}
+        # Store only: the gateway with no backend at all, between the two bare peaks too.
+        runs["store_only"] = self.gateway_run("gateway-store-only", 100, deliver=False)
         # bare, gateway, bare: the ratio's two sides bracket each other in time.
         runs["batch100"] = main = self.gateway_run(
             "gateway-batch100", 100, after_peak=lambda: self.bare_rest(bare, bare_url)
         )
         # Same moderate rate for batch_size 1, so the two delivery latencies compare.
         moderate = main["paced"]["wrk"]["target_rate"]
-        runs["batch1"] = self.gateway_run("gateway-batch1", 1, peak=False, paced_rate=moderate)
+        if plan.batch1:
+            runs["batch1"] = self.gateway_run("gateway-batch1", 1, peak=False, paced_rate=moderate)
         self.results["gateway"] = runs
         self.results["scaling"] = self.scaling()
         if source_digest() != self.source:

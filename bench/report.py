@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["TARGETS", "evaluate", "render", "summarize_stacks"]
+__all__ = ["ISSUE_16_TARGETS", "TARGETS", "evaluate", "get", "render", "summarize_stacks"]
 
 
 def _num(value: float | None, digits: int = 0) -> str:
@@ -22,7 +22,8 @@ def _ms(value: float | None) -> str:
     return f"{value:.1f}" if value < 100 else f"{value:,.0f}"
 
 
-def _get(data: dict[str, Any], *path: str) -> Any:
+def get(data: dict[str, Any], *path: str) -> Any:
+    """Return `data[path[0]][path[1]]...`, or None where a key is missing."""
     for key in path:
         if not isinstance(data, dict) or key not in data:
             return None
@@ -43,35 +44,35 @@ TARGETS: list[Target] = [
     ),
     (
         "Ingest p99 at half the gateway's peak rate",
-        lambda r: _get(r, "gateway", "batch100", "paced", "wrk", "latency_ms", "p99"),
+        lambda r: get(r, "gateway", "batch100", "paced", "wrk", "latency_ms", "p99"),
         "<",
         25.0,
         "ms",
     ),
     (
         "Delivery throughput with batching (batch_size 100, backlog drain)",
-        lambda r: _get(r, "gateway", "batch100", "backlog", "drain_per_s"),
+        lambda r: get(r, "gateway", "batch100", "backlog", "drain_per_s"),
         ">=",
         3000.0,
         "/s",
     ),
     (
         "Receipt-to-delivered p99, healthy receiver, half-peak ingest",
-        lambda r: _get(r, "gateway", "batch100", "paced", "delivery", "latency_ms", "p99"),
+        lambda r: get(r, "gateway", "batch100", "paced", "delivery", "latency_ms", "p99"),
         "<",
         100.0,
         "ms",
     ),
     (
         "Peak RSS under load (VmHWM)",
-        lambda r: _get(r, "gateway", "batch100", "peak_rss_mib"),
+        lambda r: get(r, "gateway", "batch100", "peak_rss_mib"),
         "<=",
         120.0,
         "MiB",
     ),
     (
         "Start-up to /readyz (median)",
-        lambda r: _get(r, "startup", "median_s"),
+        lambda r: get(r, "startup", "median_s"),
         "<=",
         1.5,
         "s",
@@ -86,22 +87,75 @@ TARGETS: list[Target] = [
 ]
 
 
-def _ratio(results: dict[str, Any]) -> float | None:
-    gateway = _get(results, "gateway", "batch100", "peak", "wrk", "rate")
-    bare = _get(results, "bare", "peak_rate")
+ISSUE_16_TARGETS: list[Target] = [
+    (
+        "Store-only ingest vs bare aiohttp (no backend, FULL sync)",
+        lambda r: _ratio(r, "store_only"),
+        ">=",
+        0.50,
+        "x",
+    ),
+    (
+        "Ingest with a webhook backend delivering, same core, vs bare aiohttp",
+        lambda r: _ratio(r),
+        ">=",
+        0.35,
+        "x",
+    ),
+    (
+        "Ingest p99 at half peak, store only",
+        lambda r: get(r, "gateway", "store_only", "paced", "wrk", "latency_ms", "p99"),
+        "<",
+        25.0,
+        "ms",
+    ),
+    (
+        "Ingest p99 at half peak, with delivery",
+        lambda r: get(r, "gateway", "batch100", "paced", "wrk", "latency_ms", "p99"),
+        "<",
+        25.0,
+        "ms",
+    ),
+    (
+        "Receipt-to-delivered p99 at half peak",
+        lambda r: get(r, "gateway", "batch100", "paced", "delivery", "latency_ms", "p99"),
+        "<",
+        100.0,
+        "ms",
+    ),
+    (
+        "Peak RSS (VmHWM), largest of both gateways",
+        lambda r: (
+            max(
+                (get(r, "gateway", run, "peak_rss_mib") or 0 for run in ("store_only", "batch100")),
+                default=0,
+            )
+            or None
+        ),
+        "<=",
+        120.0,
+        "MiB",
+    ),
+]
+"""The ratios and limits issue 16 names, reported first."""
+
+
+def _ratio(results: dict[str, Any], run: str = "batch100") -> float | None:
+    gateway = get(results, "gateway", run, "peak", "wrk", "rate")
+    bare = get(results, "bare", "peak_rate")
     return gateway / bare if gateway and bare else None
 
 
 def _scaling_ratio(results: dict[str, Any], count: str) -> float | None:
-    filled = _get(results, "scaling", count, "peak_rate")
-    empty = _get(results, "scaling", "0", "peak_rate")
+    filled = get(results, "scaling", count, "peak_rate")
+    empty = get(results, "scaling", "0", "peak_rate")
     return filled / empty if filled and empty else None
 
 
-def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
+def evaluate(results: dict[str, Any], targets: list[Target] = TARGETS) -> list[dict[str, Any]]:
     """Return each target with the measured value, whether it is met and by how much."""
     rows = []
-    for what, read, op, threshold, unit in TARGETS:
+    for what, read, op, threshold, unit in targets:
         value = read(results)
         met = None
         margin = None
@@ -205,6 +259,61 @@ def _foreign(data: Any, where: str = "") -> list[tuple[str, float]]:
 FOREIGN_WARN_PCT = 10.0
 
 
+def _store_only_rows(run: dict[str, Any] | None, bare_rate: float) -> list[str]:
+    """Return the ingest table's rows of the gateway with no backend (store only)."""
+    if not run:
+        return []
+    peak, paced = run["peak"]["wrk"], run["paced"]["wrk"]["latency_ms"]
+    return [
+        "| *no backend at all (store only):* | | | |",
+        f"| peak throughput (req/s) | | {_num(peak['rate'])} | {peak['rate'] / bare_rate:.2f} |",
+        f"| latency p50 / p99 at half peak (ms) | | {_ms(paced['p50'])} / {_ms(paced['p99'])} | |",
+    ]
+
+
+def _cpu(results: dict[str, Any], *path: str) -> str:
+    value = get(results, *path)
+    return f"{value:,.0f} µs" if value is not None else "not measured"
+
+
+def _summary(results: dict[str, Any]) -> list[str]:
+    """Return the block of issue 16's ratios and limits, PASS/FAIL each, and CPU per request."""
+    lines = [
+        "## Summary (issue 16)",
+        "",
+        "| | measured | target | |",
+        "|---|---:|---:|:---:|",
+    ]
+    for row in evaluate(results, ISSUE_16_TARGETS):
+        verdict = {True: "PASS", False: "**FAIL**", None: "-"}[row["met"]]
+        lines.append(
+            f"| {row['target']} | {_value(row['value'], row['unit'])} | {row['threshold']} |"
+            f" {verdict} |"
+        )
+    store, deliver = (
+        get(results, "gateway", run, "peak", "cpu_us_per_req") for run in ("store_only", "batch100")
+    )
+    bare = get(results, "bare", "cpu_us_per_req")
+    ratios = ", ".join(
+        f"{name} {bare / value:.2f}"
+        for name, value in (("store only", store), ("with delivery", deliver))
+        if bare and value
+    )
+    lines += [
+        "",
+        "CPU time per ingested request at peak (the server process's user + system time from"
+        " `/proc/PID/stat`, all threads; the gateway's until its last delivery):"
+        f" store only {_cpu(results, 'gateway', 'store_only', 'peak', 'cpu_us_per_req')},"
+        f" with delivery {_cpu(results, 'gateway', 'batch100', 'peak', 'cpu_us_per_req')},"
+        f" bare {_cpu(results, 'bare', 'cpu_us_per_req')}"
+        + (f"; bare / gateway: {ratios}." if ratios else ".")
+        + " Instructions per request, which do not move with the machine's load:"
+        " `make bench-instructions`.",
+        "",
+    ]
+    return lines
+
+
 def render(results: dict[str, Any]) -> str:
     """Return the Markdown report."""
     machine, plan = results["machine"], results["plan"]
@@ -214,6 +323,7 @@ def render(results: dict[str, Any]) -> str:
         f"# Channel Gateway benchmark ({'quick' if plan['quick'] else 'full'} run,"
         f" {results.get('finished_at', '?')})",
         "",
+        *_summary(results),
         f"Machine: {machine['nproc']} CPUs, {machine['cpu_model']}, {machine['memory_gib']} GiB,"
         f" {machine['os']}, Linux {machine['kernel']}; Python {machine['python']}, aiohttp"
         f" {machine['aiohttp']}, orjson {machine['orjson']}, pydantic {machine['pydantic']},"
@@ -279,6 +389,7 @@ def render(results: dict[str, Any]) -> str:
         f"| paced at half peak: achieved (req/s) | {_num(bhalf['rate'])} |"
         f" {_num(gpaced['rate'])} | |",
         f"| latency p50 / p99 at half peak (ms) | {pair(bhalf)} | {pair(gpaced)} | |",
+        *_store_only_rows(runs.get("store_only"), bare["peak_rate"]),
         "| *receiver paused (no delivery work in the gateway):* | | | |",
         f"| peak throughput (req/s) | | {_num(gpaused['rate'])} |"
         f" {gpaused['rate'] / bare['peak_rate']:.2f} |",
@@ -316,7 +427,7 @@ def render(results: dict[str, Any]) -> str:
         if not run:
             continue
         backlog = run["backlog"]
-        peak = _get(run, "peak", "delivery")
+        peak = get(run, "peak", "delivery")
         during = "-"
         if peak:
             latency = peak["latency_ms"] or {}
@@ -324,11 +435,11 @@ def render(results: dict[str, Any]) -> str:
                 f"{_num(peak['during_ingest_per_s'])}, {_ms(latency.get('p50'))} /"
                 f" {_ms(latency.get('p99'))}"
             )
-        paced = _get(run, "paced", "delivery", "latency_ms") or {}
+        paced = get(run, "paced", "delivery", "latency_ms") or {}
         lines.append(
             f"| {run['batch_size']} | {_num(backlog['drain_per_s'])}"
             f" ({_num(backlog['backlog'])} queued) | {during} |"
-            f" {_num(_get(run, 'paced', 'wrk', 'rate'))} |"
+            f" {_num(get(run, 'paced', 'wrk', 'rate'))} |"
             f" {_ms(paced.get('p50'))} / {_ms(paced.get('p99'))} |"
         )
     lines += [
@@ -347,7 +458,7 @@ def render(results: dict[str, Any]) -> str:
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     scaling = results.get("scaling", {})
-    empty_rate = _get(scaling, "0", "peak_rate")
+    empty_rate = get(scaling, "0", "peak_rate")
     for row in scaling.values():
         rounds = " / ".join(_num(r["peak"]["wrk"]["rate"]) for r in row["rounds"])
         versus = f"{row['peak_rate'] / empty_rate:.2f}x" if empty_rate else "-"

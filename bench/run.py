@@ -4,14 +4,16 @@
     .venv/bin/python bench/run.py --quick
 
 Phases (docs/benchmarks.md explains each): machine facts; gateway start-up time (median of 5);
-bare aiohttp at peak and at half its peak; the gateway (webhook backend, batch_size 100) at peak
-and at half its peak with the receiver healthy, then with the receiver paused (ingest without
-delivery work) and the drain of the backlog once it resumes; batch_size 1 at the same moderate
-rate and its drain; the gateway on stores pre-filled with 0, 1k, 100k and 1M delivered
-interactions. The server under test runs alone on one CPU (taskset); wrk, the receiver and this
-script share the other. Every process it starts is stopped and every temporary file deleted at
-the end, on errors and on Ctrl-C too.
+bare aiohttp at peak and at half its peak; the gateway with no backend (store only) at peak and
+at half its peak; the gateway (webhook backend, batch_size 100) at peak and at half its peak
+with the receiver healthy, then with the receiver paused (ingest without delivery work) and the
+drain of the backlog once it resumes; batch_size 1 at the same moderate rate and its drain; the
+gateway on stores pre-filled with 0, 1k, 100k and 1M delivered interactions (--quick: no
+batch_size 1, stores of 0 and 100k). The server under test runs alone on one CPU (taskset);
+wrk, the receiver and this script share the other. Every process it starts is stopped and every
+temporary file deleted at the end, on errors and on Ctrl-C too.
 
+The report opens with issue 16's ratios and limits (PASS/FAIL) and the CPU time per request.
 Writes bench/results/latest.json and bench/results/latest.md. The phases are in phases.py, the
 gateway's configuration in gateway_under_test.py, the plumbing in harness.py.
 """
@@ -42,7 +44,11 @@ def _interrupted(signum: int, frame: FrameType | None) -> None:
 def main() -> int:
     """Run the benchmark; return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="short phases, no 1M store (smoke)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="5 s phases, no batch_size 1, stores 0 and 100k (<3 min)",
+    )
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
     parser.add_argument("--duration", type=int, help="seconds per measured phase (15; quick 5)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")

@@ -1,7 +1,8 @@
 """The load: realistic generic-channel messages, pre-signed the Standard Webhooks way.
 
 `write_signed` writes one request per line, `webhook-id TAB webhook-timestamp TAB
-webhook-signature TAB body`, for `bench/signed.lua` to replay. Every request carries its own
+webhook-signature TAB body`, for `bench/signed.lua` to replay; `signed` returns them in memory
+(for bench/instructions.py's own client). Every request carries its own
 `external_id` (a counter that runs across the whole bench, so the gateway's dedupe never
 short-circuits a request) and one of 1,000 sender phones, so per-customer delivery ordering sees
 1,000 independent queues as a busy contact centre would. Bodies are about 400 bytes, like
@@ -86,19 +87,22 @@ class Workload:
         external_id = f"bench-{self.run_id}-{n}".encode()
         return self._templates[n % SENDERS] % (external_id, occurred_at, 100000 + n)
 
-    def write_signed(self, path: Path, count: int) -> int:
-        """Write `count` fresh requests signed now; return the first request number used."""
+    def signed(self, count: int) -> list[tuple[bytes, bytes, bytes, bytes]]:
+        """Return `count` fresh requests signed now: (webhook-id, timestamp, signature, body)."""
         first, self.next_id = self.next_id, self.next_id + count
         now = int(time.time())
         occurred = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ").encode()
         ts = str(now).encode()
         key, run = self.key, self.run_id.encode()
         digest, b64 = hashlib.sha256, base64.b64encode
-        lines = []
+        requests = []
         for n in range(first, first + count):
             body = self.body(n, occurred)
             msg_id = b"msg_%s_%d" % (run, n)
             mac = hmac.digest(key, b"%s.%s.%s" % (msg_id, ts, body), digest)
-            lines.append(b"%s\t%s\tv1,%s\t%s\n" % (msg_id, ts, b64(mac), body))
-        path.write_bytes(b"".join(lines))
-        return first
+            requests.append((msg_id, ts, b"v1," + b64(mac), body))
+        return requests
+
+    def write_signed(self, path: Path, count: int) -> None:
+        """Write `count` fresh requests signed now, one tab-separated line each."""
+        path.write_bytes(b"".join(b"\t".join(r) + b"\n" for r in self.signed(count)))
