@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,7 @@ __all__ = [
     "run_channel",
     "standard_webhook_headers",
     "undocumented",
+    "webhook_receiver",
     "webhook_request",
 ]
 
@@ -131,6 +132,14 @@ async def eventually(check: Callable[[], Awaitable[bool]], within_s: float = 5.0
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"the condition did not hold within {within_s:g}s")
+
+
+@pytest.fixture
+async def webhook_receiver() -> AsyncIterator[WebhookReceiver]:
+    """A started `WebhookReceiver`; the test fails if it saw a bad request."""
+    async with WebhookReceiver() as receiver:
+        yield receiver
+        receiver.assert_ok()
 
 
 GatewayFactory = Callable[..., Awaitable[GatewayUnderTest]]

@@ -34,17 +34,10 @@ async def mailgun() -> AsyncIterator[FakeMailgun]:
 
 
 @pytest.fixture
-async def hook() -> AsyncIterator[WebhookReceiver]:
-    async with WebhookReceiver() as fake:
-        yield fake
-        fake.assert_ok()
-
-
-@pytest.fixture
 async def gut(
-    gateway_factory: GatewayFactory, postmark: FakePostmark, hook: WebhookReceiver
+    gateway_factory: GatewayFactory, postmark: FakePostmark, webhook_receiver: WebhookReceiver
 ) -> AsyncIterator[GatewayUnderTest]:
     send = {"transport": "postmark", "server_token": POSTMARK_TOKEN, "base_url": postmark.url}
-    gut = await gateway_factory(config("postmark-inbound", send, hook))
+    gut = await gateway_factory(config("postmark-inbound", send, webhook_receiver))
     async with gut.gateway.running():
         yield gut

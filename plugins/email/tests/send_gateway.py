@@ -27,7 +27,9 @@ INBOUND = {
 }
 
 
-def config(type_name: str, send: dict[str, Any], hook: WebhookReceiver) -> dict[str, Any]:
+def config(
+    type_name: str, send: dict[str, Any], webhook_receiver: WebhookReceiver
+) -> dict[str, Any]:
     inbounds: dict[str, dict[str, Any]] = {
         "postmark-inbound": BASIC,
         "sendgrid-inbound": BASIC | {"event_webhook_key": EVENT_PUBLIC_KEY},
@@ -37,7 +39,7 @@ def config(type_name: str, send: dict[str, Any], hook: WebhookReceiver) -> dict[
     inbound = inbounds[type_name]
     channel = {"type": type_name, "inbound_addresses": [OURS], **inbound}
     channel["send"] = {"from": FROM, **FAST, **send}
-    backend = hook.backends()["crm"]
+    backend = webhook_receiver.backends()["crm"]
     # The recorded e-mails are dated 2026-11-22: their conversation stays open for the reply.
     identity = {"conversation_window": "3650d"}
     return {"channels": {CHANNEL: channel}, "backends": {"crm": backend}, "identity": identity}

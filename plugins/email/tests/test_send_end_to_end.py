@@ -124,11 +124,13 @@ async def transports(tmp_path: Path) -> AsyncIterator[Transports]:
 async def test_a_reply_is_sent_once_threaded_and_reaches_the_crm(
     gateway_factory: GatewayFactory,
     transports: Transports,
-    hook: WebhookReceiver,
+    webhook_receiver: WebhookReceiver,
     type_name: str,
     transport: str,
 ) -> None:
-    gut = await gateway_factory(config(type_name, await transports.start(transport), hook))
+    gut = await gateway_factory(
+        config(type_name, await transports.start(transport), webhook_receiver)
+    )
     async with gut.gateway.running():
         email = await inbound(gut, type_name)
         message_id = await reply(gut, email, subject=None)  # answers Re: the customer's subject
@@ -144,10 +146,10 @@ async def test_a_reply_is_sent_once_threaded_and_reaches_the_crm(
             await gut.message_in_state(message_id, "delivered")
 
         async def both() -> bool:
-            return len([i for i in hook.interactions if i["type"] == "message"]) == 2
+            return len([i for i in webhook_receiver.interactions if i["type"] == "message"]) == 2
 
         await eventually(both)
-        first, answer = [i for i in hook.interactions if i["type"] == "message"]
+        first, answer = [i for i in webhook_receiver.interactions if i["type"] == "message"]
         assert (first["direction"], answer["direction"]) == ("inbound", "outbound")
         assert answer["id"] == sent["interaction_id"]
         assert answer["conversation_id"] == first["conversation_id"] == email["conversation_id"]
@@ -176,10 +178,12 @@ async def test_a_rate_limit_is_retried_and_sent_once(
 
 
 async def test_a_send_cut_off_in_flight_is_parked_not_resent(
-    gateway_factory: GatewayFactory, postmark: FakePostmark, hook: WebhookReceiver
+    gateway_factory: GatewayFactory, postmark: FakePostmark, webhook_receiver: WebhookReceiver
 ) -> None:
     send = {"transport": "postmark", "server_token": POSTMARK_TOKEN, "base_url": postmark.url}
-    gut = await gateway_factory(config("postmark-inbound", send | {"timeout": "200ms"}, hook))
+    gut = await gateway_factory(
+        config("postmark-inbound", send | {"timeout": "200ms"}, webhook_receiver)
+    )
     async with gut.gateway.running():
         email = await inbound(gut, "postmark-inbound")
         postmark.hang()
@@ -200,8 +204,11 @@ async def test_a_send_cut_off_in_flight_is_parked_not_resent(
     ],
 )
 async def test_send_blocks_that_cannot_work_are_refused(
-    gateway_factory: GatewayFactory, hook: WebhookReceiver, send: dict[str, Any], error: str
+    gateway_factory: GatewayFactory,
+    webhook_receiver: WebhookReceiver,
+    send: dict[str, Any],
+    error: str,
 ) -> None:
     with pytest.raises(ConfigError, match=r"channels\.mail\.send") as raised:
-        await gateway_factory(config("postmark-inbound", send, hook))
+        await gateway_factory(config("postmark-inbound", send, webhook_receiver))
     assert error in str(raised.value)

@@ -53,10 +53,12 @@ async def test_a_hard_bounce_fails_the_reply_and_a_soft_one_changes_nothing(
 
 
 async def test_a_permanent_mailgun_failure_fails_the_reply_and_a_forged_event_is_refused(
-    gateway_factory: GatewayFactory, mailgun: FakeMailgun, hook: WebhookReceiver
+    gateway_factory: GatewayFactory, mailgun: FakeMailgun, webhook_receiver: WebhookReceiver
 ) -> None:
     send = {"transport": "mailgun", "api_key": MAILGUN_KEY, "domain": MAILGUN_DOMAIN}
-    gut = await gateway_factory(config("mailgun-inbound", send | {"base_url": mailgun.url}, hook))
+    gut = await gateway_factory(
+        config("mailgun-inbound", send | {"base_url": mailgun.url}, webhook_receiver)
+    )
     async with gut.gateway.running():
         email = await inbound(gut, "mailgun-inbound")
         message_id = await reply(gut, email)
@@ -82,10 +84,10 @@ async def test_a_permanent_mailgun_failure_fails_the_reply_and_a_forged_event_is
 
 
 async def test_an_unsigned_or_forged_sendgrid_event_post_is_refused(
-    gateway_factory: GatewayFactory, sendgrid: FakeSendGrid, hook: WebhookReceiver
+    gateway_factory: GatewayFactory, sendgrid: FakeSendGrid, webhook_receiver: WebhookReceiver
 ) -> None:
     send = {"transport": "sendgrid", "api_key": SENDGRID_KEY, "base_url": sendgrid.url}
-    gut = await gateway_factory(config("sendgrid-inbound", send, hook))
+    gut = await gateway_factory(config("sendgrid-inbound", send, webhook_receiver))
     async with gut.gateway.running():
         body = sendgrid_events("x@acme.example")
         signed = sign_sendgrid(body)

@@ -43,14 +43,7 @@ async def api(request: pytest.FixtureRequest) -> AsyncIterator[FakeSendAPI]:
         fake.assert_ok()
 
 
-@pytest.fixture
-async def hook() -> AsyncIterator[WebhookReceiver]:
-    async with WebhookReceiver() as fake:
-        yield fake
-        fake.assert_ok()
-
-
-def config(api: FakeSendAPI, hook: WebhookReceiver, **send: Any) -> dict[str, Any]:
+def config(api: FakeSendAPI, webhook_receiver: WebhookReceiver, **send: Any) -> dict[str, Any]:
     product = api.product
     token_key, account_key = SEND_KEYS[product.name]
     block = {token_key: product.token, account_key: product.account_id, "base_url": api.url}
@@ -58,15 +51,15 @@ def config(api: FakeSendAPI, hook: WebhookReceiver, **send: Any) -> dict[str, An
     channel = {"type": product.name, "app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN}
     return {
         "channels": {product.name: channel | {"send": block}},
-        "backends": hook.backends(),
+        "backends": webhook_receiver.backends(),
     }
 
 
 @pytest.fixture
 async def gut(
-    gateway_factory: GatewayFactory, api: FakeSendAPI, hook: WebhookReceiver
+    gateway_factory: GatewayFactory, api: FakeSendAPI, webhook_receiver: WebhookReceiver
 ) -> AsyncIterator[GatewayUnderTest]:
-    gut = await gateway_factory(config(api, hook))
+    gut = await gateway_factory(config(api, webhook_receiver))
     async with gut.gateway.running():
         yield gut
 
@@ -133,7 +126,7 @@ def receipt(product: Product, mid: str) -> dict[str, Any]:
 
 
 async def test_a_reply_is_sent_once_moved_by_its_receipt_and_reaches_the_crm(
-    gut: GatewayUnderTest, api: FakeSendAPI, hook: WebhookReceiver
+    gut: GatewayUnderTest, api: FakeSendAPI, webhook_receiver: WebhookReceiver
 ) -> None:
     product = api.product
     message = await inbound(gut, product)
@@ -150,10 +143,10 @@ async def test_a_reply_is_sent_once_moved_by_its_receipt_and_reaches_the_crm(
     assert len(api.sent) == 1
 
     async def crm_has_both() -> bool:
-        return {"inbound", "outbound"} <= {i["direction"] for i in hook.interactions}
+        return {"inbound", "outbound"} <= {i["direction"] for i in webhook_receiver.interactions}
 
     await eventually(crm_has_both)
-    first, second = [i for i in hook.interactions if i["type"] == "message"]
+    first, second = [i for i in webhook_receiver.interactions if i["type"] == "message"]
     assert (first["direction"], first["id"]) == ("inbound", message["id"])
     assert (second["direction"], second["external_id"]) == ("outbound", "key-1")
     assert second["conversation_id"] == message["conversation_id"]
@@ -220,9 +213,9 @@ async def test_a_refused_send_is_dead_with_the_reason(
 
 
 async def test_a_send_cut_off_in_flight_is_parked_not_resent(
-    gateway_factory: GatewayFactory, api: FakeSendAPI, hook: WebhookReceiver
+    gateway_factory: GatewayFactory, api: FakeSendAPI, webhook_receiver: WebhookReceiver
 ) -> None:
-    gut = await gateway_factory(config(api, hook, timeout="200ms"))
+    gut = await gateway_factory(config(api, webhook_receiver, timeout="200ms"))
     async with gut.gateway.running():
         message = await inbound(gut, api.product)
         api.hang(1)
@@ -326,11 +319,11 @@ def test_send_api_errors_are_classified() -> None:
 
 @pytest.mark.parametrize("product", PRODUCTS)
 async def test_send_settings_are_checked(
-    gateway_factory: GatewayFactory, hook: WebhookReceiver, product: Product
+    gateway_factory: GatewayFactory, webhook_receiver: WebhookReceiver, product: Product
 ) -> None:
     token_key, account_key = SEND_KEYS[product.name]
     async with FakeSendAPI(product) as api:
         with pytest.raises(ConfigError, match=account_key):
-            await gateway_factory(config(api, hook, **{account_key: "my-page"}))
+            await gateway_factory(config(api, webhook_receiver, **{account_key: "my-page"}))
         with pytest.raises(ConfigError, match=token_key):
-            await gateway_factory(config(api, hook, **{token_key: " "}))
+            await gateway_factory(config(api, webhook_receiver, **{token_key: " "}))

@@ -9,19 +9,10 @@ from fake_twilio import FakeTwilio
 from outbound_cases import Clock
 from recordings import TOKEN
 
-from gateway.testing import WebhookReceiver
-
 
 @pytest.fixture
 async def twilio() -> AsyncIterator[FakeTwilio]:
     async with FakeTwilio(TOKEN) as fake:
-        yield fake
-        fake.assert_ok()
-
-
-@pytest.fixture
-async def hook() -> AsyncIterator[WebhookReceiver]:
-    async with WebhookReceiver() as fake:
         yield fake
         fake.assert_ok()
 

@@ -71,14 +71,17 @@ class Sending:
     inbound_fixture: str
     """The recorded webhook of the customer's message (tests/fixtures)."""
 
-    def config(self, twilio: FakeTwilio, hook: WebhookReceiver, **send: Any) -> dict[str, Any]:
-        """Return a gateway config with this channel sending to `twilio`, delivering to `hook`."""
+    def config(
+        self, twilio: FakeTwilio, webhook_receiver: WebhookReceiver, **send: Any
+    ) -> dict[str, Any]:
+        """Return a gateway config with this channel sending to `twilio`, delivering to the
+        `webhook_receiver`."""
         block = {"account_sid": ACCOUNT_SID, "from": self.sender, "base_url": twilio.url}
         block |= {"timeout": "2s", "retry": FAST_RETRY} | send
         channel = {"type": self.type_name, "auth_token": TOKEN, "public_url": PUBLIC_URL}
         return {
             "channels": {self.channel_id: channel | {"send": block}},
-            "backends": hook.backends(),
+            "backends": webhook_receiver.backends(),
         }
 
     async def inbound(self, gut: GatewayUnderTest) -> dict[str, Any]:

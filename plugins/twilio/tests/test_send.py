@@ -37,9 +37,9 @@ from gateway.testing import (
 
 @pytest.fixture
 async def gut(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: WebhookReceiver
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, webhook_receiver: WebhookReceiver
 ) -> AsyncIterator[GatewayUnderTest]:
-    gut = await gateway_factory(SMS.config(twilio, hook))
+    gut = await gateway_factory(SMS.config(twilio, webhook_receiver))
     async with gut.gateway.running():
         yield gut
 
@@ -50,7 +50,7 @@ def sms_status(sid: str, status: str) -> bytes:
 
 
 async def test_a_reply_is_sent_once_delivered_and_reaches_the_crm(
-    gut: GatewayUnderTest, twilio: FakeTwilio, hook: WebhookReceiver
+    gut: GatewayUnderTest, twilio: FakeTwilio, webhook_receiver: WebhookReceiver
 ) -> None:
     sms = await SMS.inbound(gut)
     status, answer = await send(
@@ -75,10 +75,10 @@ async def test_a_reply_is_sent_once_delivered_and_reaches_the_crm(
     assert (await gut.message(queued["id"]))["state"] == "delivered"
 
     async def both_delivered() -> bool:
-        return len([i for i in hook.interactions if i["type"] == "message"]) == 2
+        return len([i for i in webhook_receiver.interactions if i["type"] == "message"]) == 2
 
     await eventually(both_delivered)
-    first, reply = [i for i in hook.interactions if i["type"] == "message"]
+    first, reply = [i for i in webhook_receiver.interactions if i["type"] == "message"]
     assert (first["direction"], reply["direction"]) == ("inbound", "outbound")
     assert reply["id"] == sent["interaction_id"]
     assert reply["conversation_id"] == first["conversation_id"]
@@ -123,11 +123,11 @@ async def test_requests_that_cannot_be_sent_are_refused(gut: GatewayUnderTest) -
 
 
 async def test_a_stop_while_in_flight_is_parked_at_restart(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: WebhookReceiver
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, webhook_receiver: WebhookReceiver
 ) -> None:
     """A send still in flight when the gateway stops keeps its lease (no release); the next
     start parks it as outcome_unknown (the same path as after a crash) and never sends it."""
-    stopping = SMS.config(twilio, hook) | {"server": {"shutdown_timeout": "100ms"}}
+    stopping = SMS.config(twilio, webhook_receiver) | {"server": {"shutdown_timeout": "100ms"}}
     gut = await gateway_factory(stopping)
     async with gut.gateway.running():
         sms = await SMS.inbound(gut)
@@ -135,7 +135,7 @@ async def test_a_stop_while_in_flight_is_parked_at_restart(
         _, answer = await send(gut, reply(sms))
         await eventually(lambda: requested(twilio))
     async with FakeTwilio(TOKEN) as second:
-        again = await gateway_factory(SMS.config(second, hook))
+        again = await gateway_factory(SMS.config(second, webhook_receiver))
         async with again.gateway.running():
             parked = await again.message_in_state(answer["message"]["id"], "dead")
             assert parked["error"].startswith("outcome_unknown")
@@ -160,22 +160,22 @@ def test_twilio_errors_are_classified() -> None:
 
 
 async def test_send_needs_somewhere_for_status_callbacks(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: WebhookReceiver
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, webhook_receiver: WebhookReceiver
 ) -> None:
-    broken = SMS.config(twilio, hook)
+    broken = SMS.config(twilio, webhook_receiver)
     del broken["channels"]["sms"]["public_url"]
     with pytest.raises(ConfigError, match="public_url"):
         await gateway_factory(broken)
 
 
 async def test_only_sending_channel_types_take_send(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: WebhookReceiver
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, webhook_receiver: WebhookReceiver
 ) -> None:
-    broken = SMS.config(twilio, hook)
+    broken = SMS.config(twilio, webhook_receiver)
     broken["channels"]["sms"]["type"] = "twilio-voice"
     with pytest.raises(ConfigError, match=r":\d+:\d+: channels\.sms\.send: unknown key"):
         await gateway_factory(broken)
-    misspelt = SMS.config(twilio, hook, form="+14155550100")
+    misspelt = SMS.config(twilio, webhook_receiver, form="+14155550100")
     with pytest.raises(ConfigError, match=r"channels\.sms\.send\.form: unknown key"):
         await gateway_factory(misspelt)
 
@@ -183,11 +183,13 @@ async def test_only_sending_channel_types_take_send(
 async def test_gateway_send_queues_a_reply_the_running_gateway_sends(
     gateway_factory: GatewayFactory,
     twilio: FakeTwilio,
-    hook: WebhookReceiver,
+    webhook_receiver: WebhookReceiver,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    settings = SMS.config(twilio, hook) | {"storage": {"url": f"sqlite:///{tmp_path}/cli.db"}}
+    settings = SMS.config(twilio, webhook_receiver) | {
+        "storage": {"url": f"sqlite:///{tmp_path}/cli.db"}
+    }
     path = tmp_path / "gateway.yaml"
     path.write_text(yaml.safe_dump(settings))
     gut = await gateway_factory(settings)
@@ -212,11 +214,13 @@ def admin_post(process: GatewayProcess, path: str, body: Any, key: str) -> tuple
 
 
 async def test_a_sigkill_while_a_send_is_in_flight_parks_it(
-    tmp_path: Path, twilio: FakeTwilio, hook: WebhookReceiver
+    tmp_path: Path, twilio: FakeTwilio, webhook_receiver: WebhookReceiver
 ) -> None:
     """The gateway dies with Twilio holding the request: after a restart the message is dead
     with outcome_unknown and Twilio never gets it again."""
-    process = GatewayProcess.configure(tmp_path, SMS.config(twilio, hook, timeout="30s"))
+    process = GatewayProcess.configure(
+        tmp_path, SMS.config(twilio, webhook_receiver, timeout="30s")
+    )
     try:
         await asyncio.to_thread(process.start)
         body = fixture("sms_inbound")

@@ -25,11 +25,11 @@ def case(request: pytest.FixtureRequest) -> Sending:
 async def gut(
     gateway_factory: GatewayFactory,
     twilio: FakeTwilio,
-    hook: WebhookReceiver,
+    webhook_receiver: WebhookReceiver,
     case: Sending,
     clock: Clock,
 ) -> AsyncIterator[GatewayUnderTest]:
-    gut = await gateway_factory(case.config(twilio, hook), clock=clock)
+    gut = await gateway_factory(case.config(twilio, webhook_receiver), clock=clock)
     async with gut.gateway.running():
         yield gut
 
@@ -82,10 +82,13 @@ async def test_an_unreachable_recipient_is_dead_with_the_reason(
 
 
 async def test_a_send_cut_off_in_flight_is_parked_not_resent(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: WebhookReceiver, case: Sending
+    gateway_factory: GatewayFactory,
+    twilio: FakeTwilio,
+    webhook_receiver: WebhookReceiver,
+    case: Sending,
 ) -> None:
     """Twilio takes the request and never answers: the outcome is unknown, so it stays dead."""
-    gut = await gateway_factory(case.config(twilio, hook, timeout="200ms"))
+    gut = await gateway_factory(case.config(twilio, webhook_receiver, timeout="200ms"))
     async with gut.gateway.running():
         message = await case.inbound(gut)
         twilio.hang(1)

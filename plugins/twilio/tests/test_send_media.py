@@ -60,9 +60,9 @@ def outbound(*urls: str, text: str | None = None) -> Delivery:
 
 
 async def test_a_reply_with_attachments_is_an_mms_with_one_media_url_each(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: WebhookReceiver
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, webhook_receiver: WebhookReceiver
 ) -> None:
-    gut = await gateway_factory(SMS.config(twilio, hook))
+    gut = await gateway_factory(SMS.config(twilio, webhook_receiver))
     async with gut.gateway.running():
         sms = await SMS.inbound(gut)
         attachments = [{"url": PHOTO, "content_type": "image/jpeg"}, {"url": LABEL}]
@@ -80,9 +80,9 @@ async def test_a_reply_with_attachments_is_an_mms_with_one_media_url_each(
 
 
 async def test_attachments_without_text_are_sent_as_media_only(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: WebhookReceiver
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, webhook_receiver: WebhookReceiver
 ) -> None:
-    gut = await gateway_factory(SMS.config(twilio, hook))
+    gut = await gateway_factory(SMS.config(twilio, webhook_receiver))
     async with gut.gateway.running():
         sms = await SMS.inbound(gut)
         content = {"attachments": [{"url": PHOTO}]}

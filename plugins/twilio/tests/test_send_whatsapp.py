@@ -39,9 +39,12 @@ FROM = f"whatsapp:{WHATSAPP_SENDER}"
 
 @pytest.fixture
 async def gut(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: WebhookReceiver, clock: Clock
+    gateway_factory: GatewayFactory,
+    twilio: FakeTwilio,
+    webhook_receiver: WebhookReceiver,
+    clock: Clock,
 ) -> AsyncIterator[GatewayUnderTest]:
-    gut = await gateway_factory(WHATSAPP.config(twilio, hook), clock=clock)
+    gut = await gateway_factory(WHATSAPP.config(twilio, webhook_receiver), clock=clock)
     async with gut.gateway.running():
         yield gut
 
@@ -51,7 +54,7 @@ def template(*parameters: str, name: str = CONTENT_SID) -> dict[str, Any]:
 
 
 async def test_a_reply_is_sent_once_delivered_read_and_reaches_the_crm(
-    gut: GatewayUnderTest, twilio: FakeTwilio, hook: WebhookReceiver
+    gut: GatewayUnderTest, twilio: FakeTwilio, webhook_receiver: WebhookReceiver
 ) -> None:
     message = await WHATSAPP.inbound(gut)
     status, answer = await send(gut, reply(message))
@@ -76,10 +79,10 @@ async def test_a_reply_is_sent_once_delivered_read_and_reaches_the_crm(
     assert (await gut.message(queued["id"]))["state"] == "read"
 
     async def both_delivered() -> bool:
-        return len(hook.messages()) == 2
+        return len(webhook_receiver.messages()) == 2
 
     await eventually(both_delivered)
-    first, answered = hook.messages()
+    first, answered = webhook_receiver.messages()
     assert (first["direction"], answered["direction"]) == ("inbound", "outbound")
     assert (first["channel"]["kind"], answered["channel"]["kind"]) == ("whatsapp", "whatsapp")
     assert answered["id"] == sent["interaction_id"]
@@ -166,10 +169,10 @@ async def test_the_whatsapp_rate_limit_is_retried(
 
 
 async def test_a_messaging_service_sends_without_from(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: WebhookReceiver
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, webhook_receiver: WebhookReceiver
 ) -> None:
     service = "MG" + "9f8e7d6c5b4a3210" * 2
-    settings = WHATSAPP.config(twilio, hook, messaging_service_sid=service)
+    settings = WHATSAPP.config(twilio, webhook_receiver, messaging_service_sid=service)
     del settings["channels"]["wa"]["send"]["from"]
     gut = await gateway_factory(settings)
     async with gut.gateway.running():
@@ -196,16 +199,19 @@ async def test_a_failed_status_callback_marks_it_failed_with_twilio_error(
 
 @pytest.mark.parametrize("number", ["14155238886", "whatsapp:4155238886", "TwilioCo"])
 async def test_the_whatsapp_sender_is_a_phone_number(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: WebhookReceiver, number: str
+    gateway_factory: GatewayFactory,
+    twilio: FakeTwilio,
+    webhook_receiver: WebhookReceiver,
+    number: str,
 ) -> None:
     with pytest.raises(ConfigError, match=r"channels\.wa\.send\.from: .*E\.164"):
-        await gateway_factory(WHATSAPP.config(twilio, hook, **{"from": number}))
+        await gateway_factory(WHATSAPP.config(twilio, webhook_receiver, **{"from": number}))
 
 
 async def test_a_whatsapp_prefixed_sender_is_sent_as_written(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: WebhookReceiver
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, webhook_receiver: WebhookReceiver
 ) -> None:
-    gut = await gateway_factory(WHATSAPP.config(twilio, hook, **{"from": FROM}))
+    gut = await gateway_factory(WHATSAPP.config(twilio, webhook_receiver, **{"from": FROM}))
     async with gut.gateway.running():
         message = await WHATSAPP.inbound(gut)
         _, answer = await send(gut, reply(message))
@@ -214,9 +220,9 @@ async def test_a_whatsapp_prefixed_sender_is_sent_as_written(
 
 
 async def test_whatsapp_send_needs_somewhere_for_status_callbacks(
-    gateway_factory: GatewayFactory, twilio: FakeTwilio, hook: WebhookReceiver
+    gateway_factory: GatewayFactory, twilio: FakeTwilio, webhook_receiver: WebhookReceiver
 ) -> None:
-    broken = WHATSAPP.config(twilio, hook)
+    broken = WHATSAPP.config(twilio, webhook_receiver)
     del broken["channels"]["wa"]["public_url"]
     with pytest.raises(ConfigError, match="public_url"):
         await gateway_factory(broken)
