@@ -54,6 +54,8 @@ _ADVANCE = (
     " error = coalesce(:error, error), updated_at = :now"
     " WHERE channel_id = :channel AND provider_message_id = :provider AND state_rank < :rank"
 )
+_BY_PROVIDER_ID = "SELECT 1 FROM outbound_messages WHERE channel_id = ? AND provider_message_id = ?"
+_ANY_QUEUED = "SELECT 1 FROM outbound_messages WHERE state = 'queued' AND channel_id = ? LIMIT 1"
 _HIGHEST_RECEIPT = (
     "SELECT body FROM interactions WHERE channel_id = ? AND status_of = ?"
     " ORDER BY status_rank DESC LIMIT 1"
@@ -77,12 +79,8 @@ def sent_before(cur: sqlite3.Cursor, idempotency_key: str) -> str | None:
 def sent_here(cur: sqlite3.Cursor, channel_id: str, provider_id: str) -> bool:
     """Return whether the message `provider_id` may be one the gateway sent on `channel_id`:
     a message has that id, or one is still queued (its id is not recorded yet)."""
-    known = (
-        "SELECT 1 FROM outbound_messages WHERE channel_id = ? AND provider_message_id = ?",
-        "SELECT 1 FROM outbound_messages WHERE state = 'queued' AND channel_id = ? LIMIT 1",
-    )
-    return cur.execute(known[0], (channel_id, provider_id)).fetchone() is not None or (
-        cur.execute(known[1], (channel_id,)).fetchone() is not None
+    return cur.execute(_BY_PROVIDER_ID, (channel_id, provider_id)).fetchone() is not None or (
+        cur.execute(_ANY_QUEUED, (channel_id,)).fetchone() is not None
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import cached_property
 from typing import Any, ClassVar, Final
 
 from pydantic import SecretStr, field_validator
@@ -136,9 +137,10 @@ class TelegramSender(Backend[TelegramSendSettings]):
             )
         return Delivered(provider_message_id=f"{request['chat_id']}:{message_id}")
 
-    def _redact(self, text: str) -> str:
-        """Return `text` without the bot token (aiohttp's errors quote the URL)."""
-        return Redactor([self.settings.bot_token.get_secret_value()])(text)
+    @cached_property
+    def _redact(self) -> Redactor:
+        """Cuts the bot token out of a text (aiohttp's errors quote the URL)."""
+        return Redactor([self.settings.bot_token.get_secret_value()])
 
     def _redacted(self, outcome: Retry | Rejected) -> Retry | Rejected:
         return replace(outcome, reason=self._redact(outcome.reason))
