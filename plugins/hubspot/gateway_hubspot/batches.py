@@ -4,6 +4,10 @@ A batch of deliveries goes through a few rounds of batch requests (contacts, tic
 engagements, associations). A request that fails as a whole decides the outcome of only the
 deliveries it carried; a batch answer (200, 201 or 207 Multi-Status) is split back per input
 by `objectWriteTraceId` or by the id / `idProperty` value the input named.
+
+HubSpot documents per-input answers (207) for batch create only; a batch read, upsert or update
+with one input it refuses may be refused as a whole (4xx). Such a batch is sent again one input
+per request, so that only the inputs HubSpot refuses fail, not the deliveries batched with them.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.errors import PermanentDeliveryError, TransientDeliveryError
+from gateway.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from gateway.plugin import Delivered, Delivery, Outcome, Rejected, Retry
 from gateway_hubspot.client import Answer, ConflictError, HubSpotClient, error_message
 from gateway_hubspot.limiter import ThrottledError
@@ -53,13 +57,18 @@ async def attempt(
     """
     try:
         return await client.call(method, path, json=json, missing_ok=missing_ok)
-    except ThrottledError as exc:
+    except (TransientDeliveryError, PermanentDeliveryError) as exc:
+        return failure(client, exc)
+
+
+def failure(client: HubSpotClient, exc: DeliveryError) -> Retry | Rejected:
+    """Return the outcome a request's failure means (a 409 conflict is worth retrying)."""
+    if isinstance(exc, ThrottledError):
         return Retry(client.redact(str(exc)), after_s=exc.retry_after, attempted=exc.sent)
-    except (TransientDeliveryError, ConflictError) as exc:
+    if isinstance(exc, TransientDeliveryError | ConflictError):
         after = exc.retry_after if isinstance(exc, TransientDeliveryError) else None
         return Retry(client.redact(str(exc)), after_s=after)
-    except PermanentDeliveryError as exc:
-        return Rejected(client.redact(str(exc)))
+    return Rejected(client.redact(str(exc)))
 
 
 @dataclass(slots=True)
@@ -84,16 +93,59 @@ class Run:
     async def send(
         self, items: Sequence[Item], method: str, path: str, json: Any, *, missing_ok: bool = False
     ) -> Answer | None:
-        """Send one request for `items`; if it fails as a whole, it decides their outcome."""
-        result = await attempt(self.client, method, path, json=json, missing_ok=missing_ok)
+        """Send one request for `items`; if it fails as a whole, it decides their outcome.
+
+        A batch of several keyed inputs HubSpot refuses as a whole (4xx) goes again one input
+        per request (`_one_by_one`).
+        """
+        try:
+            answer = await self.client.call(method, path, json=json, missing_ok=missing_ok)
+        except PermanentDeliveryError as exc:
+            self.sent = True
+            if len(_keyed_inputs(json)) > 1:
+                return await self._one_by_one(items, method, path, json, missing_ok)
+            self.decide(items, failure(self.client, exc))
+            return None
+        except TransientDeliveryError as exc:
+            self._fail(items, failure(self.client, exc))
+            return None
+        self.sent = True
+        return answer
+
+    def _fail(self, items: Sequence[Item], result: Retry | Rejected) -> None:
+        """Decide `items` by a failed request; one the budget held back costs no attempt unless
+        an earlier request of the call went (the call as a whole was tried)."""
         held_back = isinstance(result, Retry) and not result.attempted
         if isinstance(result, Retry) and held_back and self.sent:
-            result = Retry(result.reason, result.after_s)  # earlier requests of the call went
+            result = Retry(result.reason, result.after_s)
         self.sent = self.sent or not held_back
-        if isinstance(result, Answer):
-            return result
         self.decide(items, result)
-        return None
+
+    async def _one_by_one(
+        self, items: Sequence[Item], method: str, path: str, json: Any, missing_ok: bool
+    ) -> Answer | None:
+        """Send each input of a batch HubSpot refused as a whole in a request of its own; return
+        their answers as one batch answer, each input HubSpot refuses an error naming it.
+
+        A transient failure of one of them decides every item: the batch goes again later, and
+        what the others wrote is written again by upserts, not twice.
+        """
+        results: list[Any] = []
+        errors: list[Any] = []
+        for entry in _keyed_inputs(json):
+            one = {**json, "inputs": [entry]}
+            try:
+                answer = await self.client.call(method, path, json=one, missing_ok=missing_ok)
+            except PermanentDeliveryError as exc:
+                errors.append(_input_error(entry, exc))
+                continue
+            except TransientDeliveryError as exc:
+                self._fail(items, failure(self.client, exc))
+                return None
+            body = answer.body if isinstance(answer.body, Mapping) else {}
+            results += body.get("results") or ()
+            errors += body.get("errors") or ()
+        return Answer(207 if errors else 200, {"results": results, "errors": errors})
 
     def decide(self, items: Iterable[Item], outcome: Outcome) -> None:
         """Give every pending one of `items` this outcome."""
@@ -161,6 +213,30 @@ class BatchAnswer:
         return key not in self.results and (
             error is None or str(error.get("category", "")).upper() == "OBJECT_NOT_FOUND"
         )
+
+
+def _keyed_inputs(json: Any) -> list[Mapping[str, Any]]:
+    """Return a batch body's inputs if each names its key (`objectWriteTraceId` or `id`), so
+    that an answer can be split back per input; else none."""
+    inputs = json.get("inputs") if isinstance(json, Mapping) else None
+    if not isinstance(inputs, list) or not all(_input_keys(i) for i in inputs):
+        return []
+    return inputs
+
+
+def _input_keys(entry: Any) -> list[str]:
+    if not isinstance(entry, Mapping):
+        return []
+    return [str(entry[k]) for k in ("objectWriteTraceId", "id") if isinstance(entry.get(k), str)]
+
+
+def _input_error(entry: Mapping[str, Any], exc: PermanentDeliveryError) -> dict[str, Any]:
+    """Return HubSpot's refusal of a one-input request as the batch error naming that input
+    (a 409 as `CONFLICT`, retried; any other refusal rejects it)."""
+    error: dict[str, Any] = {"status": "error", "message": str(exc)}
+    if isinstance(exc, ConflictError):
+        error["category"] = "CONFLICT"
+    return error | {"context": {"ids": _input_keys(entry)}}
 
 
 def _error_keys(error: Mapping[str, Any]) -> list[str]:

@@ -6,6 +6,8 @@ It keeps objects, properties, groups and associations in memory, answers in HubS
 a property the object does not have, an enum value HubSpot does not define, an engagement without
 `hs_timestamp`, an association type id not valid for the pair, a unique-value conflict, a batch
 over 100 inputs, an `idProperty` that is not unique, more requests than the 10-second limit.
+With `partial_batches=False` a batch write holding an input HubSpot refuses is answered 400 as a
+whole, nothing of it written: HubSpot documents per-input (207) answers only for batch create.
 Search is eventually consistent, like HubSpot's: an object is found `search_lag_s` after its
 creation, so a backend that relies on search to avoid duplicates fails the tests.
 """
@@ -94,6 +96,8 @@ _REQUIRED_ON_CREATE: Final[Mapping[str, tuple[str, ...]]] = {
     "tickets": ("subject", "hs_pipeline", "hs_pipeline_stage"),
 }
 _MAX_UNIQUE: Final = 10
+REFUSED_ITEM: Final = "Property values were not valid: hs_timestamp is in the future"
+"""HubSpot's refusal of an input of `refused_interactions`."""
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
@@ -133,10 +137,12 @@ class FakeHubSpot(FakeCRM):
         token: str | None = None,
         limit_per_10s: int = 190,
         search_lag_s: float = 1.0,
+        partial_batches: bool = True,
         strict: bool = False,
     ) -> None:
         super().__init__(token=token, strict=strict)
         self.limit_per_10s = limit_per_10s
+        self.partial_batches = partial_batches
         self.search_lag_s = search_lag_s
         self.objects: dict[str, dict[str, HubSpotObject]] = {t: {} for t in _BUILT_IN}
         self.properties: dict[str, dict[str, dict[str, Any]]] = {
@@ -360,6 +366,8 @@ class FakeHubSpot(FakeCRM):
     async def _batch_upsert(self, request: web.Request, body: Any) -> web.Response:
         object_type = request.match_info["type"]
         inputs = _inputs(body)
+        if not self.partial_batches and any(self._refused(entry) for entry in inputs):
+            return self.json_response(self.error_body(400, REFUSED_ITEM), status=400)
         results: list[Any] = []
         errors: list[Any] = []
         seen: set[str] = set()
@@ -371,7 +379,15 @@ class FakeHubSpot(FakeCRM):
                 raise RefusedError(f"duplicate id {value!r} in one batch")
             seen.add(value)
             props = self._valid(object_type, _need(entry, "properties", dict))
-            if self._refused_item(entry, props, errors):
+            if self._refused(entry):
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": "VALIDATION_ERROR",
+                        "message": REFUSED_ITEM,
+                        "context": {"objectWriteTraceId": [entry.get("objectWriteTraceId")]},
+                    }
+                )
                 continue
             existing = self._find(object_type, value, id_property)
             if existing is None:
@@ -522,18 +538,12 @@ class FakeHubSpot(FakeCRM):
         if object_type == "communications" and props["hs_communication_logged_from"] != "CRM":
             raise RefusedError("hs_communication_logged_from must be CRM")
 
-    def _refused_item(self, entry: Any, props: Mapping[str, str], errors: list[Any]) -> bool:
-        if props.get("gateway_interaction_id") not in self.refused_interactions:
-            return False
-        errors.append(
-            {
-                "status": "error",
-                "category": "VALIDATION_ERROR",
-                "message": "Property values were not valid: hs_timestamp is in the future",
-                "context": {"objectWriteTraceId": [entry.get("objectWriteTraceId")]},
-            }
+    def _refused(self, entry: Any) -> bool:
+        """Whether the test made HubSpot refuse this input (`refused_interactions`)."""
+        props = entry.get("properties") if isinstance(entry, dict) else None
+        return isinstance(props, dict) and (
+            props.get("gateway_interaction_id") in self.refused_interactions
         )
-        return True
 
     def _create(self, object_type: str, props: dict[str, str]) -> HubSpotObject:
         self._check_unique(object_type, props, None)

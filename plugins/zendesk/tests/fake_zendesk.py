@@ -174,7 +174,6 @@ class FakeZendesk(FakeCRM):
         the worst a retry meets, a write that landed and an answer that did not."""
         self.unlisted = False
         """Leave every ticket out of `GET /api/v2/tickets?external_id=` (a lagging list)."""
-        """Answer `GET /api/v2/users/me` with the anonymous user even to good credentials."""
         self._keys: dict[str, tuple[Any, dict[str, Any]]] = {}
         self._ids = itertools.count(1001)
         self._clock = itertools.count(36000)
