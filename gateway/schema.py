@@ -7,7 +7,6 @@ so the field names here are a public contract: add fields, never rename them.
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import time
@@ -87,21 +86,29 @@ _ULID = r"[0-9A-HJKMNP-TV-Z]{26}"
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 
 
-_RFC4648_TO_CROCKFORD = bytes.maketrans(
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-)
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_DIGIT_PAIRS: Final = tuple(high + low for high in _CROCKFORD for low in _CROCKFORD)
+"""Every 10-bit value as its two Crockford base32 digits."""
 
 
 def new_interaction_id() -> str:
     """Return a fresh ULID (48-bit millisecond time, 80 random bits, Crockford base32), the id
     (and idempotency key) of a new interaction.
 
-    Written here rather than with `ulid.ULID` because it is on every request's path: the
-    130-bit-padded value goes through the C base32 encoder and one byte translation.
+    Written here rather than with `ulid.ULID` because it is on every request's path: two digits
+    per 10 bits from a table, 10 digits of time then 16 of randomness, cost a third as much as
+    base32-encoding the bytes and translating the alphabet.
     """
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10))
-    text = base64.b32encode((value << 30).to_bytes(20)).translate(_RFC4648_TO_CROCKFORD)
-    return text[:26].decode()
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10))
+    pair = _DIGIT_PAIRS
+    digits = (
+        pair[ms >> 40], pair[ms >> 30 & 1023], pair[ms >> 20 & 1023], pair[ms >> 10 & 1023],
+        pair[ms & 1023], pair[rand >> 70], pair[rand >> 60 & 1023], pair[rand >> 50 & 1023],
+        pair[rand >> 40 & 1023], pair[rand >> 30 & 1023], pair[rand >> 20 & 1023],
+        pair[rand >> 10 & 1023], pair[rand & 1023],
+    )  # fmt: skip
+    return "".join(digits)
 
 
 EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)

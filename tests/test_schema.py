@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+import ulid
 from pydantic import ValidationError
 
+from gateway import schema
 from gateway.schema import Interaction
 
 BASE: dict[str, Any] = {
@@ -81,3 +83,13 @@ def test_identity_claimed_reads_the_context_and_is_not_serialised() -> None:
     assert "identity_claimed" not in document
     assert document["context"]["identity_claimed"] is True
     assert "identity_claimed" not in Interaction.model_json_schema()["properties"]
+
+
+@pytest.mark.parametrize("random", [bytes(10), b"\xff" * 10, bytes(range(10)), b"\x0f" * 10])
+@pytest.mark.parametrize("ms", [0, 1_764_000_000_123, 2**48 - 1])
+def test_new_ids_are_the_ulids_of_the_time_and_the_randomness(
+    monkeypatch: pytest.MonkeyPatch, ms: int, random: bytes
+) -> None:
+    monkeypatch.setattr(schema.time, "time_ns", lambda: ms * 1_000_000 + 999_999)
+    monkeypatch.setattr(schema.os, "urandom", lambda size: random[:size])
+    assert schema.new_interaction_id() == str(ulid.ULID.from_int(ms << 80 | int.from_bytes(random)))
