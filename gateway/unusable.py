@@ -51,6 +51,8 @@ MAX_KEPT_VALUE: Final = 256
 """Longest value kept in metadata (longer ones are cut): the whole entry must fit `MAX_SHORT`."""
 _KINDS: Final = frozenset({"phone", "email", *DEFAULT_PRIORITY})
 _PARTIES: Final = ("sender", "recipient")
+_MAPPINGS: Final = (dict, Mapping)
+"""`Mapping` with `dict` first: JSON gives dicts, and the ABC's own check costs five times more."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +100,16 @@ def split_party(role: str, party: Any, region: str) -> tuple[Any, list[UnusableI
     `{"kind": str, "value": str}` mappings with a boolean `verified` (already an `Identity`,
     or malformed) stay as they are, for validation to judge.
     """
-    if not isinstance(party, Mapping) or not isinstance(party.get("identities"), list):
+    if not isinstance(party, _MAPPINGS) or not isinstance(party.get("identities"), list):
         return party, []
     kept: list[Any] = []
     unusable: list[UnusableIdentity] = []
     for identity in party["identities"]:
-        kind = identity.get("kind") if isinstance(identity, Mapping) else None
-        value = identity.get("value") if isinstance(identity, Mapping) else None
-        verified = identity.get("verified", True) if isinstance(identity, Mapping) else None
+        if isinstance(identity, _MAPPINGS):
+            kind, value = identity.get("kind"), identity.get("value")
+            verified = identity.get("verified", True)
+        else:
+            kind = value = verified = None
         if not (isinstance(kind, str) and isinstance(value, str) and isinstance(verified, bool)):
             kept.append(identity)
             continue
