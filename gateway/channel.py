@@ -164,13 +164,11 @@ class Channel(ABC, Generic[SettingsT]):
         fields, unusable = split_parties(fields, self.ctx.default_region)
         if unusable:
             fields["metadata"] = unusable_metadata(fields.get("metadata"), unusable)
+        fields["channel"] = self.channel_ref
+        fields["received_at"] = req.received_at
+        fields["raw"] = raw if self.settings.include_raw else None
         try:
-            built = Interaction(
-                channel=self.channel_ref,
-                received_at=req.received_at,
-                raw=raw if self.settings.include_raw else None,
-                **fields,
-            )
+            built = Interaction.model_validate(fields)
         except ValidationError as exc:
             raise payload_error(exc) from None
         for identity in unusable:
