@@ -21,6 +21,8 @@ from pydantic import (
     Field,
     JsonValue,
     StrictBool,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -172,13 +174,17 @@ class Identity(_Model):
     passed SPF or DKIM aligned with its `From`); false: asserted, typed by the customer or
     unproven. An asserted identity never merges customers (docs/identity.md)."""
 
-    @model_validator(mode="after")
-    def _check_value(self) -> Identity:
-        if self.kind == "phone" and not _E164.match(self.value):
-            raise ValueError(f"phone identity must be E.164 like +15551234567, got {self.value!r}")
-        if self.kind == "email" and (self.value != self.value.lower() or "@" not in self.value):
-            raise ValueError(f"email identity must be a lower-case address, got {self.value!r}")
-        return self
+    @field_validator("value")
+    @classmethod
+    def _check_value(cls, value: str, info: ValidationInfo) -> str:
+        # A field validator, not a model one: it runs where the fields are validated, not
+        # again on every `Identity` instance that a `Party` is given (a cached identity).
+        kind = info.data.get("kind")
+        if kind == "phone" and not _E164.match(value):
+            raise ValueError(f"phone identity must be E.164 like +15551234567, got {value!r}")
+        if kind == "email" and (value != value.lower() or "@" not in value):
+            raise ValueError(f"email identity must be a lower-case address, got {value!r}")
+        return value
 
 
 class Party(_Model):

@@ -50,7 +50,14 @@ def test_datetimes_are_converted_to_utc() -> None:
         ({"id": "not-a-ulid"}, "id"),
         ({"customer_id": "cus_123"}, "customer_id"),
         ({"surprise": 1}, "surprise"),
-        ({"sender": {"identities": [{"kind": "email", "value": "Jane@Example.com"}]}}, "sender"),
+        (
+            {"sender": {"identities": [{"kind": "email", "value": "Jane@Example.com"}]}},
+            "sender.identities.0.value\n  Value error, email identity must be a lower-case",
+        ),
+        (
+            {"recipient": {"identities": [{"kind": "phone", "value": "(415) 555-0100"}]}},
+            "recipient.identities.0.value\n  Value error, phone identity must be E.164",
+        ),
         ({"type": "call"}, "needs 'call'"),
         ({"status": {"of_external_id": "x", "state": "read"}}, "only for interactions"),
     ],
