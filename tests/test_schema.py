@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -97,6 +99,6 @@ def test_identity_claimed_reads_the_context_and_is_not_serialised() -> None:
 def test_new_ids_are_the_ulids_of_the_time_and_the_randomness(
     monkeypatch: pytest.MonkeyPatch, ms: int, random: bytes
 ) -> None:
-    monkeypatch.setattr(schema.time, "time_ns", lambda: ms * 1_000_000 + 999_999)
-    monkeypatch.setattr(schema.os, "urandom", lambda size: random[:size])
+    monkeypatch.setattr(time, "time_ns", lambda: ms * 1_000_000 + 999_999)
+    monkeypatch.setattr(os, "urandom", lambda size: random[:size])
     assert schema.new_interaction_id() == str(ulid.ULID.from_int(ms << 80 | int.from_bytes(random)))
