@@ -153,15 +153,21 @@ class Channel(ABC, Generic[SettingsT]):
         return ChannelRef(id=self.ctx.channel_id, kind=self.kind, provider=self.provider)
 
     def interaction(
-        self, req: WebhookRequest, *, raw: JsonValue = None, **fields: Any
+        self,
+        req: WebhookRequest,
+        *,
+        raw: JsonValue = None,
+        asserted: bool = False,
+        **fields: Any,
     ) -> Interaction:
         """Build an interaction received through this channel; invalid fields raise 422.
 
         Party identities given as `{"kind", "value"}` mappings, in the provider's spelling,
         are normalised here; one that names nobody (empty, a withheld caller, a malformed
         address) is left out of the party and kept in `metadata["unusable_identities"]`.
+        `asserted` marks every identity asserted (`verified: false`), whatever it says.
         """
-        fields, unusable = split_parties(fields, self.ctx.default_region)
+        fields, unusable = split_parties(fields, self.ctx.default_region, asserted=asserted)
         if unusable:
             fields["metadata"] = unusable_metadata(fields.get("metadata"), unusable)
         fields["channel"] = self.channel_ref

@@ -97,26 +97,23 @@ class GenericChannel(Channel[GenericSettings]):
     ) -> Interaction:
         if not isinstance(item, dict):
             raise PayloadError("expected a JSON object", field=where or None, status=422)
-        if unknown := item.keys() - ACCEPTED_FIELDS:
+        if not item.keys() <= ACCEPTED_FIELDS:
             raise PayloadError(
                 "unknown or gateway-assigned field; accepted: "
                 + ", ".join(sorted(ACCEPTED_FIELDS)),
-                field=f"{where}.{sorted(unknown)[0]}".lstrip("."),
+                field=f"{where}.{min(item.keys() - ACCEPTED_FIELDS)}".lstrip("."),
                 status=422,
             )
         fields: dict[str, Any] = {"type": "message", "direction": "inbound", **item}
         fields.setdefault("occurred_at", req.received_at)
         if "external_id" not in fields and msg_id:
             fields["external_id"] = f"{msg_id}/{where[1:-1]}" if where else msg_id
+        asserted = not self.settings.identities_verified
         try:
-            built = self.interaction(req, raw=item, **fields)
+            return self.interaction(req, raw=item, asserted=asserted, **fields)
         except PayloadError as exc:
             field = f"{where}.{exc.field}".lstrip(".") if exc.field else where
             raise PayloadError(exc.reason, field=field or None, status=exc.status) from None
-        if self.settings.identities_verified:
-            return built
-        update = {"sender": built.sender.asserted(), "recipient": built.recipient.asserted()}
-        return built.model_copy(update=update)
 
     def acknowledge(self, req: WebhookRequest, stored: list[Interaction]) -> WebhookResponse:
         """Answer with the ids the interactions are stored under."""
