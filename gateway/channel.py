@@ -167,6 +167,18 @@ class Channel(ABC, Generic[SettingsT]):
         address) is left out of the party and kept in `metadata["unusable_identities"]`.
         `asserted` marks every identity asserted (`verified: false`), whatever it says.
         """
+        return self.interaction_from(req, fields, raw=raw, asserted=asserted)
+
+    def interaction_from(
+        self,
+        req: WebhookRequest,
+        fields: Mapping[str, Any],
+        *,
+        raw: JsonValue = None,
+        asserted: bool = False,
+    ) -> Interaction:
+        """Build an interaction from `fields` in one mapping, as `interaction` does from
+        keywords; a channel that has them in a dict saves unpacking them into keywords."""
         fields, unusable = split_parties(fields, self.ctx.default_region, asserted=asserted)
         if unusable:
             fields["metadata"] = unusable_metadata(fields.get("metadata"), unusable)

@@ -127,7 +127,7 @@ def split_party(
 
 
 def split_parties(
-    fields: dict[str, Any], region: str, *, asserted: bool = False
+    fields: Mapping[str, Any], region: str, *, asserted: bool = False
 ) -> tuple[dict[str, Any], list[UnusableIdentity]]:
     """Return interaction `fields` with both parties split, and every identity left out."""
     split = dict(fields)

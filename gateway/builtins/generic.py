@@ -110,7 +110,7 @@ class GenericChannel(Channel[GenericSettings]):
             fields["external_id"] = f"{msg_id}/{where[1:-1]}" if where else msg_id
         asserted = not self.settings.identities_verified
         try:
-            return self.interaction(req, raw=item, asserted=asserted, **fields)
+            return self.interaction_from(req, fields, raw=item, asserted=asserted)
         except PayloadError as exc:
             field = f"{where}.{exc.field}".lstrip(".") if exc.field else where
             raise PayloadError(exc.reason, field=field or None, status=exc.status) from None
