@@ -87,10 +87,9 @@ class GenericChannel(Channel[GenericSettings]):
                 f"must be 1 to {standard_webhooks.MAX_ID_LENGTH} printable ASCII characters",
                 field="webhook-id",
             )
-        return [
-            self._interaction(req, item, f"[{i}]" if len(items) > 1 else "", msg_id)
-            for i, item in enumerate(items)
-        ]
+        if len(items) == 1:
+            return [self._interaction(req, items[0], "", msg_id)]
+        return [self._interaction(req, item, f"[{i}]", msg_id) for i, item in enumerate(items)]
 
     def _interaction(
         self, req: WebhookRequest, item: Any, where: str, msg_id: str | None
