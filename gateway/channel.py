@@ -186,7 +186,8 @@ class Channel(ABC, Generic[SettingsT]):
         fields["received_at"] = req.received_at
         fields["raw"] = raw if self.settings.include_raw else None
         try:
-            built = Interaction.model_validate(fields)
+            # What `Interaction.model_validate` calls, without its option handling (~1 µs).
+            built: Interaction = Interaction.__pydantic_validator__.validate_python(fields)
         except ValidationError as exc:
             raise payload_error(exc) from None
         for identity in unusable:
