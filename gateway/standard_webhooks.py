@@ -114,13 +114,12 @@ def verify(keys: Sequence[bytes], headers: Mapping[str, str], body: bytes, now: 
     msg_id = _header(headers, "webhook-id")
     timestamp = _header(headers, "webhook-timestamp")
     signatures = _header(headers, "webhook-signature")
-    for name, value in (
-        ("webhook-id", msg_id),
-        ("webhook-timestamp", timestamp),
-        ("webhook-signature", signatures),
-    ):
-        if not value:
-            raise SignatureError(f"missing {name} header")
+    if not msg_id:
+        raise SignatureError("missing webhook-id header")
+    if not timestamp:
+        raise SignatureError("missing webhook-timestamp header")
+    if not signatures:
+        raise SignatureError("missing webhook-signature header")
     if not is_message_id(msg_id):
         raise SignatureError(f"webhook-id is not 1 to {MAX_ID_LENGTH} printable ASCII characters")
     if not _TIMESTAMP.fullmatch(timestamp):
