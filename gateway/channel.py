@@ -153,24 +153,41 @@ class Channel(ABC, Generic[SettingsT]):
         return ChannelRef(id=self.ctx.channel_id, kind=self.kind, provider=self.provider)
 
     def interaction(
-        self, req: WebhookRequest, *, raw: JsonValue = None, **fields: Any
+        self,
+        req: WebhookRequest,
+        *,
+        raw: JsonValue = None,
+        asserted: bool = False,
+        **fields: Any,
     ) -> Interaction:
         """Build an interaction received through this channel; invalid fields raise 422.
 
         Party identities given as `{"kind", "value"}` mappings, in the provider's spelling,
         are normalised here; one that names nobody (empty, a withheld caller, a malformed
         address) is left out of the party and kept in `metadata["unusable_identities"]`.
+        `asserted` marks every identity asserted (`verified: false`), whatever it says.
         """
-        fields, unusable = split_parties(fields, self.ctx.default_region)
+        return self.interaction_from(req, fields, raw=raw, asserted=asserted)
+
+    def interaction_from(
+        self,
+        req: WebhookRequest,
+        fields: Mapping[str, Any],
+        *,
+        raw: JsonValue = None,
+        asserted: bool = False,
+    ) -> Interaction:
+        """Build an interaction from `fields` in one mapping, as `interaction` does from
+        keywords; a channel that has them in a dict saves unpacking them into keywords."""
+        fields, unusable = split_parties(fields, self.ctx.default_region, asserted=asserted)
         if unusable:
             fields["metadata"] = unusable_metadata(fields.get("metadata"), unusable)
+        fields["channel"] = self.channel_ref
+        fields["received_at"] = req.received_at
+        fields["raw"] = raw if self.settings.include_raw else None
         try:
-            built = Interaction(
-                channel=self.channel_ref,
-                received_at=req.received_at,
-                raw=raw if self.settings.include_raw else None,
-                **fields,
-            )
+            # What `Interaction.model_validate` calls, without its option handling (~1 µs).
+            built: Interaction = Interaction.__pydantic_validator__.validate_python(fields)
         except ValidationError as exc:
             raise payload_error(exc) from None
         for identity in unusable:

@@ -7,7 +7,6 @@ so the field names here are a public contract: add fields, never rename them.
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import time
@@ -22,6 +21,8 @@ from pydantic import (
     Field,
     JsonValue,
     StrictBool,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -87,21 +88,29 @@ _ULID = r"[0-9A-HJKMNP-TV-Z]{26}"
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 
 
-_RFC4648_TO_CROCKFORD = bytes.maketrans(
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-)
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_DIGIT_PAIRS: Final = tuple(high + low for high in _CROCKFORD for low in _CROCKFORD)
+"""Every 10-bit value as its two Crockford base32 digits."""
 
 
 def new_interaction_id() -> str:
     """Return a fresh ULID (48-bit millisecond time, 80 random bits, Crockford base32), the id
     (and idempotency key) of a new interaction.
 
-    Written here rather than with `ulid.ULID` because it is on every request's path: the
-    130-bit-padded value goes through the C base32 encoder and one byte translation.
+    Written here rather than with `ulid.ULID` because it is on every request's path: two digits
+    per 10 bits from a table, 10 digits of time then 16 of randomness, cost a third as much as
+    base32-encoding the bytes and translating the alphabet.
     """
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10))
-    text = base64.b32encode((value << 30).to_bytes(20)).translate(_RFC4648_TO_CROCKFORD)
-    return text[:26].decode()
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10))
+    pair = _DIGIT_PAIRS
+    digits = (
+        pair[ms >> 40], pair[ms >> 30 & 1023], pair[ms >> 20 & 1023], pair[ms >> 10 & 1023],
+        pair[ms & 1023], pair[rand >> 70], pair[rand >> 60 & 1023], pair[rand >> 50 & 1023],
+        pair[rand >> 40 & 1023], pair[rand >> 30 & 1023], pair[rand >> 20 & 1023],
+        pair[rand >> 10 & 1023], pair[rand & 1023],
+    )  # fmt: skip
+    return "".join(digits)
 
 
 EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -165,13 +174,17 @@ class Identity(_Model):
     passed SPF or DKIM aligned with its `From`); false: asserted, typed by the customer or
     unproven. An asserted identity never merges customers (docs/identity.md)."""
 
-    @model_validator(mode="after")
-    def _check_value(self) -> Identity:
-        if self.kind == "phone" and not _E164.match(self.value):
-            raise ValueError(f"phone identity must be E.164 like +15551234567, got {self.value!r}")
-        if self.kind == "email" and (self.value != self.value.lower() or "@" not in self.value):
-            raise ValueError(f"email identity must be a lower-case address, got {self.value!r}")
-        return self
+    @field_validator("value")
+    @classmethod
+    def _check_value(cls, value: str, info: ValidationInfo) -> str:
+        # A field validator, not a model one: it runs where the fields are validated, not
+        # again on every `Identity` instance that a `Party` is given (a cached identity).
+        kind = info.data.get("kind")
+        if kind == "phone" and not _E164.match(value):
+            raise ValueError(f"phone identity must be E.164 like +15551234567, got {value!r}")
+        if kind == "email" and (value != value.lower() or "@" not in value):
+            raise ValueError(f"email identity must be a lower-case address, got {value!r}")
+        return value
 
 
 class Party(_Model):

@@ -59,7 +59,7 @@ CORRUPTIONS: dict[str, tuple[Corruption, str]] = {
     "unknown nested field": (_set(f"content.{LEAK}", 1), "content.<key>: Extra inputs"),
     "own validator quoting the value": (
         _set("sender.identities.0.value", LEAK),
-        "sender.identities.0: value_error",
+        "sender.identities.0.value: value_error",
     ),
     "unknown interaction type": (_set("type", LEAK), "type: Input should be"),
     "more than five errors": (

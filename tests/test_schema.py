@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+import ulid
 from pydantic import ValidationError
 
+from gateway import schema
 from gateway.schema import Interaction
 
 BASE: dict[str, Any] = {
@@ -48,7 +52,14 @@ def test_datetimes_are_converted_to_utc() -> None:
         ({"id": "not-a-ulid"}, "id"),
         ({"customer_id": "cus_123"}, "customer_id"),
         ({"surprise": 1}, "surprise"),
-        ({"sender": {"identities": [{"kind": "email", "value": "Jane@Example.com"}]}}, "sender"),
+        (
+            {"sender": {"identities": [{"kind": "email", "value": "Jane@Example.com"}]}},
+            "sender.identities.0.value\n  Value error, email identity must be a lower-case",
+        ),
+        (
+            {"recipient": {"identities": [{"kind": "phone", "value": "(415) 555-0100"}]}},
+            "recipient.identities.0.value\n  Value error, phone identity must be E.164",
+        ),
         ({"type": "call"}, "needs 'call'"),
         ({"status": {"of_external_id": "x", "state": "read"}}, "only for interactions"),
     ],
@@ -81,3 +92,13 @@ def test_identity_claimed_reads_the_context_and_is_not_serialised() -> None:
     assert "identity_claimed" not in document
     assert document["context"]["identity_claimed"] is True
     assert "identity_claimed" not in Interaction.model_json_schema()["properties"]
+
+
+@pytest.mark.parametrize("random", [bytes(10), b"\xff" * 10, bytes(range(10)), b"\x0f" * 10])
+@pytest.mark.parametrize("ms", [0, 1_764_000_000_123, 2**48 - 1])
+def test_new_ids_are_the_ulids_of_the_time_and_the_randomness(
+    monkeypatch: pytest.MonkeyPatch, ms: int, random: bytes
+) -> None:
+    monkeypatch.setattr(time, "time_ns", lambda: ms * 1_000_000 + 999_999)
+    monkeypatch.setattr(os, "urandom", lambda size: random[:size])
+    assert schema.new_interaction_id() == str(ulid.ULID.from_int(ms << 80 | int.from_bytes(random)))

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gateway.schema import MAX_METADATA, MAX_SHORT, Interaction
+from gateway.schema import MAX_METADATA, MAX_SHORT, Identity, Interaction
 from gateway.testing import GatewayFactory, GatewayUnderTest
 from gateway.unusable import UNUSABLE_KEY, WITHHELD_NUMBERS, split_party
 from tests.payloads import SECRET, webhook_backend
@@ -170,3 +170,15 @@ def test_identities_already_built_or_malformed_are_left_for_validation() -> None
     kept, left_out = split_party("sender", party, "US")
     assert kept["identities"] == ["junk", {"kind": "phone"}]
     assert [(u.kind, u.value, u.reason) for u in left_out] == [("phone", "anonymous", "withheld")]
+
+
+def test_asserted_marks_mappings_and_built_identities_and_keeps_the_cache_apart() -> None:
+    built = Identity(kind="slack_user", value="T1:U1")
+    party = {"identities": [{"kind": "phone", "value": "(415) 555-0100", "verified": True}, built]}
+    kept, _ = split_party("sender", party, "US", asserted=True)
+    assert kept["identities"] == [
+        Identity(kind="phone", value="+14155550100", verified=False),
+        Identity(kind="slack_user", value="T1:U1", verified=False),
+    ]
+    kept, _ = split_party("sender", party, "US")
+    assert [identity.verified for identity in kept["identities"]] == [True, True]

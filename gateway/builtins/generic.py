@@ -87,36 +87,32 @@ class GenericChannel(Channel[GenericSettings]):
                 f"must be 1 to {standard_webhooks.MAX_ID_LENGTH} printable ASCII characters",
                 field="webhook-id",
             )
-        return [
-            self._interaction(req, item, f"[{i}]" if len(items) > 1 else "", msg_id)
-            for i, item in enumerate(items)
-        ]
+        if len(items) == 1:
+            return [self._interaction(req, items[0], "", msg_id)]
+        return [self._interaction(req, item, f"[{i}]", msg_id) for i, item in enumerate(items)]
 
     def _interaction(
         self, req: WebhookRequest, item: Any, where: str, msg_id: str | None
     ) -> Interaction:
         if not isinstance(item, dict):
             raise PayloadError("expected a JSON object", field=where or None, status=422)
-        if unknown := item.keys() - ACCEPTED_FIELDS:
+        if not item.keys() <= ACCEPTED_FIELDS:
             raise PayloadError(
                 "unknown or gateway-assigned field; accepted: "
                 + ", ".join(sorted(ACCEPTED_FIELDS)),
-                field=f"{where}.{sorted(unknown)[0]}".lstrip("."),
+                field=f"{where}.{min(item.keys() - ACCEPTED_FIELDS)}".lstrip("."),
                 status=422,
             )
         fields: dict[str, Any] = {"type": "message", "direction": "inbound", **item}
         fields.setdefault("occurred_at", req.received_at)
         if "external_id" not in fields and msg_id:
             fields["external_id"] = f"{msg_id}/{where[1:-1]}" if where else msg_id
+        asserted = not self.settings.identities_verified
         try:
-            built = self.interaction(req, raw=item, **fields)
+            return self.interaction_from(req, fields, raw=item, asserted=asserted)
         except PayloadError as exc:
             field = f"{where}.{exc.field}".lstrip(".") if exc.field else where
             raise PayloadError(exc.reason, field=field or None, status=exc.status) from None
-        if self.settings.identities_verified:
-            return built
-        update = {"sender": built.sender.asserted(), "recipient": built.recipient.asserted()}
-        return built.model_copy(update=update)
 
     def acknowledge(self, req: WebhookRequest, stored: list[Interaction]) -> WebhookResponse:
         """Answer with the ids the interactions are stored under."""

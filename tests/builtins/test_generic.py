@@ -83,6 +83,34 @@ def test_payload_errors(payload: object, status: int, text: str) -> None:
     assert text in str(caught.value)
 
 
+@pytest.mark.parametrize("identities_verified", [True, False])
+def test_identities_verified_false_makes_every_identity_asserted(identities_verified: bool) -> None:
+    channel = make_channel(
+        GenericChannel, {"secret": SECRET, "identities_verified": identities_verified}
+    )
+    body = message()
+    body["sender"]["identities"] += [
+        {"kind": "email", "value": "Ann@Example.com", "verified": True}
+    ]
+    body["recipient"] = {"identities": [{"kind": "phone", "value": "(415) 555-0100"}]}
+    [interaction] = run_channel(channel, request_for(body))
+    parties = (interaction.sender, interaction.recipient)
+    assert [(i.kind, i.value, i.verified) for party in parties for i in party.identities] == [
+        ("phone", "+15551234567", identities_verified),
+        ("email", "ann@example.com", identities_verified),
+        ("phone", "+14155550100", identities_verified),
+    ]
+
+
+def test_an_unverified_channel_still_refuses_a_verified_flag_that_is_no_boolean() -> None:
+    channel = make_channel(GenericChannel, {"secret": SECRET, "identities_verified": False})
+    body = message()
+    body["sender"]["identities"][0]["verified"] = "yes"
+    with pytest.raises(PayloadError) as caught:
+        run_channel(channel, request_for(body))
+    assert (caught.value.status, caught.value.field) == (422, "sender.identities.0.verified")
+
+
 def test_acknowledgement_lists_ids() -> None:
     channel = make_channel(GenericChannel, {"secret": SECRET})
     req = request_for([message("a"), message("b")])
