@@ -160,7 +160,9 @@ ExternalId = Annotated[str, Field(min_length=1, max_length=MAX_ID)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, use_attribute_docstrings=True
+    )
 
 
 class Identity(_Model):
@@ -192,11 +194,6 @@ class Party(_Model):
 
     display_name: Short | None = None
     identities: list[Identity] = Field(default_factory=list, max_length=MAX_IDENTITIES)
-
-    def asserted(self) -> Party:
-        """Return this party with every identity marked asserted (`verified: false`)."""
-        identities = [i.model_copy(update={"verified": False}) for i in self.identities]
-        return self.model_copy(update={"identities": identities})
 
 
 class Attachment(_Model):

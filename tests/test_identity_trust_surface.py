@@ -24,6 +24,9 @@ def test_the_json_schema_has_verified_and_identity_claimed(
     assert "verified" not in definitions["Identity"]["required"]  # additive: old senders valid
     claimed = definitions["ConversationContext"]["properties"]["identity_claimed"]
     assert (claimed["type"], claimed["default"]) == ("boolean", False)
+    # Their docstrings are the schema's descriptions: a consumer learns what they mean there.
+    assert "asserted" in verified["description"]
+    assert "asserted identities only" in claimed["description"]
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
