@@ -870,7 +870,7 @@ def _write_item(
         if highest is None and _sent_elsewhere(cursor, interaction):
             metadata = {**interaction.metadata, SENT_ELSEWHERE: "true"}
             interaction = interaction.model_copy(update={"metadata": metadata})
-    i, service = resolver.resolve(cursor, interaction, now, occurred)
+    i, service = resolver.resolve(cursor, interaction, now)
     received = utc_text(i.received_at)
     row = (i.id, *key, i.type, i.direction, occurred, received, i.customer_id, i.conversation_id)
     status_of = rank = None
