@@ -505,7 +505,10 @@ class DeliveryEngine:
     ) -> tuple[list[_Call], Sequence[Outcome]]:
         """Call `deliver`, retrying blips in process; return the calls and the outcomes."""
         assert lane.backend is not None
-        batch = [Delivery(c.id, c.interaction, c.attempts + 1, c.record_refs) for c in claimed]
+        batch = [
+            Delivery(c.id, c.interaction, c.attempts + 1, c.record_refs, c.document)
+            for c in claimed
+        ]
         deadline = self._deadline(lane, len(batch))
         calls: list[_Call] = []
         retrying = AsyncRetrying(

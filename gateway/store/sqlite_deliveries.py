@@ -205,9 +205,13 @@ def claim(
             _dead_letter_unreadable(conn, backend, row_id, interaction, now)
             continue
         root, refs = now_known.get(customer_id, (customer_id, ()))
+        document: str | None = body
         if root != customer_id:
             interaction = interaction.model_copy(update={"customer_id": root})
-        claimed.append(ClaimedDelivery(row_id, interaction, attempts, parse_utc(created), refs))
+            document = None
+        claimed.append(
+            ClaimedDelivery(row_id, interaction, attempts, parse_utc(created), refs, document)
+        )
     return claimed
 
 
