@@ -203,7 +203,12 @@ def _handshake_reason(answer: WebhookResponse) -> str:
 
 
 def _response(answer: WebhookResponse) -> web.Response:
-    response = web.Response(status=answer.status, body=answer.body, headers=answer.headers)
-    if answer.content_type:
-        response.content_type = answer.content_type
-    return response
+    headers, content_type = answer.headers, answer.content_type or None
+    if content_type and any(name.lower() == "content-type" for name in headers):
+        # The channel's `content_type` wins over a Content-Type among its headers.
+        response = web.Response(status=answer.status, body=answer.body, headers=headers)
+        response.content_type = content_type
+        return response
+    return web.Response(
+        status=answer.status, body=answer.body, headers=headers or None, content_type=content_type
+    )
