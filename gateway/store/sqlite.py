@@ -867,13 +867,12 @@ def _first_ids(
 ) -> dict[tuple[str, str], str]:
     """Return the stored id of each (channel id, external id) of `requests` already stored:
     one look-up per channel and `_KEYS_PER_LOOKUP` keys, not one per item."""
-    wanted: dict[str, set[str]] = {}
+    wanted: dict[str, list[str]] = {}
     for items in requests:
         for item in items:
-            wanted.setdefault(item.interaction.channel.id, set()).add(item.interaction.external_id)
+            wanted.setdefault(item.interaction.channel.id, []).append(item.interaction.external_id)
     firsts: dict[tuple[str, str], str] = {}
-    for channel_id, external_ids in wanted.items():
-        keys = sorted(external_ids)
+    for channel_id, keys in wanted.items():
         for start in range(0, len(keys), _KEYS_PER_LOOKUP):
             chunk = keys[start : start + _KEYS_PER_LOOKUP]
             sql = _SELECT_FIRST_IDS + f"({', '.join('?' * len(chunk))})"
