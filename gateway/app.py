@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.errors import StoreUnavailableError
 from gateway.http_errors import error_response
-from gateway.ingest import GATEWAY, handle_webhook, install_edge
+from gateway.ingest import GATEWAY, channel_webhook, handle_webhook, install_edge
 from gateway.runtime import Gateway
 
 __all__ = ["GATEWAY", "create_public_app"]
@@ -26,6 +26,8 @@ def create_public_app(gateway: Gateway) -> web.Application:
             yield
 
     app.cleanup_ctx.append(lifespan)
+    for channel_id in gateway.channels:  # a plain route is found by one dict look-up
+        app.router.add_route("*", f"/webhooks/{channel_id}", channel_webhook(channel_id))
     app.router.add_route("*", "/webhooks/{channel_id}", handle_webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -112,6 +112,15 @@ class Delivery:
     interaction: Interaction
     attempt: int
     record_refs: tuple[str, ...] = ()
+    document: str | None = field(default=None, repr=False, compare=False)
+    """`interaction`'s JSON as the store holds it, when it is exactly `interaction` (None when
+    the store has none to give): what `interaction_json()` returns without serialising again."""
+
+    def interaction_json(self) -> str:
+        """Return `interaction.model_dump_json()`, the stored text when the store gave it."""
+        if self.document is not None:
+            return self.document
+        return self.interaction.model_dump_json()
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,7 +57,15 @@ class BodyReader:
 
     async def read(self, content: StreamReader, limit: int) -> bytes:
         """Return the whole body of `content`, or raise `BodyError` once it passes `limit`."""
-        if self.refusing and not content.is_eof():
+        if content.is_eof():  # it all came with the headers, as most webhooks do
+            try:
+                whole = content.read_nowait()
+            except _READ_ERRORS as exc:
+                raise _unreadable(exc) from None
+            if len(whole) > limit:
+                raise too_large(limit)
+            return whole
+        if self.refusing:
             raise _shutting_down()
         self._arriving.add(content)
         self._none_arriving.clear()
@@ -67,12 +75,8 @@ class BodyReader:
                 body += chunk
                 if len(body) > limit:
                     raise too_large(limit)
-        except _ShuttingDownError:
-            raise _shutting_down() from None
-        except ConnectionError:
-            raise BodyError("client_disconnected", 400, "the client hung up mid-body") from None
-        except (HttpProcessingError, web.RequestPayloadError):
-            raise BodyError("bad_payload", 400, "the body's framing is malformed") from None
+        except _READ_ERRORS as exc:
+            raise _unreadable(exc) from None
         finally:
             self._arriving.discard(content)
             if not self._arriving:
@@ -87,6 +91,18 @@ class BodyReader:
         self.refusing = True
         for content in self._arriving:
             content.set_exception(_ShuttingDownError())
+
+
+_READ_ERRORS = (_ShuttingDownError, ConnectionError, HttpProcessingError, web.RequestPayloadError)
+
+
+def _unreadable(exc: BaseException) -> BodyError:
+    """Return the `BodyError` a failure to read a body (one of `_READ_ERRORS`) means."""
+    if isinstance(exc, _ShuttingDownError):
+        return _shutting_down()
+    if isinstance(exc, ConnectionError):
+        return BodyError("client_disconnected", 400, "the client hung up mid-body")
+    return BodyError("bad_payload", 400, "the body's framing is malformed")
 
 
 def _shutting_down() -> BodyError:

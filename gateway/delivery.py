@@ -54,7 +54,7 @@ from gateway.errors import (
     StoreUnavailableError,
     TransientDeliveryError,
 )
-from gateway.metrics import Metrics
+from gateway.metrics import LaneMetrics, Metrics
 from gateway.redaction import RedactingFilter, Redactor, settings_secrets
 from gateway.store.base import (
     AttemptOutcome,
@@ -126,6 +126,7 @@ class _Lane:
     redact: Redactor
     """Scrubs the secrets of the backend's settings from texts."""
     checks: BackendChecks
+    metrics: LaneMetrics
     backend: Backend[Any] | None = None
     state: BackendState = "starting"
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -167,6 +168,7 @@ class DeliveryEngine:
                 _claim_outage(name),
                 Redactor(settings_secrets(settings)),
                 BackendChecks(0.0),
+                metrics.lane(name),
             )
             for name, (cls, settings) in backends.items()
         }
@@ -481,7 +483,7 @@ class DeliveryEngine:
             lane.breaker.succeeded()
         else:
             lane.breaker.failed()
-        self._metrics.circuit_state.labels(lane.name).state(lane.breaker.state)
+        lane.metrics.circuit.state(lane.breaker.state)
         try:
             await self._store.record(updates)
         except StoreUnavailableError as exc:
@@ -503,7 +505,10 @@ class DeliveryEngine:
     ) -> tuple[list[_Call], Sequence[Outcome]]:
         """Call `deliver`, retrying blips in process; return the calls and the outcomes."""
         assert lane.backend is not None
-        batch = [Delivery(c.id, c.interaction, c.attempts + 1, c.record_refs) for c in claimed]
+        batch = [
+            Delivery(c.id, c.interaction, c.attempts + 1, c.record_refs, c.document)
+            for c in claimed
+        ]
         deadline = self._deadline(lane, len(batch))
         calls: list[_Call] = []
         retrying = AsyncRetrying(
@@ -534,9 +539,7 @@ class DeliveryEngine:
             problem = f"backend returned {len(outcomes)} outcomes for {len(batch)} deliveries"
             log.error("backend %s: %s", lane.name, problem)
             return calls, [Retry(problem)] * len(batch)
-        self._metrics.delivery_retries.labels(lane.name, "immediate").inc(
-            (len(calls) - 1) * len(batch)
-        )
+        lane.metrics.immediate_retries.inc((len(calls) - 1) * len(batch))
         return calls, outcomes
 
     def _decide(
@@ -548,11 +551,11 @@ class DeliveryEngine:
         now: datetime,
     ) -> DeliveryUpdate:
         """Turn one delivery's outcome into its next state, within the backend's retry budget."""
-        metrics, name, retry = self._metrics, lane.name, lane.settings.retry
+        metrics, retry = lane.metrics, lane.settings.retry
         # Calls before the last raised (blips); the last one sent it unless it says otherwise.
         sent = not (isinstance(outcome, Retry) and not outcome.attempted)
         attempts = delivery.attempts + len(calls) - (0 if sent else 1)
-        metrics.delivery_attempts.labels(name).inc(len(calls) - (0 if sent else 1))
+        metrics.attempts.inc(len(calls) - (0 if sent else 1))
         log_rows = [
             AttemptRecord(
                 c.started_at, c.finished_at, "retry", lane.redact(_describe(c.error) or "")
@@ -569,9 +572,8 @@ class DeliveryEngine:
             return tuple(log_rows)
 
         if isinstance(outcome, Delivered):
-            metrics.deliveries.labels(name, "delivered").inc()
-            received = delivery.interaction.received_at
-            metrics.delivery_latency.labels(name).observe((now - received).total_seconds())
+            metrics.delivered.inc()
+            metrics.latency.observe((now - delivery.interaction.received_at).total_seconds())
             return DeliveryUpdate(
                 delivery.id,
                 "delivered",
@@ -584,8 +586,8 @@ class DeliveryEngine:
             if attempts < retry.max_attempts and age < retry.max_age:
                 after = min(outcome.after_s or 0.0, retry.max_age.total_seconds())
                 delay = max(after, self._backoff(lane, max(attempts, 1)))
-                metrics.deliveries.labels(name, "retried").inc()
-                metrics.delivery_retries.labels(name, "rescheduled").inc()
+                metrics.retried.inc()
+                metrics.rescheduled.inc()
                 return DeliveryUpdate(
                     delivery.id,
                     "pending",
@@ -596,9 +598,9 @@ class DeliveryEngine:
             reason = f"gave up after {attempts} attempts: {outcome.reason}"
         else:
             reason = outcome.reason
-        metrics.deliveries.labels(name, "dead").inc()
-        metrics.dead_letters.labels(name).inc()
-        log.warning("backend %s: delivery %d dead-lettered: %s", name, delivery.id, reason)
+        metrics.dead.inc()
+        metrics.dead_letters.inc()
+        log.warning("backend %s: delivery %d dead-lettered: %s", lane.name, delivery.id, reason)
         return DeliveryUpdate(delivery.id, "dead", with_last("dead", reason), error=reason)
 
     @staticmethod

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -22,12 +23,13 @@ from gateway.rejections import RejectionLog
 from gateway.request import WebhookRequest, WebhookResponse
 from gateway.runtime import Gateway
 
-__all__ = ["GATEWAY", "handle_webhook", "install_edge"]
+__all__ = ["GATEWAY", "channel_webhook", "handle_webhook", "install_edge"]
 
 log = logging.getLogger("gateway.ingest")
 GATEWAY = web.AppKey("gateway", Gateway)
 BODIES = web.AppKey("bodies", BodyReader)
 REJECTIONS = web.AppKey("rejections", RejectionLog)
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _FORM = "application/x-www-form-urlencoded"
 _QUIET = frozenset({"client_disconnected", "shutting_down", "store_unavailable"})
 """Outcomes that are not the sender's fault: logged elsewhere, or not worth a warning."""
@@ -58,10 +60,22 @@ def _reject(outcome: str, status: int, message: str, **headers: str) -> _Rejecte
     return _RejectedError(outcome, response, message)
 
 
+def channel_webhook(channel_id: str) -> _Handler:
+    """Return the handler of `/webhooks/{channel_id}` for one configured channel."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await _take(request, channel_id)
+
+    return handle
+
+
 async def handle_webhook(request: web.Request) -> web.StreamResponse:
     """Take one webhook for `/webhooks/{channel_id}`."""
+    return await _take(request, request.match_info["channel_id"])
+
+
+async def _take(request: web.Request, channel_id: str) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
-    channel_id = request.match_info["channel_id"]
     channel = gateway.channels.get(channel_id)
     if channel is None:
         # Not a metric label: unknown ids are attacker-chosen.
@@ -203,7 +217,12 @@ def _handshake_reason(answer: WebhookResponse) -> str:
 
 
 def _response(answer: WebhookResponse) -> web.Response:
-    response = web.Response(status=answer.status, body=answer.body, headers=answer.headers)
-    if answer.content_type:
-        response.content_type = answer.content_type
-    return response
+    headers, content_type = answer.headers, answer.content_type or None
+    if content_type and any(name.lower() == "content-type" for name in headers):
+        # The channel's `content_type` wins over a Content-Type among its headers.
+        response = web.Response(status=answer.status, body=answer.body, headers=headers)
+        response.content_type = content_type
+        return response
+    return web.Response(
+        status=answer.status, body=answer.body, headers=headers or None, content_type=content_type
+    )

@@ -7,7 +7,7 @@ from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 from gateway.identity import IDENTITY_EVENTS
 from gateway.service_events import Chase, ServiceEvent
 
-__all__ = ["ChannelMetrics", "Metrics"]
+__all__ = ["ChannelMetrics", "LaneMetrics", "Metrics"]
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -51,6 +51,21 @@ class ChannelMetrics:
         if counter is None:
             counter = self._outcomes[outcome] = self._requests.labels(self.channel_id, outcome)
         counter.inc()
+
+
+class LaneMetrics:
+    """One delivery target's per-delivery metrics, resolved once (as `ChannelMetrics`)."""
+
+    def __init__(self, metrics: Metrics, backend: str) -> None:
+        self.delivered = metrics.deliveries.labels(backend, "delivered")
+        self.retried = metrics.deliveries.labels(backend, "retried")
+        self.dead = metrics.deliveries.labels(backend, "dead")
+        self.attempts = metrics.delivery_attempts.labels(backend)
+        self.immediate_retries = metrics.delivery_retries.labels(backend, "immediate")
+        self.rescheduled = metrics.delivery_retries.labels(backend, "rescheduled")
+        self.dead_letters = metrics.dead_letters.labels(backend)
+        self.latency = metrics.delivery_latency.labels(backend)
+        self.circuit = metrics.circuit_state.labels(backend)
 
 
 class Metrics:
@@ -209,12 +224,20 @@ class Metrics:
             registry=self.registry,
         )
         self._channels: dict[str, ChannelMetrics] = {}
+        self._lanes: dict[str, LaneMetrics] = {}
 
     def channel(self, channel_id: str) -> ChannelMetrics:
         """Return the ingest metrics of a configured channel."""
         found = self._channels.get(channel_id)
         if found is None:
             found = self._channels[channel_id] = ChannelMetrics(self, channel_id)
+        return found
+
+    def lane(self, backend: str) -> LaneMetrics:
+        """Return the delivery metrics of a delivery target (a backend or a sender)."""
+        found = self._lanes.get(backend)
+        if found is None:
+            found = self._lanes[backend] = LaneMetrics(self, backend)
         return found
 
     def service(self, event: ServiceEvent) -> None:

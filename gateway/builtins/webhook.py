@@ -67,8 +67,12 @@ class WebhookSettings(BackendSettings):
         return secrets
 
 
-def cloud_event(interaction: Interaction, record_refs: Sequence[str] = ()) -> dict[str, Any]:
+def cloud_event(
+    interaction: Interaction, record_refs: Sequence[str] = (), document: str | None = None
+) -> dict[str, Any]:
     """Return `interaction` as a CloudEvents 1.0 structured JSON event (ready for orjson).
+
+    `document` is the interaction's JSON when the caller has it (`Delivery.interaction_json`).
 
     `record_refs`, the records the receiver reported for this customer before, travel as the
     `recordrefs` extension attribute: a JSON array in a string (extension values are strings).
@@ -80,8 +84,8 @@ def cloud_event(interaction: Interaction, record_refs: Sequence[str] = ()) -> di
         "type": EVENT_TYPE,
         "time": interaction.occurred_at.isoformat().replace("+00:00", "Z"),
         "datacontenttype": "application/json",
-        # pydantic writes the interaction's JSON itself: no intermediate dicts on the hot path.
-        "data": orjson.Fragment(interaction.model_dump_json()),
+        # The stored JSON, or pydantic's: no intermediate dicts on the hot path.
+        "data": orjson.Fragment(document or interaction.model_dump_json()),
     }
     if interaction.customer_id:
         event["subject"] = interaction.customer_id
@@ -197,7 +201,7 @@ class WebhookBackend(Backend[WebhookSettings]):
 
     async def _send(self, group: Sequence[Delivery]) -> tuple[Outcome, bool]:
         """POST one request; return its outcome and whether the whole receiver is failing."""
-        events = [cloud_event(d.interaction, d.record_refs) for d in group]
+        events = [cloud_event(d.interaction, d.record_refs, d.interaction_json()) for d in group]
         if self.settings.batch_size == 1:
             [event] = events
             body, msg_id, content_type = orjson.dumps(event), event["id"], EVENT_CONTENT_TYPE

@@ -142,6 +142,9 @@ class ClaimedDelivery:
     """When the delivery job was created (its age decides `retry.max_age`)."""
     record_refs: tuple[str, ...] = ()
     """The records this backend reported for the interaction's customer (the crosswalk)."""
+    document: str | None = None
+    """`interaction`'s stored JSON, when `interaction` is exactly that (not when a merge since
+    its commit changed its customer): backends send it without serialising again."""
 
 
 @dataclass(frozen=True, slots=True)

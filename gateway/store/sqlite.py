@@ -137,6 +137,10 @@ _INSERT_INTERACTION = (
 )
 _HIGHEST_STATUS = "SELECT max(status_rank) FROM interactions WHERE channel_id = ? AND status_of = ?"
 _SELECT_FIRST_ID = "SELECT id FROM interactions WHERE channel_id = ? AND external_id = ?"
+_SELECT_FIRST_IDS = (
+    "SELECT external_id, id FROM interactions WHERE channel_id = ? AND external_id IN "
+)
+_KEYS_PER_LOOKUP = 500
 
 
 def sqlite_path_from_url(url: str) -> str:
@@ -793,13 +797,16 @@ def _commit(
     recent: dict[str, Interaction],
 ) -> list[_Outcome]:
     cursor = conn.cursor()
-    write = partial(_write_item, cursor, resolver, utc_text(datetime.now(UTC)))
+    now = utc_text(datetime.now(UTC))
 
     def whole(_: sqlite3.Connection) -> list[_Outcome]:
         resolver.check(cursor)
+        write = partial(_write_item, cursor, resolver, now, _first_ids(cursor, requests))
         return [[write(item) for item in items] for items in requests]
 
     def one_by_one(_: sqlite3.Connection) -> list[_Outcome]:
+        # A request rolled back must take its ids with it: look each key up as it comes.
+        write = partial(_write_item, cursor, resolver, now, None)
         results = [_write_request(cursor, write, items) for items in requests]
         if any(isinstance(result, Exception) for result in results):
             resolver.forget()  # what the failed requests cached was rolled back
@@ -855,12 +862,42 @@ def _write_request(
     return results
 
 
+def _first_ids(
+    cursor: sqlite3.Cursor, requests: list[Sequence[CommitItem]]
+) -> dict[tuple[str, str], str]:
+    """Return the stored id of each (channel id, external id) of `requests` already stored:
+    one look-up per channel and `_KEYS_PER_LOOKUP` keys, not one per item."""
+    wanted: dict[str, list[str]] = {}
+    for items in requests:
+        for item in items:
+            wanted.setdefault(item.interaction.channel.id, []).append(item.interaction.external_id)
+    firsts: dict[tuple[str, str], str] = {}
+    for channel_id, keys in wanted.items():
+        for start in range(0, len(keys), _KEYS_PER_LOOKUP):
+            chunk = keys[start : start + _KEYS_PER_LOOKUP]
+            sql = _SELECT_FIRST_IDS + f"({', '.join('?' * len(chunk))})"
+            for external_id, first in cursor.execute(sql, (channel_id, *chunk)):
+                firsts[channel_id, external_id] = first
+    return firsts
+
+
 def _write_item(
-    cursor: sqlite3.Cursor, resolver: IdentityResolver, now: str, item: CommitItem
+    cursor: sqlite3.Cursor,
+    resolver: IdentityResolver,
+    now: str,
+    firsts: dict[tuple[str, str], str] | None,
+    item: CommitItem,
 ) -> CommitResult:
+    """Store one item; `firsts` holds the ids of the batch's keys stored so far (None: look
+    each key up)."""
     key = (item.interaction.channel.id, item.interaction.external_id)
-    if first := cursor.execute(_SELECT_FIRST_ID, key).fetchone():
-        return CommitResult(first[0], duplicate=True)
+    if firsts is None:
+        found = cursor.execute(_SELECT_FIRST_ID, key).fetchone()
+        first = found[0] if found else None
+    else:
+        first = firsts.get(key)
+    if first is not None:
+        return CommitResult(first, duplicate=True)
     if item.send and (sent := messages.sent_before(cursor, item.send.idempotency_key)):
         return CommitResult(sent, duplicate=True)  # the same key, another channel chosen since
     occurred = utc_text(item.interaction.occurred_at)
@@ -870,7 +907,7 @@ def _write_item(
         if highest is None and _sent_elsewhere(cursor, interaction):
             metadata = {**interaction.metadata, SENT_ELSEWHERE: "true"}
             interaction = interaction.model_copy(update={"metadata": metadata})
-    i, service = resolver.resolve(cursor, interaction, now, occurred)
+    i, service = resolver.resolve(cursor, interaction, now)
     received = utc_text(i.received_at)
     row = (i.id, *key, i.type, i.direction, occurred, received, i.customer_id, i.conversation_id)
     status_of = rank = None
@@ -881,6 +918,8 @@ def _write_item(
             backends = ()  # a late receipt: kept, but no backend goes back in time
         messages.advance(cursor, key[0], status_of, i.status.state, i.status.error, now)
     cursor.execute(_INSERT_INTERACTION, (*row, status_of, rank, i.model_dump_json()))
+    if firsts is not None:
+        firsts[key] = i.id
     if item.send is not None:
         messages.queue_send(cursor, i, item.send, backends, now)
     elif backends:

@@ -161,11 +161,23 @@ def transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], _
     return result
 
 
+_UTC_TEXT = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"
+
+
 def utc_text(moment: datetime) -> str:
     """Return `moment` as fixed-width ISO-8601 UTC text: text order is time order."""
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
-    return moment.isoformat(timespec="microseconds")[:-6] + "Z"  # "+00:00" becomes "Z"
+    # Formatted by hand: a third cheaper than isoformat() and its "+00:00" cut off.
+    return _UTC_TEXT % (
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+        moment.microsecond,
+    )
 
 
 def parse_utc(text: str) -> datetime:
@@ -205,9 +217,13 @@ def claim(
             _dead_letter_unreadable(conn, backend, row_id, interaction, now)
             continue
         root, refs = now_known.get(customer_id, (customer_id, ()))
+        document: str | None = body
         if root != customer_id:
             interaction = interaction.model_copy(update={"customer_id": root})
-        claimed.append(ClaimedDelivery(row_id, interaction, attempts, parse_utc(created), refs))
+            document = None
+        claimed.append(
+            ClaimedDelivery(row_id, interaction, attempts, parse_utc(created), refs, document)
+        )
     return claimed
 
 

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
-from ulid import ULID
-
 from gateway.identity import (
     IdentityEvent,
     IdentityObserver,
@@ -25,7 +23,14 @@ from gateway.identity import (
     business_party,
     customer_party,
 )
-from gateway.schema import AUTOMATED, ChannelKind, ConversationContext, Identity, Interaction
+from gateway.schema import (
+    AUTOMATED,
+    ChannelKind,
+    ConversationContext,
+    Identity,
+    Interaction,
+    new_interaction_id,
+)
 from gateway.service_events import SENT_ELSEWHERE, Chase, Contact, ServiceEvent, Waiting, advance
 from gateway.store.sqlite_deliveries import parse_utc, utc_text
 from gateway.store.sqlite_service import IS_CONTACT
@@ -97,7 +102,7 @@ _INSERT_PROPOSAL = (
 
 def new_customer_id() -> str:
     """Return a fresh customer id, `cus_<ULID>`."""
-    return f"cus_{ULID()}"
+    return f"cus_{new_interaction_id()}"
 
 
 def root_of(cur: sqlite3.Cursor, customer_id: str) -> tuple[str, str] | None:
@@ -166,7 +171,7 @@ class _Conversation:
     """The state of a customer's latest conversation after its last contact."""
 
     id: str
-    last_activity_at: str
+    last_activity_at: datetime
     size: int
     channels: list[str]
     """Channel kinds, sorted."""
@@ -256,12 +261,12 @@ class IdentityResolver:
         return found
 
     def resolve(
-        self, cur: sqlite3.Cursor, interaction: Interaction, now: str, occurred: str
+        self, cur: sqlite3.Cursor, interaction: Interaction, now: str
     ) -> tuple[Interaction, ServiceEvent | None]:
         """Return `interaction` with its customer, conversation and context, and what it did to
         its conversation's service (`service_events`); update the graph.
 
-        `now` is the commit's time and `occurred` the interaction's `occurred_at`, as text.
+        `now` is the commit's time, as text.
         Identity trust (docs/identity.md): only verified identities merge customers or join a
         known customer's graph; a verified identity held by an asserted row (a claim someone
         typed) is taken back by whoever proves it, and the claim's holder gets a proposal.
@@ -294,7 +299,7 @@ class IdentityResolver:
         if interaction.type == "status":
             if SENT_ELSEWHERE in interaction.metadata and owners:  # an answer given elsewhere
                 root = self._ranked(list(owners.values()))[0].root
-                return self._thread(cur, interaction, root, occurred, claimed=False)
+                return self._thread(cur, interaction, root, claimed=False)
             return self._attribute_status(cur, interaction, owners), None
         proven = [key for key in unknown if key in verified]
         claimed = not proven and not any(owner.verified for owner in owners.values())
@@ -350,7 +355,7 @@ class IdentityResolver:
                     self._owners[key] = replace(cached, named=True)
         if claimed:
             self._count("claimed")
-        return self._thread(cur, interaction, root, occurred, claimed=claimed)
+        return self._thread(cur, interaction, root, claimed=claimed)
 
     def _learn_business(
         self, cur: sqlite3.Cursor, identities: Iterable[Identity], now: str
@@ -483,9 +488,8 @@ class IdentityResolver:
             attached.add(key)
         return attached
 
-    def _within_window(self, interaction: Interaction, last_activity: str) -> bool:
-        gap = abs(interaction.occurred_at - parse_utc(last_activity))
-        return gap <= self.policy.conversation_window
+    def _within_window(self, interaction: Interaction, last_activity: datetime) -> bool:
+        return abs(interaction.occurred_at - last_activity) <= self.policy.conversation_window
 
     def _conversation(self, cur: sqlite3.Cursor, root: str) -> _Conversation | None:
         """Return the latest conversation of the customer `root` (its whole tree), or None."""
@@ -516,7 +520,7 @@ class IdentityResolver:
         context, kind = after.context, after.channel.kind
         return _Conversation(
             latest,
-            max(row[2] for row in rows),
+            parse_utc(max(row[2] for row in rows)),
             context.conversation_size,
             list(context.conversation_channels),
             kind,
@@ -528,7 +532,6 @@ class IdentityResolver:
         cur: sqlite3.Cursor,
         interaction: Interaction,
         root: str,
-        occurred: str,
         *,
         claimed: bool,
     ) -> tuple[Interaction, ServiceEvent | None]:
@@ -542,7 +545,9 @@ class IdentityResolver:
         current = self._conversation(cur, root)
         if current is None or not self._within_window(interaction, current.last_activity_at):
             waiting, event = advance(None, contact)
-            current = _Conversation(f"conv_{ULID()}", occurred, 1, [kind], kind, waiting)
+            current = _Conversation(
+                f"conv_{new_interaction_id()}", interaction.occurred_at, 1, [kind], kind, waiting
+            )
             self._conversations[root] = current
             previous = None
         else:
@@ -550,10 +555,10 @@ class IdentityResolver:
             current.waiting, event = advance(current.waiting, contact)
             if kind not in current.channels:
                 current.channels = sorted([*current.channels, kind])
-            current.last_activity_at = max(current.last_activity_at, occurred)
+            current.last_activity_at = max(current.last_activity_at, interaction.occurred_at)
             current.size += 1
             current.last_channel = kind
-        context = ConversationContext.model_construct(
+        context = ConversationContext(
             conversation_channels=cast("list[ChannelKind]", list(current.channels)),
             conversation_size=current.size,
             repeat_contact=isinstance(event, Chase),
