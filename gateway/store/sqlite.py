@@ -900,6 +900,8 @@ def _write_item(
         return CommitResult(first, duplicate=True)
     if item.send and (sent := messages.sent_before(cursor, item.send.idempotency_key)):
         return CommitResult(sent, duplicate=True)  # the same key, another channel chosen since
+    if _may_echo(item) and (sent := messages.sent_as(cursor, *key)):
+        return CommitResult(sent, duplicate=True)  # the provider's echo of the gateway's send
     occurred = utc_text(item.interaction.occurred_at)
     interaction, highest = item.interaction, None
     if (receipt := interaction.status) is not None:
@@ -927,6 +929,15 @@ def _write_item(
         jobs = [(i.id, backend, order_key, now) for backend in backends]
         cursor.executemany(INSERT_DELIVERY, jobs)
     return CommitResult(i.id, duplicate=False, interaction=i, service=service)
+
+
+def _may_echo(item: CommitItem) -> bool:
+    """Whether `item` may be a provider's echo of a message the gateway sent (an Instagram
+    `is_echo` names the message by the id the Send API answered with)."""
+    interaction = item.interaction
+    return (
+        item.send is None and interaction.direction == "outbound" and interaction.type == "message"
+    )
 
 
 def _sent_elsewhere(cursor: sqlite3.Cursor, receipt: Interaction) -> bool:

@@ -55,6 +55,9 @@ _ADVANCE = (
     " WHERE channel_id = :channel AND provider_message_id = :provider AND state_rank < :rank"
 )
 _BY_PROVIDER_ID = "SELECT 1 FROM outbound_messages WHERE channel_id = ? AND provider_message_id = ?"
+_SENT_AS = (
+    "SELECT interaction_id FROM outbound_messages WHERE channel_id = ? AND provider_message_id = ?"
+)
 _ANY_QUEUED = "SELECT 1 FROM outbound_messages WHERE state = 'queued' AND channel_id = ? LIMIT 1"
 _HIGHEST_RECEIPT = (
     "SELECT body FROM interactions WHERE channel_id = ? AND status_of = ?"
@@ -73,6 +76,13 @@ def sent_before(cur: sqlite3.Cursor, idempotency_key: str) -> str | None:
     """Return the interaction id of the message created with this key, or None."""
     sql = "SELECT interaction_id FROM outbound_messages WHERE idempotency_key = ?"
     row = cur.execute(sql, (idempotency_key,)).fetchone()
+    return None if row is None else cast("str", row[0])
+
+
+def sent_as(cur: sqlite3.Cursor, channel_id: str, provider_id: str) -> str | None:
+    """Return the interaction id of the message the gateway sent on `channel_id` that the
+    provider accepted as `provider_id`, or None."""
+    row = cur.execute(_SENT_AS, (channel_id, provider_id)).fetchone()
     return None if row is None else cast("str", row[0])
 
 

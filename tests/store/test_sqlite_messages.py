@@ -128,3 +128,19 @@ async def test_replaying_every_dead_letter_leaves_parked_sends_alone(store: Sqli
     assert await store.claim("channel:sms", 1, now=start + LEASE * 2, lease=LEASE) == []
     assert await store.replay(now=start) == 0
     assert await store.replay(now=start, backend="channel:sms") == 1
+
+
+async def test_the_providers_echo_of_a_send_is_the_message_already_stored(
+    store: SqliteStore,
+) -> None:
+    message_id = await queue(store)
+    [claimed] = await store.claim("channel:sms", 1, now=datetime.now(UTC), lease=LEASE)
+    await store.record([accepted(claimed.id, "mid.1")])
+    message = await store.get_message(message_id)
+    assert message is not None
+    # Instagram echoes a message it accepted under the id the Send API answered with.
+    [echo] = await store.commit([CommitItem(outbound("mid.1"), ("crm",))])
+    assert (echo.duplicate, echo.interaction_id) == (True, message.interaction_id)
+    # An answer sent from the provider's own inbox is the business's, and stored.
+    [elsewhere] = await store.commit([CommitItem(outbound("mid.2"), ("crm",))])
+    assert not elsewhere.duplicate
