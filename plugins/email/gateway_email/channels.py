@@ -67,7 +67,7 @@ class EmailChannel(Channel[SettingsT]):
     def message(self, req: WebhookRequest, email: Email, raw: Any) -> list[Interaction]:
         """Return the interaction of the inbound `email` (`raw`: the provider's fields)."""
         fields = email_fields(email, self.settings.inbound_addresses, req.received_at)
-        return [self.interaction(req, raw=raw, **fields)]
+        return [self.interaction_from(req, fields, raw=raw)]
 
 
 class _BasicAuthChannel(EmailChannel[BasicAuthSettings]):
@@ -112,7 +112,7 @@ class SendGridInboundChannel(EmailChannel[SendGridSettings]):
             document = req.json()
             raw = document if self.settings.include_raw else None
             found = sendgrid_statuses(document, req.received_at)
-            return [self.interaction(req, raw=raw, **fields) for fields in found]
+            return [self.interaction_from(req, fields, raw=raw) for fields in found]
         form = read_form(req)
         email = sendgrid_email(form)
         return self.message(req, email, form.fields() if self.settings.include_raw else None)
@@ -132,7 +132,7 @@ class PostmarkInboundChannel(_BasicAuthChannel):
         if isinstance(record, str) and record in EVENT_TYPES:
             fields = postmark_status(document, req.received_at)
             raw = document if self.settings.include_raw else None
-            return [] if fields is None else [self.interaction(req, raw=raw, **fields)]
+            return [] if fields is None else [self.interaction_from(req, fields, raw=raw)]
         email = postmark_email(document)
         return self.message(req, email, document if self.settings.include_raw else None)
 
@@ -178,7 +178,7 @@ class MailgunInboundChannel(EmailChannel[MailgunSettings]):
             document = req.json()
             fields = mailgun_status(document, req.received_at)
             raw = document if self.settings.include_raw else None
-            return [] if fields is None else [self.interaction(req, raw=raw, **fields)]
+            return [] if fields is None else [self.interaction_from(req, fields, raw=raw)]
         form = read_form(req)
         email = mailgun_email(form)
         return self.message(req, email, form.fields() if self.settings.include_raw else None)

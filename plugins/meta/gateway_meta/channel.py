@@ -73,7 +73,7 @@ class MetaChannel(Channel[MetaSettings]):
         """Build an interaction from the event at `at` (its `raw` defaults to that event's JSON);
         an invalid one is a 422 naming `at`."""
         try:
-            return self.interaction(req, raw=at.value if raw is None else raw, **fields)
+            return self.interaction_from(req, fields, raw=at.value if raw is None else raw)
         except PayloadError as exc:
             reason = f"{exc.field}: {exc.reason}" if exc.field else exc.reason
             raise PayloadError(reason, field=at.path or None, status=exc.status) from None

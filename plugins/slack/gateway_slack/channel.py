@@ -98,7 +98,7 @@ class SlackChannel(Channel[SlackSettings]):
     ) -> Interaction:
         """Build the interaction (`raw`: the whole envelope); an invalid one is a 422."""
         try:
-            return self.interaction(req, raw=root.value, **fields)
+            return self.interaction_from(req, fields, raw=root.value)
         except PayloadError as exc:
             reason = f"{exc.field}: {exc.reason}" if exc.field else exc.reason
             raise PayloadError(reason, field=event.path, status=exc.status) from None

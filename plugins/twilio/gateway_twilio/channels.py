@@ -71,7 +71,7 @@ class TwilioChannel(Channel[SettingsT]):
     def build(self, req: WebhookRequest, params: Params, fields: dict[str, Any]) -> Interaction:
         """Return the interaction of `fields`, with the provider's parameters as `raw`."""
         raw = params.raw() if self.settings.include_raw else None
-        return self.interaction(req, raw=raw, **fields)
+        return self.interaction_from(req, fields, raw=raw)
 
     def with_kind(self, interaction: Interaction, kind: ChannelKind) -> Interaction:
         """Return `interaction` reported under another channel kind (an MMS on an SMS channel)."""
