@@ -144,3 +144,35 @@ async def test_queue_migration_keeps_existing_deliveries(
         assert len(claimed) == 1
     finally:
         await store.close()
+
+
+async def test_lean_indexes_migration_keeps_every_delivery_listed(
+    conn: sqlite3.Connection, db_path: Path
+) -> None:
+    migrate(conn, load_migrations()[:9])
+    conn.execute(
+        "INSERT INTO interactions (id, channel_id, external_id, type, direction, occurred_at,"
+        " received_at, body) VALUES ('i1', 'web', 'm1', 'message', 'inbound', ?1, ?1, ?2)",
+        (STAMP, make_interaction().model_dump_json()),
+    )
+    for backend, state in (("crm", "delivered"), ("log", "dead"), ("audit", "pending")):
+        conn.execute(
+            "INSERT INTO deliveries (interaction_id, backend, state, next_attempt_at, created_at,"
+            " updated_at) VALUES ('i1', ?, ?, ?3, ?3, ?3)",
+            (backend, state, STAMP),
+        )
+
+    assert migrate(conn) == list(range(10, LATEST + 1))
+
+    indexes = {n for (n,) in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'index'")}
+    assert "deliveries_unfinished" in indexes
+    assert "deliveries_state" not in indexes
+    store = SqliteStore(str(db_path))
+    await store.open()
+    try:
+        for backend, state in (("crm", "delivered"), ("log", "dead"), ("audit", "pending")):
+            [listed] = await store.list_deliveries(state=state)
+            assert (listed.backend, listed.state) == (backend, state)
+        assert len(await store.list_deliveries()) == 3
+    finally:
+        await store.close()
