@@ -189,3 +189,28 @@ def test_counting_by_state_reads_one_index_not_the_rows(conn: sqlite3.Connection
     assert plans(conn, deliveries.delivery_counts) == [
         "SCAN deliveries USING COVERING INDEX deliveries_due"
     ]
+
+
+WRITES: dict[str, tuple[str, Any]] = {
+    "store an interaction": (store_sql._INSERT_INTERACTION, ("i2", "web", "m2", *"abcdefghi")),
+    "queue a delivery": (deliveries.INSERT_DELIVERY, ("i1", "log", "cus_1", STAMP)),
+    "lease": (deliveries._LEASE, (STAMP, STAMP, 1)),
+    "record": (deliveries._RECORD, ("delivered", 1, None, None, STAMP, STAMP, 1)),
+    "attempt": (
+        deliveries._INSERT_ATTEMPT,
+        {"id": 1, "started": STAMP, "finished": STAMP, "outcome": "retry", "error": None},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", WRITES)
+def test_a_write_of_the_hot_path_builds_no_temporary_table(
+    conn: sqlite3.Connection, name: str
+) -> None:
+    """A CHECK like `state IN ('a', 'b', 'c')` would build one for every row written."""
+    sql, params = WRITES[name]
+    program = conn.execute("EXPLAIN " + sql, params).fetchall()
+    # EXPLAIN lists the triggers' programs after the statement's, each from address 0 again.
+    statement = program[: next((n for n, op in enumerate(program) if n and op[0] == 0), None)]
+
+    assert [op for op in statement if op[1] in ("OpenEphemeral", "SorterOpen")] == []
