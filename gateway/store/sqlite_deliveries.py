@@ -76,6 +76,9 @@ _DELIVERY_COLUMNS = (
     " (SELECT count(*) FROM delivery_attempts AS a WHERE a.delivery_id = deliveries.id),"
     " last_error, next_attempt_at FROM deliveries"
 )
+_UNFINISHED = " AND state <> 'delivered'"
+"""Written so in the partial index deliveries_unfinished (migration 0010): SQLite uses it only
+for a query naming the same term."""
 # Each arm reads the claimable rows of one state in (next_attempt_at, id) order from
 # deliveries_due, so the merge stops after `limit` rows.
 _CLAIMABLE = """
@@ -98,10 +101,12 @@ _RECORD = (
     " next_attempt_at = ?, lease_until = NULL, delivered_at = ?, updated_at = ?"
     " WHERE id = ? AND state = 'in_flight'"
 )
+# VALUES with a scalar subquery, not INSERT ... SELECT from the same table: that one goes
+# through a temporary table first.
 _INSERT_ATTEMPT = (
     "INSERT INTO delivery_attempts (delivery_id, number, started_at, finished_at, outcome, error)"
-    " SELECT :id, coalesce(max(number), 0) + 1, :started, :finished, :outcome, :error"
-    " FROM delivery_attempts WHERE delivery_id = :id"
+    " VALUES (:id, (SELECT coalesce(max(number), 0) + 1 FROM delivery_attempts"
+    " WHERE delivery_id = :id), :started, :finished, :outcome, :error)"
 )
 _RELEASE = (
     "UPDATE deliveries SET state = 'pending', lease_until = NULL, updated_at = ?"
@@ -391,6 +396,8 @@ def list_deliveries(
     sql = f"SELECT {_DELIVERY_COLUMNS} WHERE id > :after"
     if state is not None:
         sql += " AND state = :state"
+    if state not in (None, "delivered"):
+        sql += _UNFINISHED  # a range of deliveries_unfinished, not the delivered history
     if backend is not None:
         sql += " AND backend = :backend"
     params = {"after": after_id or 0, "state": state, "backend": backend, "limit": limit}

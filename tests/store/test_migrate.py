@@ -9,12 +9,15 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import StoreUnavailableError
+from gateway.store.base import DeliveryUpdate
 from gateway.store.migrate import Migration, load_migrations, migrate
 from gateway.store.sqlite import SqliteStore
+from gateway.store.sqlite_deliveries import INSERT_DELIVERY
 from tests.store.factories import make_interaction
 
 LATEST = len(load_migrations())
 STAMP = "2024-05-01T12:00:00.000000Z"
+QUEUE_TABLES = ("deliveries", "delivery_attempts")
 
 
 @pytest.fixture
@@ -142,5 +145,52 @@ async def test_queue_migration_keeps_existing_deliveries(
     try:
         claimed = await store.claim("crm", 10, now=datetime.now(UTC), lease=timedelta(minutes=1))
         assert len(claimed) == 1
+    finally:
+        await store.close()
+
+
+async def test_delivery_queue_rebuild_keeps_rows_constraints_and_triggers(
+    conn: sqlite3.Connection, db_path: Path
+) -> None:
+    migrate(conn, load_migrations()[:9])
+    for n in range(3):
+        conn.execute(
+            "INSERT INTO interactions (id, channel_id, external_id, type, direction, occurred_at,"
+            " received_at, body) VALUES (?1, 'web', ?1, 'message', 'inbound', ?2, ?2, ?3)",
+            (f"i{n}", STAMP, make_interaction(f"m{n}").model_dump_json()),
+        )
+    conn.execute(INSERT_DELIVERY, ("i0", "log", None, STAMP))
+    conn.execute(INSERT_DELIVERY, ("i1", "crm", "cus_1", STAMP))  # the head of its queue
+    conn.execute(INSERT_DELIVERY, ("i2", "crm", "cus_1", STAMP))  # waits behind it
+    conn.execute("UPDATE deliveries SET state = 'dead', last_error = 'gone' WHERE id = 1")
+    conn.execute(
+        "INSERT INTO delivery_attempts (delivery_id, number, started_at, finished_at, outcome,"
+        " error) VALUES (1, 1, ?1, ?1, 'dead', 'gone')",
+        (STAMP,),
+    )
+    before = [conn.execute(f"SELECT * FROM {t} ORDER BY id").fetchall() for t in QUEUE_TABLES]
+
+    assert migrate(conn) == list(range(10, LATEST + 1))
+
+    assert [conn.execute(f"SELECT * FROM {t} ORDER BY id").fetchall() for t in QUEUE_TABLES] == (
+        before
+    )
+    indexes = {n for (n,) in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'index'")}
+    assert {"deliveries_unfinished", "deliveries_due", "deliveries_queue"} <= indexes
+    assert "deliveries_state" not in indexes
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("UPDATE deliveries SET state = 'lost' WHERE id = 1")
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("UPDATE delivery_attempts SET outcome = 'lost' WHERE id = 1")
+    store = SqliteStore(str(db_path))
+    await store.open()
+    try:
+        [dead] = await store.list_deliveries(state="dead")
+        assert (dead.id, dead.last_error, dead.attempts) == (1, "gone", 1)
+        head = await store.claim("crm", 10, now=datetime.now(UTC), lease=timedelta(minutes=1))
+        assert [c.id for c in head] == [2]
+        await store.record([DeliveryUpdate(2, "delivered", ())])
+        after = await store.claim("crm", 10, now=datetime.now(UTC), lease=timedelta(minutes=1))
+        assert [c.id for c in after] == [3]  # the trigger handed the queue on
     finally:
         await store.close()
