@@ -54,8 +54,13 @@ _T = TypeVar("_T")
 log = logging.getLogger("gateway.delivery")
 
 Cursor = tuple[str, int]
-"""A position in arrival order: (received_at, rowid) of the last interaction seen."""
+"""A position in arrival (rowid) order: (the `received_at` a backfill starts at, "" for a prune;
+the rowid of the last interaction seen, 0 before the first)."""
 FIRST_ROW: Cursor = ("", 0)
+ARRIVAL_SLACK = timedelta(minutes=10)
+"""How far `received_at` may run backwards along rowid order. Rows are stored in arrival order (a
+commit waits at most ~1.5 s from its request's arrival), so there is no index on `received_at`:
+backfill and prune scan by rowid and give clock steps and late commits this much room."""
 
 _STATES: tuple[DeliveryState, ...] = ("pending", "in_flight", "delivered", "dead")
 
@@ -116,23 +121,24 @@ _REPLAY = (
     "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = :now,"
     " created_at = :now, lease_until = NULL, updated_at = :now WHERE state = 'dead'"
 )
-# The redundant `received_at >= :after` bounds the index range; the OR skips rows already seen.
-_AFTER_CURSOR = (
-    " i.received_at >= :after AND (i.received_at > :after OR i.rowid > :after_rowid)"
-    " ORDER BY i.received_at, i.rowid LIMIT :size"
-)
 _UNROUTED = (
-    "SELECT i.received_at, i.rowid, i.id, i.channel_id, i.external_id, i.received_at, i.body"
-    " FROM interactions AS i WHERE NOT EXISTS ("
-    " SELECT 1 FROM deliveries AS d WHERE d.interaction_id = i.id AND d.backend = :backend)"
-    " AND" + _AFTER_CURSOR
+    "SELECT i.rowid, i.id, i.channel_id, i.external_id, i.received_at, i.body"
+    " FROM interactions AS i WHERE i.rowid > :after_rowid AND i.received_at >= :since"
+    " AND NOT EXISTS (SELECT 1 FROM deliveries AS d"
+    " WHERE d.interaction_id = i.id AND d.backend = :backend)"
+    " ORDER BY i.rowid LIMIT :size"
 )
-_PRUNABLE = (
-    "SELECT i.received_at, i.rowid, NOT EXISTS ("
-    " SELECT 1 FROM deliveries AS d WHERE d.interaction_id = i.id"
+_ARRIVALS = (
+    "SELECT rowid, received_at >= :horizon, received_at < :before AND NOT EXISTS ("
+    " SELECT 1 FROM deliveries AS d WHERE d.interaction_id = interactions.id"
     " AND d.state IN ('pending', 'in_flight', 'dead'))"
-    " FROM interactions AS i WHERE i.received_at < :before AND" + _AFTER_CURSOR
+    " FROM interactions WHERE rowid > :after_rowid ORDER BY rowid LIMIT :size"
 )
+"""The next rows in arrival order: (rowid, past the horizon, prunable)."""
+_ARRIVAL_AT = "SELECT rowid, received_at FROM interactions WHERE rowid >= ? ORDER BY rowid LIMIT 1"
+# The latest `before` and earliest `since` the slack can be added to or taken from.
+_LATEST_SHIFTABLE = datetime.max.replace(tzinfo=UTC) - ARRIVAL_SLACK
+_EARLIEST_SHIFTABLE = datetime.min.replace(tzinfo=UTC) + ARRIVAL_SLACK
 # Distinct backends by a skip-scan of deliveries_due, then index look-ups per backend: the cost
 # follows the live queue, not the delivered history.
 _QUEUE_STATS = """
@@ -329,11 +335,33 @@ def replay(
 def unrouted(
     conn: sqlite3.Connection, backend: str, after: Cursor, size: int
 ) -> tuple[list[StoredInteraction], Cursor]:
-    """Return up to `size` interactions after `after` with no delivery for `backend`."""
-    params = {"backend": backend, "after": after[0], "after_rowid": after[1], "size": size}
+    """Return up to `size` interactions after `after` with no delivery for `backend`.
+
+    The first call (`after` is (since, 0)) finds where rows received since `since` begin.
+    """
+    since, after_rowid = after
+    if not after_rowid:
+        earliest = max(parse_utc(since), _EARLIEST_SHIFTABLE) - ARRIVAL_SLACK
+        after_rowid = _first_arrival(conn, utc_text(earliest)) - 1
+    params = {"backend": backend, "since": since, "after_rowid": after_rowid, "size": size}
     rows = conn.execute(_UNROUTED, params).fetchall()
-    interactions = [load_interaction(row[2:]) for row in rows]
-    return interactions, (rows[-1][0], rows[-1][1]) if rows else after
+    interactions = [load_interaction(row[1:]) for row in rows]
+    return interactions, (since, rows[-1][0] if rows else after_rowid)
+
+
+def _first_arrival(conn: sqlite3.Connection, received: str) -> int:
+    """Return the rowid from which on, in arrival order, rows were received at `received` or
+    later: a binary search over rowids, a few dozen look-ups."""
+    low = 0
+    high = conn.execute("SELECT coalesce(max(rowid), 0) + 1 FROM interactions").fetchone()[0]
+    while low < high:
+        middle = (low + high) // 2
+        row = conn.execute(_ARRIVAL_AT, (middle,)).fetchone()
+        if row is None or row[1] >= received:
+            high = middle
+        else:
+            low = row[0] + 1
+    return low
 
 
 def queue_deliveries(
@@ -351,15 +379,25 @@ def queue_deliveries(
 def prune_chunk(
     conn: sqlite3.Connection, before: datetime, after: Cursor, size: int
 ) -> tuple[int, Cursor | None]:
-    """Delete prunable interactions among the next `size` received before `before`.
+    """Delete the prunable interactions received before `before` among the next `size` in
+    arrival order; the scan ends at the first row received `ARRIVAL_SLACK` after `before`.
 
     Returns how many were deleted and where to go on from (None: nothing left to look at).
     """
-    params = {"before": utc_text(before), "after": after[0], "after_rowid": after[1], "size": size}
-    rows = conn.execute(_PRUNABLE, params).fetchall()
-    doomed = [(rowid,) for _, rowid, prunable in rows if prunable]
+    horizon = min(before, _LATEST_SHIFTABLE) + ARRIVAL_SLACK
+    params = {
+        "before": utc_text(before),
+        "horizon": utc_text(horizon),
+        "after_rowid": after[1],
+        "size": size,
+    }
+    rows = conn.execute(_ARRIVALS, params).fetchall()
+    seen = next((n for n, (_, past, _) in enumerate(rows) if past), None)
+    doomed = [(rowid,) for rowid, _, prunable in rows[:seen] if prunable]
     deleted = conn.executemany("DELETE FROM interactions WHERE rowid = ?", doomed).rowcount
-    return deleted, (rows[-1][0], rows[-1][1]) if len(rows) == size else None
+    if seen is not None or len(rows) < size:
+        return deleted, None
+    return deleted, (after[0], rows[-1][0])
 
 
 def queue_stats(conn: sqlite3.Connection, now: datetime) -> dict[str, QueueStats]:

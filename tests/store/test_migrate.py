@@ -178,6 +178,7 @@ async def test_delivery_queue_rebuild_keeps_rows_constraints_and_triggers(
     indexes = {n for (n,) in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'index'")}
     assert {"deliveries_unfinished", "deliveries_due", "deliveries_queue"} <= indexes
     assert "deliveries_state" not in indexes
+    assert "interactions_received_at" not in indexes
     with pytest.raises(sqlite3.IntegrityError):
         conn.execute("UPDATE deliveries SET state = 'lost' WHERE id = 1")
     with pytest.raises(sqlite3.IntegrityError):

@@ -142,11 +142,11 @@ READS: dict[str, tuple[Callable[[sqlite3.Connection], object], tuple[str, ...]]]
     "queue stats": (lambda c: deliveries.queue_stats(c, NOW), ("deliveries_due",)),
     "backfill": (
         lambda c: deliveries.unrouted(c, "log", (STAMP, 0), 10),
-        ("interactions_received_at", "deliveries_interaction_backend"),
+        ("INTEGER PRIMARY KEY", "deliveries_interaction_backend"),
     ),
     "prune": (
         lambda c: deliveries.prune_chunk(c, NOW + timedelta(days=1), deliveries.FIRST_ROW, 10),
-        ("interactions_received_at", "deliveries_interaction_backend"),
+        ("INTEGER PRIMARY KEY", "deliveries_interaction_backend"),
     ),
 }
 

@@ -441,6 +441,49 @@ async def test_prune_deletes_only_finished_old_interactions(
     assert await store.prune(now() - timedelta(days=1)) == 0
 
 
+async def test_backfill_starts_where_arrivals_reach_since(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_module, "_CHUNK", 3)
+    start = now() - timedelta(days=1)
+    before = [interaction(received_at=start - timedelta(hours=5 - n)) for n in range(4)]
+    late = interaction(received_at=start + timedelta(seconds=1))
+    # Received before `late` but committed after it, within the slack.
+    just_before = interaction(received_at=start - timedelta(minutes=5))
+    within = [interaction(received_at=start + timedelta(minutes=n)) for n in range(5)]
+    for one in (*before, late, just_before, *within):  # the search looks at just_before first
+        await store.commit([CommitItem(one, ())])
+    planned: list[str] = []
+
+    def plan(i: Interaction) -> tuple[bool, str | None]:
+        planned.append(i.id)
+        return True, None
+
+    assert await store.backfill("crm", since=start, now=now(), plan=plan) == 6
+    assert planned == [late.id, *(i.id for i in within)]
+
+
+async def test_prune_ends_its_scan_past_the_arrival_slack(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_module, "_CHUNK", 2)
+    cutoff = now() - timedelta(days=1)
+    old, early = interaction(received_at=cutoff - timedelta(hours=1)), interaction()
+    just_after = interaction(received_at=cutoff + timedelta(seconds=1))
+    late = interaction(received_at=cutoff - timedelta(seconds=1))  # a late commit, within slack
+    # Received before the cutoff but stored after rows a day newer: a clock stepped back.
+    stepped_back = interaction(received_at=cutoff - timedelta(hours=2))
+    for one in (old, just_after, late, early, stepped_back):
+        await store.commit([CommitItem(one, ())])
+
+    assert await store.prune(cutoff) == 2
+
+    assert await store.get_interaction(old.id) is None
+    assert await store.get_interaction(late.id) is None
+    for kept in (just_after, early, stepped_back):
+        assert await store.get_interaction(kept.id) == kept
+
+
 async def test_list_deliveries_pages_by_id(store: SqliteStore) -> None:
     ids = await queue(store, None, None, None, None)
     log_id = (await queue(store, None, backend="log"))[0]
