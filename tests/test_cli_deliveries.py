@@ -121,7 +121,8 @@ def test_dlq_errors(config_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 def test_backfill_follows_routing_and_since(
     config_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    seed(config_path, [interaction(1, "sms"), interaction(5, "sms"), interaction(2)], dead=False)
+    # Seeded in arrival order, as a running gateway stores them: the oldest first.
+    seed(config_path, [interaction(5, "sms"), interaction(2), interaction(1, "sms")], dead=False)
     since = (NOW - timedelta(days=3)).date().isoformat()
     config = ("--config", str(config_path))
 

@@ -961,7 +961,8 @@ def _list_interactions(
     sql += " WHERE rowid > coalesce((SELECT rowid FROM interactions"
     sql += " WHERE id = :after), 0)"
     if channel_id is not None:
-        sql += " AND channel_id = :channel"
+        # `+` keeps the planner off the dedupe index: a page walks rowids, nothing is sorted.
+        sql += " AND +channel_id = :channel"
     rows = conn.execute(
         sql + " ORDER BY rowid LIMIT :limit",
         {"after": after, "channel": channel_id, "limit": limit},

@@ -161,16 +161,9 @@ PAGES = {
     "prune",
 }
 """Reads of one page of a long history: what they read follows the page, so nothing is sorted."""
-SORTS_A_CHANNEL = pytest.mark.xfail(
-    strict=True,
-    reason="the planner takes interactions_channel_external, then sorts every row of the channel",
-)
 
 
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=SORTS_A_CHANNEL) if "a channel" in n else n for n in READS],
-)
+@pytest.mark.parametrize("name", list(READS))
 def test_a_read_scans_no_whole_table(conn: sqlite3.Connection, name: str) -> None:
     read, indexes = READS[name]
 
