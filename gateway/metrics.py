@@ -219,8 +219,8 @@ class Metrics:
         )
         self.unanswered_conversations = Gauge(
             "gateway_unanswered_conversations",
-            "Open conversations whose latest non-automated contact is inbound (read from the"
-            " store at each scrape).",
+            "Open conversations whose latest non-automated contact is inbound (counted from the"
+            " store at a scrape; a slow count shows the last value, see docs/operations.md).",
             registry=self.registry,
         )
         self._channels: dict[str, ChannelMetrics] = {}

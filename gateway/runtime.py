@@ -16,7 +16,6 @@ from gateway.channel import Channel, ChannelContext, utc_now
 from gateway.config import GatewayConfig
 from gateway.delivery import DeliveryEngine
 from gateway.enricher import Enricher
-from gateway.errors import StoreUnavailableError
 from gateway.identity import IdentityPolicy
 from gateway.metrics import Metrics
 from gateway.pipeline import Pipeline
@@ -26,6 +25,7 @@ from gateway.routing import Router
 from gateway.service_report import unanswered_now
 from gateway.store.base import Store
 from gateway.store.sqlite import SqliteStore, sqlite_path_from_url
+from gateway.unanswered_gauge import UnansweredGauge
 from gateway.unusable import UnusableIdentity, metric_kind
 
 __all__ = ["SENDER_PREFIX", "Gateway", "open_store", "sender_target"]
@@ -117,17 +117,19 @@ class Gateway:
         self.targets: tuple[str, ...] = tuple(lanes)
         """Every delivery target: the backends, then the senders."""
         self.delivery = DeliveryEngine(self.store, lanes, self.metrics, clock)
+        self._unanswered = UnansweredGauge(
+            self._unanswered_now, self.metrics.unanswered_conversations
+        )
 
     async def count_unanswered(self) -> None:
-        """Set `gateway_unanswered_conversations` from the store (each `/metrics` scrape);
-        keep the last value while the store cannot be read."""
+        """Set `gateway_unanswered_conversations` from the store (each `/metrics` scrape, at a
+        bounded cost: `gateway.unanswered_gauge`); keep the last value while the store cannot
+        be read."""
+        await self._unanswered.refresh()
+
+    async def _unanswered_now(self) -> int:
         window = self.config.identity.conversation_window
-        try:
-            count = await unanswered_now(self.store, now=self.clock(), window=window)
-        except StoreUnavailableError as exc:
-            log.warning("cannot count the unanswered conversations: %s", exc)
-            return
-        self.metrics.unanswered_conversations.set(count)
+        return await unanswered_now(self.store, now=self.clock(), window=window)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Gateway]:
@@ -144,6 +146,7 @@ class Gateway:
                 try:
                     yield self
                 finally:
+                    await self._unanswered.close()
                     pruning.cancel()
                     await asyncio.gather(pruning, return_exceptions=True)
                     await self.delivery.stop(self.config.server.shutdown_timeout.total_seconds())
