@@ -495,6 +495,11 @@ class Store(Protocol):
         contact that occurred at or after `since`, in the order they were threaded: what the
         service report and the unanswered gauge fold (`gateway.service_events`)."""
 
+    async def unanswered_since(self, since: datetime) -> int:
+        """Return how many conversations with a contact at or after `since` wait for an
+        answer (their latest non-automated contact is inbound): the unanswered gauge, without
+        reading every contact."""
+
     async def get_message(self, message_id: str) -> OutboundMessage | None:
         """Return an outbound message by id, or None."""
 

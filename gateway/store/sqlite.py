@@ -87,7 +87,7 @@ from gateway.store.sqlite_health import (
     probe,
 )
 from gateway.store.sqlite_identity import IdentityResolver
-from gateway.store.sqlite_service import service_contacts
+from gateway.store.sqlite_service import service_contacts, unanswered_since
 from gateway.store.stored_rows import (
     INTERACTION_COLUMNS,
     StoredInteraction,
@@ -288,6 +288,10 @@ class SqliteStore:
     async def service_contacts(self, since: datetime) -> list[tuple[str, Contact]]:
         """Return (conversation id, contact) of each conversation active since `since`."""
         return await self._read(partial(service_contacts, since=since))
+
+    async def unanswered_since(self, since: datetime) -> int:
+        """Return how many conversations active since `since` wait for an answer."""
+        return await self._read(partial(unanswered_since, since=since))
 
     async def deliveries_of(self, interaction_id: str) -> list[StoredDelivery]:
         """Return the delivery jobs of one interaction, oldest first."""

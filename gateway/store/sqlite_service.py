@@ -12,7 +12,7 @@ from datetime import datetime
 from gateway.service_events import Contact
 from gateway.store.sqlite_deliveries import parse_utc, utc_text
 
-__all__ = ["IS_CONTACT", "service_contacts"]
+__all__ = ["IS_CONTACT", "service_contacts", "unanswered_since"]
 
 IS_CONTACT = "(type <> 'status' OR json_extract(body, '$.metadata.sent_elsewhere') = 'true')"
 """SQL: the row is a contact (`service_events`): not a receipt, or a receipt marked
@@ -29,6 +29,27 @@ _CONTACTS = (
     f" WHERE conversation_id IS NOT NULL AND occurred_at >= :since AND {IS_CONTACT})"
     " AND json_valid(body) ORDER BY rowid"
 )
+
+
+# The conversations with a contact at or after :since (a covering scan of the occurred_at
+# index), each waiting if its latest non-automated contact, in threading order, is inbound (one
+# backward step of the conversation index each, usually): `service_events.advance` folded to
+# its result, in SQLite, so the gauge costs per open conversation, not per contact.
+_UNANSWERED = (
+    "SELECT count(*) FROM (SELECT DISTINCT conversation_id AS open"
+    " FROM interactions INDEXED BY interactions_occurred_at"
+    f" WHERE conversation_id IS NOT NULL AND occurred_at >= :since AND {IS_CONTACT})"
+    " WHERE (SELECT direction FROM interactions"
+    f" WHERE conversation_id = open AND conversation_id IS NOT NULL AND {IS_CONTACT}"
+    " AND json_valid(body) AND json_type(body, '$.metadata.automated') IS NULL"
+    " ORDER BY rowid DESC LIMIT 1) = 'inbound'"
+)
+
+
+def unanswered_since(conn: sqlite3.Connection, since: datetime) -> int:
+    """Return how many conversations active since `since` wait for an answer: their latest
+    non-automated contact is inbound (what folding `service_contacts` by the rule says)."""
+    return int(conn.execute(_UNANSWERED, {"since": utc_text(since)}).fetchone()[0])
 
 
 def service_contacts(conn: sqlite3.Connection, since: datetime) -> list[tuple[str, Contact]]:

@@ -20,7 +20,7 @@ from gateway.store import sqlite_deliveries as deliveries
 from gateway.store.base import DeliveryUpdate
 from gateway.store.migrate import migrate
 from gateway.store.sqlite_identity import _LAST_CONTACT, _RECENT_CONTACTS
-from gateway.store.sqlite_service import service_contacts
+from gateway.store.sqlite_service import service_contacts, unanswered_since
 
 NOW = datetime(2026, 12, 4, 12, tzinfo=UTC)
 STAMP = deliveries.utc_text(NOW)
@@ -94,6 +94,10 @@ READS: dict[str, tuple[Callable[[sqlite3.Connection], object], tuple[str, ...]]]
     ),
     "service contacts": (
         lambda c: service_contacts(c, NOW - timedelta(days=1)),
+        ("interactions_occurred_at", "interactions_conversation"),
+    ),
+    "unanswered": (
+        lambda c: unanswered_since(c, NOW - timedelta(days=1)),
         ("interactions_occurred_at", "interactions_conversation"),
     ),
     "claim": (

@@ -4,14 +4,16 @@ duplicate carries none."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
 import pytest
 
-from gateway.schema import ChannelKind, ChannelRef, Identity, Interaction, Party
+from gateway.schema import AUTOMATED, ChannelKind, ChannelRef, Identity, Interaction, Party
 from gateway.service_events import Chase, FirstResponse, ServiceEvent
+from gateway.service_report import fold_contacts
 from gateway.store.base import CommitItem
 from gateway.store.sqlite import SqliteStore
 from gateway.testing import make_interaction
@@ -73,3 +75,35 @@ async def test_the_wait_and_its_start_survive_a_restart(db_path: Path, restart: 
     assert isinstance(stored, Interaction)
     assert stored.context is not None
     assert stored.context.repeat_contact
+
+
+@pytest.mark.parametrize("seed", range(5))
+async def test_the_unanswered_count_is_the_fold_of_the_contacts(db_path: Path, seed: int) -> None:
+    """`unanswered_since` (per conversation, in SQL) says what folding every contact says."""
+    rng = random.Random(seed)
+    store = SqliteStore(str(db_path))
+    await store.open()
+    try:
+        for n in range(120):
+            customer = Identity(kind="phone", value=f"+1555000{rng.randrange(12):04d}")
+            direction = rng.choice(["inbound", "inbound", "outbound"])
+            party = "sender" if direction == "inbound" else "recipient"
+            metadata = {AUTOMATED: "auto-reply"} if rng.random() < 0.15 else {}
+            kind: ChannelKind = rng.choice(["sms", "email", "voice"])
+            interaction = make_interaction(
+                direction=direction,
+                channel=ChannelRef(id=kind, kind=kind, provider="generic"),
+                external_id=f"c{n}",
+                occurred_at=NINE + timedelta(hours=rng.randrange(60)),
+                metadata=metadata,
+                **{party: Party(identities=[customer])},
+            )
+            await store.commit([CommitItem(interaction, ())])
+        window = timedelta(hours=24)
+        for hours in (0, 20, 40, 59):
+            now = NINE + timedelta(hours=hours)
+            contacts = await store.service_contacts(now - window)
+            folded = fold_contacts(contacts, since=now, until=now, window=window).unanswered
+            assert await store.unanswered_since(now - window) == folded
+    finally:
+        await store.close()
