@@ -1,12 +1,12 @@
 """The `gateway_unanswered_conversations` gauge: counted from the store at a scrape, without
 letting a large store make the scrape slow or the counting expensive.
 
-The count folds every contact of the conversations open in the window (`service_report`), so
-it grows with the traffic of the last `conversation_window`: milliseconds for thousands of
-contacts, seconds for a million. A scrape waits at most `SCRAPE_WAIT_S` for a fresh count and
-otherwise shows the last one while the count finishes in the background (one at a time); a
-count that took long is not started again before `COOLDOWN_FACTOR` times as long has passed,
-so counting never takes more than about a tenth of the time.
+The count grows with the conversations open in the last `conversation_window` (the store
+counts them per conversation: milliseconds for thousands). Whatever it costs, a scrape waits at
+most `SCRAPE_WAIT_S` for a fresh count and otherwise shows the last one while the count finishes
+in the background (one at a time); a count that took long is not started again before
+`COOLDOWN_FACTOR` times as long has passed, so counting never takes more than about a tenth of
+the time.
 """
 
 from __future__ import annotations
