@@ -1,13 +1,18 @@
-"""Shared fixtures: the gateway's own pytest plugin and a signed generic-channel config."""
+"""Shared fixtures: the gateway's own pytest plugin, a signed generic-channel config, the
+webhook receiver and the fake mail provider replies are sent through."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.payloads import HOOK_SECRET, SECRET
 from tests.receiver import Receiver
+
+if TYPE_CHECKING:
+    from tests.sending_channel import FakeMailApi
 
 pytest_plugins = ["gateway.testing"]
 
@@ -28,3 +33,14 @@ async def receiver(aiohttp_server: Any) -> Receiver:
     server = await aiohttp_server(consumer.app())
     consumer.url = str(server.make_url("/events"))
     return consumer
+
+
+@pytest.fixture
+async def mail_api() -> AsyncIterator[FakeMailApi]:
+    """The fake e-mail provider the sending channel of `tests.sending_channel` posts to."""
+    # Imported here: importing gateway.testing before pytest loads it as a plugin defeats
+    # its assertion rewriting.
+    from tests.sending_channel import FakeMailApi
+
+    async with FakeMailApi() as api:
+        yield api

@@ -5,7 +5,6 @@ operator who accepts the held merge merges them; the same form, verified, is ans
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +19,6 @@ from tests.test_identity import contact, send
 VICTIM = "ann@example.com"
 STRANGER = "+15550000002"
 DESK = ("email", "desk@shop.example")
-
-
-@pytest.fixture
-async def mail_api() -> AsyncIterator[FakeMailApi]:
-    async with FakeMailApi() as api:
-        yield api
 
 
 @pytest.fixture

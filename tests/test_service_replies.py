@@ -4,7 +4,6 @@ commit; the send itself reaches a fake mail API exactly once."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,12 +14,6 @@ from gateway.testing import GatewayUnderTest
 from tests.payloads import SECRET
 from tests.sending_channel import TOKEN, FakeMailApi, start_gateway
 from tests.service_day import contact, post, report, scraped, value
-
-
-@pytest.fixture
-async def mail_api() -> AsyncIterator[FakeMailApi]:
-    async with FakeMailApi() as api:
-        yield api
 
 
 @pytest.fixture
