@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -36,6 +37,7 @@ from gateway.plugins import load_plugins
 from gateway.registry import PluginSource
 from gateway.runtime import Gateway
 from gateway.testing import FakeCRM, GatewayUnderTest
+from tests.payloads import SECRET
 
 __all__ = ["TOKEN", "FakeMailApi", "MailChannel", "start_gateway"]
 
@@ -126,6 +128,21 @@ class FakeMailApi(FakeCRM):
             return self.refuse(f"to is not an e-mail address: {body}", status=422)
         self.sent.append(body)
         return self.json_response({"id": f"mail-{len(self.sent)}"})
+
+
+def mail_config(tmp_path: Path, mail_api: FakeMailApi, other_channels: str = "") -> str:
+    """Return a gateway config with the sending `mail` channel (posting to `mail_api`), the
+    `other_channels` (YAML lines indented under `channels:`) and no backend."""
+    return f"""
+storage: {{url: "sqlite:///{tmp_path}/gateway.db"}}
+channels:
+  mail:
+    type: test-mail
+    kind: email
+    secret: {SECRET}
+    send: {{token: {TOKEN}, address: support@example.com, base_url: "{mail_api.url}/"}}
+{other_channels}backends: {{}}
+"""
 
 
 async def start_gateway(config: str, aiohttp_client: Any) -> GatewayUnderTest:

@@ -13,7 +13,7 @@ import pytest
 from gateway.schema import Interaction
 from gateway.testing import GatewayUnderTest
 from tests.payloads import SECRET
-from tests.sending_channel import TOKEN, FakeMailApi, start_gateway
+from tests.sending_channel import FakeMailApi, mail_config, start_gateway
 from tests.test_identity import contact, send
 
 VICTIM = "ann@example.com"
@@ -25,19 +25,12 @@ DESK = ("email", "desk@shop.example")
 async def gut(tmp_path: Path, mail_api: FakeMailApi, aiohttp_client: Any) -> GatewayUnderTest:
     """Ann's e-mail channel (it sends replies), a web-chat form whose visitors type their
     details, and a web chat of the company's app, which logs its visitors in."""
-    config = f"""
-storage: {{url: "sqlite:///{tmp_path}/gateway.db"}}
-channels:
-  mail:
-    type: test-mail
-    kind: email
-    secret: {SECRET}
-    send: {{token: {TOKEN}, address: support@example.com, base_url: "{mail_api.url}/"}}
-  web-form: {{type: generic, kind: webchat, secret: {SECRET}, identities_verified: false}}
-  app-chat: {{type: generic, kind: webchat, secret: {SECRET}}}
-backends: {{}}
-"""
-    return await start_gateway(config, aiohttp_client)
+    forms = (
+        f"  web-form: {{type: generic, kind: webchat, secret: {SECRET},"
+        " identities_verified: false}\n"
+        f"  app-chat: {{type: generic, kind: webchat, secret: {SECRET}}}\n"
+    )
+    return await start_gateway(mail_config(tmp_path, mail_api, forms), aiohttp_client)
 
 
 async def reply(gut: GatewayUnderTest, to: dict[str, str], key: str) -> tuple[int, Any]:

@@ -11,24 +11,13 @@ from typing import Any
 import pytest
 
 from gateway.testing import GatewayUnderTest
-from tests.payloads import SECRET
-from tests.sending_channel import TOKEN, FakeMailApi, start_gateway
+from tests.sending_channel import FakeMailApi, mail_config, start_gateway
 from tests.service_day import contact, post, report, scraped, value
 
 
 @pytest.fixture
 async def gut(tmp_path: Path, mail_api: FakeMailApi, aiohttp_client: Any) -> GatewayUnderTest:
-    config = f"""
-storage: {{url: "sqlite:///{tmp_path}/gateway.db"}}
-channels:
-  mail:
-    type: test-mail
-    kind: email
-    secret: {SECRET}
-    send: {{token: {TOKEN}, address: support@example.com, base_url: "{mail_api.url}/"}}
-backends: {{}}
-"""
-    return await start_gateway(config, aiohttp_client)
+    return await start_gateway(mail_config(tmp_path, mail_api), aiohttp_client)
 
 
 async def test_a_reply_through_the_admin_api_is_a_first_response(
