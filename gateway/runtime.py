@@ -22,7 +22,6 @@ from gateway.pipeline import Pipeline
 from gateway.plugins import Plugins
 from gateway.retention import prune_forever
 from gateway.routing import Router
-from gateway.service_report import unanswered_now
 from gateway.store.base import Store
 from gateway.store.sqlite import SqliteStore, sqlite_path_from_url
 from gateway.unanswered_gauge import UnansweredGauge
@@ -128,8 +127,9 @@ class Gateway:
         await self._unanswered.refresh()
 
     async def _unanswered_now(self) -> int:
-        window = self.config.identity.conversation_window
-        return await unanswered_now(self.store, now=self.clock(), window=window)
+        return await self.store.unanswered_since(
+            self.clock() - self.config.identity.conversation_window
+        )
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Gateway]:

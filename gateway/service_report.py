@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from gateway.service_events import Chase, Contact, Waiting, advance
 from gateway.store.base import Store
 
-__all__ = ["ServiceReport", "fold_contacts", "percentile", "service_report", "unanswered_now"]
+__all__ = ["ServiceReport", "fold_contacts", "percentile", "service_report"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +75,3 @@ async def service_report(
     contacts = await store.service_contacts(min(since, until - window))
     # Off the event loop: a busy window holds a million contacts.
     return await asyncio.to_thread(fold_contacts, contacts, since=since, until=until, window=window)
-
-
-async def unanswered_now(store: Store, *, now: datetime, window: timedelta) -> int:
-    """Return how many open conversations wait for an answer at `now`."""
-    return await store.unanswered_since(now - window)

@@ -30,7 +30,6 @@ from gateway.plugin import (
     hookimpl,
     raise_for_delivery_status,
 )
-from gateway.schema import Interaction
 from gateway.settings_types import OneOrMany
 from gateway.standard_webhooks import WebhookSecret
 
@@ -67,16 +66,14 @@ class WebhookSettings(BackendSettings):
         return secrets
 
 
-def cloud_event(
-    interaction: Interaction, record_refs: Sequence[str] = (), document: str | None = None
-) -> dict[str, Any]:
-    """Return `interaction` as a CloudEvents 1.0 structured JSON event (ready for orjson).
+def cloud_event(delivery: Delivery) -> dict[str, Any]:
+    """Return a delivery's interaction as a CloudEvents 1.0 structured JSON event (ready for
+    orjson).
 
-    `document` is the interaction's JSON when the caller has it (`Delivery.interaction_json`).
-
-    `record_refs`, the records the receiver reported for this customer before, travel as the
+    The records the receiver reported for this customer before (`record_refs`) travel as the
     `recordrefs` extension attribute: a JSON array in a string (extension values are strings).
     """
+    interaction, record_refs = delivery.interaction, delivery.record_refs
     event: dict[str, Any] = {
         "specversion": "1.0",
         "id": interaction.id,
@@ -85,7 +82,7 @@ def cloud_event(
         "time": interaction.occurred_at.isoformat().replace("+00:00", "Z"),
         "datacontenttype": "application/json",
         # The stored JSON, or pydantic's: no intermediate dicts on the hot path.
-        "data": orjson.Fragment(document or interaction.model_dump_json()),
+        "data": orjson.Fragment(delivery.interaction_json()),
     }
     if interaction.customer_id:
         event["subject"] = interaction.customer_id
@@ -201,7 +198,7 @@ class WebhookBackend(Backend[WebhookSettings]):
 
     async def _send(self, group: Sequence[Delivery]) -> tuple[Outcome, bool]:
         """POST one request; return its outcome and whether the whole receiver is failing."""
-        events = [cloud_event(d.interaction, d.record_refs, d.interaction_json()) for d in group]
+        events = [cloud_event(d) for d in group]
         if self.settings.batch_size == 1:
             [event] = events
             body, msg_id, content_type = orjson.dumps(event), event["id"], EVENT_CONTENT_TYPE

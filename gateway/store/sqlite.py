@@ -809,9 +809,15 @@ def _commit(
         return [[write(item) for item in items] for items in requests]
 
     def one_by_one(_: sqlite3.Connection) -> list[_Outcome]:
-        # A request rolled back must take its ids with it: look each key up as it comes.
-        write = partial(_write_item, cursor, resolver, now, None)
-        results = [_write_request(cursor, write, items) for items in requests]
+        # Each request's keys looked up as it comes: a request rolled back takes its ids along.
+        results = [
+            _write_request(
+                cursor,
+                partial(_write_item, cursor, resolver, now, _first_ids(cursor, [items])),
+                items,
+            )
+            for items in requests
+        ]
         if any(isinstance(result, Exception) for result in results):
             resolver.forget()  # what the failed requests cached was rolled back
         return results
@@ -889,18 +895,12 @@ def _write_item(
     cursor: sqlite3.Cursor,
     resolver: IdentityResolver,
     now: str,
-    firsts: dict[tuple[str, str], str] | None,
+    firsts: dict[tuple[str, str], str],
     item: CommitItem,
 ) -> CommitResult:
-    """Store one item; `firsts` holds the ids of the batch's keys stored so far (None: look
-    each key up)."""
+    """Store one item; `firsts` holds the ids of its batch's keys stored so far (`_first_ids`)."""
     key = (item.interaction.channel.id, item.interaction.external_id)
-    if firsts is None:
-        found = cursor.execute(_SELECT_FIRST_ID, key).fetchone()
-        first = found[0] if found else None
-    else:
-        first = firsts.get(key)
-    if first is not None:
+    if (first := firsts.get(key)) is not None:
         return CommitResult(first, duplicate=True)
     if item.send and (sent := messages.sent_before(cursor, item.send.idempotency_key)):
         return CommitResult(sent, duplicate=True)  # the same key, another channel chosen since
@@ -924,8 +924,7 @@ def _write_item(
             backends = ()  # a late receipt: kept, but no backend goes back in time
         messages.advance(cursor, key[0], status_of, i.status.state, i.status.error, now)
     cursor.execute(_INSERT_INTERACTION, (*row, status_of, rank, i.model_dump_json()))
-    if firsts is not None:
-        firsts[key] = i.id
+    firsts[key] = i.id
     if item.send is not None:
         messages.queue_send(cursor, i, item.send, backends, now)
     elif backends:
