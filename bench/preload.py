@@ -40,7 +40,7 @@ from gateway.builtins.generic import GenericChannel, GenericSettings
 from gateway.channel import ChannelContext
 from gateway.request import WebhookRequest
 from gateway.store.sqlite import SqliteStore
-from gateway.store.sqlite_identity import new_customer_id
+from gateway.store.identity_graph import new_customer_id
 
 __all__ = ["preload"]
 

@@ -23,7 +23,7 @@ from gateway.store.base import (
     StoredDelivery,
     TimelineEntry,
 )
-from gateway.store.sqlite_deliveries import utc_text
+from gateway.store.sql import utc_text
 from gateway.store.stored_rows import StoredInteraction, UnreadableInteraction
 
 __all__ = [

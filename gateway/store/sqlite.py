@@ -8,7 +8,7 @@ trigger) is rolled back alone and only its caller gets `StoreUnavailableError`; 
 itself fails (disk full, I/O error, locked by another process), every request of the batch does.
 Reads use a second connection on their own thread, so they never queue behind writes. The
 delivery queue's writes (claim, record, replay ...) run on the writer thread too, each in its own
-transaction between commit batches; their SQL lives in `sqlite_deliveries`.
+transaction between commit batches; their SQL lives in `delivery_queue`.
 
 Every operation on the writer has its own budget for waiting on another process's write lock:
 an ingest request gets about 1.5 s from its arrival (then 503, the provider retries), delivery
@@ -50,9 +50,9 @@ from gateway.errors import StoreUnavailableError
 from gateway.identity import IdentityObserver, IdentityPolicy, IdentityRules
 from gateway.schema import MAX_METADATA, STATUS_RANK, Identity, Interaction
 from gateway.service_events import ANSWERING_RECEIPTS, SENT_ELSEWHERE, Contact
-from gateway.store import sqlite_customers as customers
-from gateway.store import sqlite_deliveries as deliveries
-from gateway.store import sqlite_messages as messages
+from gateway.store import customer_graph as customers
+from gateway.store import delivery_queue as deliveries
+from gateway.store import outbound_state as messages
 from gateway.store.base import (
     BatchObserver,
     ClaimedDelivery,
@@ -75,8 +75,11 @@ from gateway.store.base import (
     Stream,
     TimelineEntry,
 )
+from gateway.store.delivery_queue import INSERT_DELIVERY
+from gateway.store.identity_graph import IdentityResolver
 from gateway.store.migrate import migrate
-from gateway.store.sqlite_deliveries import INSERT_DELIVERY, transaction, utc_text
+from gateway.store.service_reads import service_contacts, unanswered_since
+from gateway.store.sql import transaction, utc_text
 from gateway.store.sqlite_health import (
     WriterFiles,
     busy_wait,
@@ -86,8 +89,6 @@ from gateway.store.sqlite_health import (
     is_storage_error,
     probe,
 )
-from gateway.store.sqlite_identity import IdentityResolver
-from gateway.store.sqlite_service import service_contacts, unanswered_since
 from gateway.store.stored_rows import (
     INTERACTION_COLUMNS,
     StoredInteraction,
@@ -964,8 +965,8 @@ def _list_interactions(
     sql += " WHERE rowid > coalesce((SELECT rowid FROM interactions"
     sql += " WHERE id = :after), 0)"
     if channel_id is not None:
-        # `+` keeps the planner off the dedupe index: a page walks rowids, nothing is sorted.
-        sql += " AND +channel_id = :channel"
+        # An expression keeps the planner off the dedupe index: a page walks rowids, unsorted.
+        sql += " AND channel_id || '' = :channel"
     rows = conn.execute(
         sql + " ORDER BY rowid LIMIT :limit",
         {"after": after, "channel": channel_id, "limit": limit},

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from gateway.store import sqlite as store_sql
-from gateway.store import sqlite_customers as customers
-from gateway.store import sqlite_deliveries as deliveries
+from gateway.store import customer_graph as customers
+from gateway.store import delivery_queue as deliveries
 from gateway.store.base import DeliveryUpdate
 from gateway.store.migrate import migrate
-from gateway.store.sqlite_identity import _LAST_CONTACT, _RECENT_CONTACTS
-from gateway.store.sqlite_service import service_contacts, unanswered_since
+from gateway.store.identity_graph import _LAST_CONTACT, _RECENT_CONTACTS
+from gateway.store.service_reads import service_contacts, unanswered_since
 
 NOW = datetime(2026, 12, 4, 12, tzinfo=UTC)
 STAMP = deliveries.utc_text(NOW)

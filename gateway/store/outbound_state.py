@@ -7,7 +7,6 @@ status receipts of the channel move its state forward only (`advance`).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
@@ -22,8 +21,9 @@ from gateway.store.base import (
     OutboundMessage,
     OutboundSend,
 )
-from gateway.store.sqlite_deliveries import INSERT_DELIVERY, parse_utc, utc_text
-from gateway.store.sqlite_identity import TREE, root_of
+from gateway.store.delivery_queue import INSERT_DELIVERY
+from gateway.store.identity_graph import TREE, root_of
+from gateway.store.sql import Connection, Cursor, parse_utc, utc_text
 from gateway.store.stored_rows import validated
 
 __all__ = [
@@ -72,21 +72,21 @@ _PARK = (
 )
 
 
-def sent_before(cur: sqlite3.Cursor, idempotency_key: str) -> str | None:
+def sent_before(cur: Cursor, idempotency_key: str) -> str | None:
     """Return the interaction id of the message created with this key, or None."""
     sql = "SELECT interaction_id FROM outbound_messages WHERE idempotency_key = ?"
     row = cur.execute(sql, (idempotency_key,)).fetchone()
     return None if row is None else cast("str", row[0])
 
 
-def sent_as(cur: sqlite3.Cursor, channel_id: str, provider_id: str) -> str | None:
+def sent_as(cur: Cursor, channel_id: str, provider_id: str) -> str | None:
     """Return the interaction id of the message the gateway sent on `channel_id` that the
     provider accepted as `provider_id`, or None."""
     row = cur.execute(_SENT_AS, (channel_id, provider_id)).fetchone()
     return None if row is None else cast("str", row[0])
 
 
-def sent_here(cur: sqlite3.Cursor, channel_id: str, provider_id: str) -> bool:
+def sent_here(cur: Cursor, channel_id: str, provider_id: str) -> bool:
     """Return whether the message `provider_id` may be one the gateway sent on `channel_id`:
     a message has that id, or one is still queued (its id is not recorded yet)."""
     return cur.execute(_BY_PROVIDER_ID, (channel_id, provider_id)).fetchone() is not None or (
@@ -95,7 +95,7 @@ def sent_here(cur: sqlite3.Cursor, channel_id: str, provider_id: str) -> bool:
 
 
 def queue_send(
-    cur: sqlite3.Cursor,
+    cur: Cursor,
     interaction: Interaction,
     send: OutboundSend,
     backends: Sequence[str],
@@ -103,7 +103,9 @@ def queue_send(
 ) -> None:
     """Write the message of a just-stored outbound interaction and its one send job."""
     order_key = interaction.customer_id
-    cur.execute(INSERT_DELIVERY, (interaction.id, send.target, order_key, now))
+    delivery_id = cur.execute(
+        INSERT_DELIVERY + " RETURNING id", (interaction.id, send.target, order_key, now)
+    ).fetchone()[0]
     cur.execute(
         _INSERT,
         (
@@ -111,7 +113,7 @@ def queue_send(
             send.idempotency_key,
             send.request_hash,
             interaction.id,
-            cur.lastrowid,
+            delivery_id,
             interaction.channel.id,
             interaction.customer_id,
             interaction.conversation_id,
@@ -124,7 +126,7 @@ def queue_send(
 
 
 def advance(
-    cur: sqlite3.Cursor, channel_id: str, provider_id: str, state: str, error: str | None, now: str
+    cur: Cursor, channel_id: str, provider_id: str, state: str, error: str | None, now: str
 ) -> None:
     """Move the message the provider knows as `provider_id` forward to `state` (never back)."""
     params = {
@@ -138,7 +140,7 @@ def advance(
     cur.execute(_ADVANCE, params)
 
 
-def after_record(conn: sqlite3.Connection, update: DeliveryUpdate, now: datetime) -> None:
+def after_record(conn: Connection, update: DeliveryUpdate, now: datetime) -> None:
     """Follow a recorded delivery in its message, if it is a send.
 
     Accepted: the message is `sent` with the provider's id, the CRM backends get the outbound
@@ -177,7 +179,7 @@ def after_record(conn: sqlite3.Connection, update: DeliveryUpdate, now: datetime
         advance(conn.cursor(), channel_id, provider_id, status["state"], status.get("error"), stamp)
 
 
-def park_unknown(conn: sqlite3.Connection, backend: str | None, now: datetime) -> int:
+def park_unknown(conn: Connection, backend: str | None, now: datetime) -> int:
     """Dead-letter sends in flight whose outcome is unknown: those of `backend` whose lease
     expired, or (`backend` None, after a crash) every one; return how many."""
     stamp = utc_text(now)
@@ -196,7 +198,7 @@ def park_unknown(conn: sqlite3.Connection, backend: str | None, now: datetime) -
 
 
 def latest_inbound(
-    conn: sqlite3.Connection, customer_id: str | None, conversation_id: str | None
+    conn: Connection, customer_id: str | None, conversation_id: str | None
 ) -> list[Interaction]:
     """Return the latest inbound message or call on each channel, newest first: of a customer's
     merge tree, or of one conversation. Rows that no longer validate are left out."""
@@ -217,7 +219,7 @@ def latest_inbound(
     return [i for i in found if isinstance(i, Interaction)]
 
 
-def _dead(conn: sqlite3.Connection, message_ids: Sequence[str], error: str, now: str) -> None:
+def _dead(conn: Connection, message_ids: Sequence[str], error: str, now: str) -> None:
     conn.executemany(
         "UPDATE outbound_messages SET state = 'dead', state_rank = ?, error = ?, updated_at = ?"
         " WHERE id = ?",
@@ -225,13 +227,13 @@ def _dead(conn: sqlite3.Connection, message_ids: Sequence[str], error: str, now:
     )
 
 
-def get_message(conn: sqlite3.Connection, message_id: str) -> OutboundMessage | None:
+def get_message(conn: Connection, message_id: str) -> OutboundMessage | None:
     """Return one message, or None."""
     row = conn.execute(f"SELECT {_COLUMNS} WHERE id = ?", (message_id,)).fetchone()
     return None if row is None else _message(row)
 
 
-def message_by_key(conn: sqlite3.Connection, idempotency_key: str) -> OutboundMessage | None:
+def message_by_key(conn: Connection, idempotency_key: str) -> OutboundMessage | None:
     """Return the message created with `idempotency_key`, or None."""
     sql = f"SELECT {_COLUMNS} WHERE idempotency_key = ?"
     row = conn.execute(sql, (idempotency_key,)).fetchone()
@@ -239,7 +241,7 @@ def message_by_key(conn: sqlite3.Connection, idempotency_key: str) -> OutboundMe
 
 
 def list_messages(
-    conn: sqlite3.Connection,
+    conn: Connection,
     state: MessageState | None,
     customer_id: str | None,
     limit: int,

@@ -1,13 +1,12 @@
 """The SQLite side of the customer admin: profiles, timelines, links, proposals, unmerge, erasure.
 
-Module-level functions on a connection, like `sqlite_deliveries`: `SqliteStore` runs the reading
+Module-level functions on a connection, like `delivery_queue`: `SqliteStore` runs the reading
 ones on its reader thread and the writing ones in a transaction on its writer thread, between
 group commits, so they serialise with identity resolution.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
@@ -16,7 +15,7 @@ import orjson
 
 from gateway.identity import IdentityPolicy
 from gateway.schema import Identity
-from gateway.store import sqlite_deliveries as deliveries
+from gateway.store import delivery_queue as deliveries
 from gateway.store.base import (
     ConflictError,
     CustomerRecord,
@@ -28,8 +27,7 @@ from gateway.store.base import (
     Stream,
     TimelineEntry,
 )
-from gateway.store.sqlite_deliveries import parse_utc, utc_text
-from gateway.store.sqlite_identity import (
+from gateway.store.identity_graph import (
     OWNER,
     TREE,
     Key,
@@ -37,6 +35,7 @@ from gateway.store.sqlite_identity import (
     root_of,
     tree_of,
 )
+from gateway.store.sql import Connection, Cursor, parse_utc, utc_text
 from gateway.store.stored_rows import INTERACTION_COLUMNS, load_interaction
 
 __all__ = [
@@ -74,13 +73,13 @@ _ERASURE_COLUMNS = (
 _IN_TREE = " IN (SELECT id FROM tree)"
 
 
-def find_customer(conn: sqlite3.Connection, identity: Identity) -> CustomerRecord | None:
+def find_customer(conn: Connection, identity: Identity) -> CustomerRecord | None:
     """Return the live customer holding `identity`, or None."""
     row = conn.execute(OWNER, (identity.kind, identity.value)).fetchone()
     return None if row is None else get_customer(conn, row[0])
 
 
-def get_customer(conn: sqlite3.Connection, customer_id: str) -> CustomerRecord | None:
+def get_customer(conn: Connection, customer_id: str) -> CustomerRecord | None:
     """Return a customer with the identities, crosswalk and merges of its tree, or None."""
     row = conn.execute(
         "SELECT id, display_name, created_at, merged_into FROM customers WHERE id = ?",
@@ -130,7 +129,7 @@ def get_customer(conn: sqlite3.Connection, customer_id: str) -> CustomerRecord |
     )
 
 
-def reply_identities(conn: sqlite3.Connection, customer_id: str) -> list[Identity] | None:
+def reply_identities(conn: Connection, customer_id: str) -> list[Identity] | None:
     """Return the identities a reply to a customer may go to, oldest first: those its merge
     tree used verified and those an operator linked. None if there is no such customer."""
     found = root_of(conn.cursor(), customer_id)
@@ -147,7 +146,7 @@ def reply_identities(conn: sqlite3.Connection, customer_id: str) -> list[Identit
 
 
 def timeline(
-    conn: sqlite3.Connection, customer_id: str, limit: int, after: str | None
+    conn: Connection, customer_id: str, limit: int, after: str | None
 ) -> list[TimelineEntry]:
     """Return the interactions of a customer's tree by (occurred_at, id), after `after`."""
     params: dict[str, Any] = {"root": customer_id, "limit": limit, "after": after or ""}
@@ -165,7 +164,7 @@ def timeline(
 
 
 def link_identity(
-    conn: sqlite3.Connection,
+    conn: Connection,
     customer_id: str,
     key: Key,
     policy: IdentityPolicy,
@@ -179,7 +178,7 @@ def link_identity(
     return _link(conn.cursor(), found, key, f"operator linked {key[0]}:{key[1]}", utc_text(now))
 
 
-def _refuse_unlinkable(conn: sqlite3.Connection, key: Key, policy: IdentityPolicy) -> None:
+def _refuse_unlinkable(conn: Connection, key: Key, policy: IdentityPolicy) -> None:
     if policy.is_blocked(*key):
         raise ConflictError(f"{key[0]}:{key[1]} is blocked by identity.rules; it links nobody")
     business = "SELECT 1 FROM business_identities WHERE kind = ? AND value = ?"
@@ -189,7 +188,7 @@ def _refuse_unlinkable(conn: sqlite3.Connection, key: Key, policy: IdentityPolic
         )
 
 
-def _link(cur: sqlite3.Cursor, root: tuple[str, str], key: Key, cause: str, now: str) -> LinkResult:
+def _link(cur: Cursor, root: tuple[str, str], key: Key, cause: str, now: str) -> LinkResult:
     owner = cur.execute(OWNER, key).fetchone()
     if owner is None:
         cur.execute(
@@ -206,7 +205,7 @@ def _link(cur: sqlite3.Cursor, root: tuple[str, str], key: Key, cause: str, now:
 
 
 def list_proposals(
-    conn: sqlite3.Connection, state: str | None, limit: int, after_id: int | None
+    conn: Connection, state: str | None, limit: int, after_id: int | None
 ) -> list[MergeProposal]:
     """Return proposals by ascending id, optionally of one state."""
     sql = f"SELECT {_PROPOSAL_COLUMNS} WHERE id > :after"
@@ -217,7 +216,7 @@ def list_proposals(
 
 
 def decide_proposal(
-    conn: sqlite3.Connection, proposal_id: int, accept: bool, now: datetime
+    conn: Connection, proposal_id: int, accept: bool, now: datetime
 ) -> MergeProposal | None:
     """Accept or reject a pending proposal; None if there is none with this id."""
     select = f"SELECT {_PROPOSAL_COLUMNS} WHERE id = ?"
@@ -241,7 +240,7 @@ def decide_proposal(
     return _proposal(conn.execute(select, (proposal_id,)).fetchone())
 
 
-def unmerge(conn: sqlite3.Connection, customer_id: str, now: datetime) -> MergeRecord | None:
+def unmerge(conn: Connection, customer_id: str, now: datetime) -> MergeRecord | None:
     """Undo the merge of `customer_id` into its survivor; None if there is no such customer."""
     row = conn.execute("SELECT merged_into FROM customers WHERE id = ?", (customer_id,)).fetchone()
     if row is None:
@@ -259,13 +258,13 @@ def unmerge(conn: sqlite3.Connection, customer_id: str, now: datetime) -> MergeR
     at = utc_text(now)
     conn.execute("UPDATE customers SET merged_into = NULL WHERE id = ?", (customer_id,))
     conn.execute("UPDATE customer_merges SET undone_at = ? WHERE id = ?", (at, merge_id))
-    cursor = conn.execute(
+    unmerge_id = conn.execute(
         "INSERT INTO customer_merges"
         " (action, survivor_id, merged_id, cause, undoes, created_at)"
-        " VALUES ('unmerge', ?, ?, ?, ?, ?)",
+        " VALUES ('unmerge', ?, ?, ?, ?, ?) RETURNING id",
         (row[0], customer_id, f"operator undid merge {merge_id}", merge_id, at),
-    )
-    entry = conn.execute(f"SELECT {_MERGE_COLUMNS} WHERE id = ?", (cursor.lastrowid,))
+    ).fetchone()[0]
+    entry = conn.execute(f"SELECT {_MERGE_COLUMNS} WHERE id = ?", (unmerge_id,))
     return _merge_record(entry.fetchone())
 
 
@@ -279,9 +278,7 @@ _ERASE = (
 )
 
 
-def erase_customer(
-    conn: sqlite3.Connection, customer_id: str, now: datetime
-) -> ErasureRecord | None:
+def erase_customer(conn: Connection, customer_id: str, now: datetime) -> ErasureRecord | None:
     """Delete a customer's whole merge tree and its interactions; record the erasure request."""
     found = root_of(conn.cursor(), customer_id)
     if found is None:
@@ -296,38 +293,38 @@ def erase_customer(
     for statement in _ERASE:
         conn.execute(TREE + " " + statement.format(tree=_IN_TREE.strip()), tree)
     at = utc_text(now)
-    cursor = conn.execute(
+    erasure_id = conn.execute(
         "INSERT INTO erasures (customer_id, customer_ids, crosswalk, interactions, requested_at)"
-        " VALUES (?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?) RETURNING id",
         (root, " ".join(erased_ids), orjson.dumps(record.crosswalk).decode(), erased, at),
-    )
-    return ErasureRecord(cursor.lastrowid or 0, root, now, erased, record.crosswalk, ())
+    ).fetchone()[0]
+    return ErasureRecord(erasure_id, root, now, erased, record.crosswalk, ())
 
 
-def erasures_of(conn: sqlite3.Connection, customer_id: str) -> list[ErasureRecord]:
+def erasures_of(conn: Connection, customer_id: str) -> list[ErasureRecord]:
     """Return the erasures that removed a customer id (it or its merge tree), oldest first."""
     rows = conn.execute(
-        f"SELECT {_ERASURE_COLUMNS} WHERE customer_id = ?1"
-        " OR instr(' ' || customer_ids || ' ', ' ' || ?1 || ' ') ORDER BY id",
-        (customer_id,),
+        f"SELECT {_ERASURE_COLUMNS} WHERE customer_id = :id"
+        " OR instr(' ' || customer_ids || ' ', ' ' || :id || ' ') > 0 ORDER BY id",
+        {"id": customer_id},
     )
     return [_erasure(conn, row) for row in rows.fetchall()]
 
 
-def scrubbed_at(conn: sqlite3.Connection, erasure_id: int) -> datetime | None:
+def scrubbed_at(conn: Connection, erasure_id: int) -> datetime | None:
     """Return when an erasure was scrubbed from the files, or None (not yet, or no such id)."""
     row = conn.execute("SELECT scrubbed_at FROM erasures WHERE id = ?", (erasure_id,)).fetchone()
     return None if row is None or row[0] is None else parse_utc(row[0])
 
 
-def merges_after(conn: sqlite3.Connection, backend: str, limit: int) -> list[MergeRecord]:
+def merges_after(conn: Connection, backend: str, limit: int) -> list[MergeRecord]:
     """Return the merge log entries after `backend`'s cursor (a new backend starts at the end)."""
     last = _cursor(conn, backend, "merges", "customer_merges")
     rows = conn.execute(f"SELECT {_MERGE_COLUMNS} WHERE id > ? ORDER BY id LIMIT ?", (last, limit))
     return [_merge_record(row) for row in rows]
 
 
-def erasures_after(conn: sqlite3.Connection, backend: str, limit: int) -> list[ErasureRecord]:
+def erasures_after(conn: Connection, backend: str, limit: int) -> list[ErasureRecord]:
     """Return the erasures after `backend`'s cursor (a new backend starts at the end)."""
     last = _cursor(conn, backend, "erasures", "erasures")
     rows = conn.execute(
@@ -336,20 +333,23 @@ def erasures_after(conn: sqlite3.Connection, backend: str, limit: int) -> list[E
     return [_erasure(conn, row) for row in rows.fetchall()]
 
 
-def advance(conn: sqlite3.Connection, backend: str, stream: Stream, last_id: int) -> None:
+def advance(conn: Connection, backend: str, stream: Stream, last_id: int) -> None:
     """Move `backend`'s cursor on `stream` forward to `last_id`."""
     conn.execute(
         "INSERT INTO stream_cursors (backend, stream, last_id) VALUES (?, ?, ?)"
-        " ON CONFLICT (backend, stream) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
+        " ON CONFLICT (backend, stream) DO UPDATE SET last_id = excluded.last_id"
+        " WHERE excluded.last_id > stream_cursors.last_id",
         (backend, stream, last_id),
     )
 
 
-def record_receipt(conn: sqlite3.Connection, erasure_id: int, receipt: ErasureReceipt) -> None:
+def record_receipt(conn: Connection, erasure_id: int, receipt: ErasureReceipt) -> None:
     """Keep (or replace) a backend's answer to an erasure request."""
     conn.execute(
-        "INSERT OR REPLACE INTO erasure_receipts (erasure_id, backend, outcome, detail,"
-        " finished_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO erasure_receipts (erasure_id, backend, outcome, detail, finished_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (erasure_id, backend) DO UPDATE SET"
+        " outcome = excluded.outcome, detail = excluded.detail,"
+        " finished_at = excluded.finished_at",
         (
             erasure_id,
             receipt.backend,
@@ -361,7 +361,7 @@ def record_receipt(conn: sqlite3.Connection, erasure_id: int, receipt: ErasureRe
 
 
 def record_crosswalk(
-    conn: sqlite3.Connection, delivery_id: int, record_refs: Sequence[str], now: str
+    conn: Connection, delivery_id: int, record_refs: Sequence[str], now: str
 ) -> None:
     """Keep the records a backend reported for the customer of a delivery's interaction."""
     conn.executemany(
@@ -376,7 +376,7 @@ def record_crosswalk(
 
 
 def current_customers(
-    conn: sqlite3.Connection, customer_ids: Collection[str], backend: str
+    conn: Connection, customer_ids: Collection[str], backend: str
 ) -> dict[str, tuple[str, tuple[str, ...]]]:
     """Return, per customer id, who the customer is now (its tree's root) and the records
     `backend` reported for that whole tree, newest first.
@@ -410,7 +410,7 @@ def current_customers(
     return current
 
 
-def crosswalk_of(conn: sqlite3.Connection, customer_id: str, backend: str) -> tuple[str, ...]:
+def crosswalk_of(conn: Connection, customer_id: str, backend: str) -> tuple[str, ...]:
     """Return the records `backend` reported for a customer and those merged into it."""
     rows = conn.execute(
         TREE
@@ -422,7 +422,7 @@ def crosswalk_of(conn: sqlite3.Connection, customer_id: str, backend: str) -> tu
     return tuple(row[0] for row in rows)
 
 
-def _cursor(conn: sqlite3.Connection, backend: str, stream: Stream, table: str) -> int:
+def _cursor(conn: Connection, backend: str, stream: Stream, table: str) -> int:
     row = conn.execute(
         "SELECT last_id FROM stream_cursors WHERE backend = ? AND stream = ?", (backend, stream)
     ).fetchone()
@@ -462,7 +462,7 @@ def _proposal(row: Any) -> MergeProposal:
     )
 
 
-def _erasure(conn: sqlite3.Connection, row: Any) -> ErasureRecord:
+def _erasure(conn: Connection, row: Any) -> ErasureRecord:
     erasure_id, customer_id, requested, interactions, crosswalk, scrubbed = row
     receipts = conn.execute(
         "SELECT backend, outcome, detail, finished_at FROM erasure_receipts"

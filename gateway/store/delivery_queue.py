@@ -1,6 +1,6 @@
 """The SQLite delivery queue: claims, outcomes, the attempt log, replay, backfill and pruning.
 
-Module-level functions on a `sqlite3.Connection` in autocommit mode; `SqliteStore` runs the
+Module-level functions on a `Connection` in autocommit mode; `SqliteStore` runs the
 writing ones inside `transaction` on its writer thread and the reading ones on its reader.
 The schema keeps `deliveries.waiting` (migration 0002): 1 for every pending or in-flight row
 queued behind the head of its (backend, order_key), so a claim only reads claimable rows.
@@ -9,11 +9,9 @@ queued behind the head of its (backend, order_key), so a claim only reads claima
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from contextlib import suppress
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from gateway.schema import Interaction
 from gateway.store.base import (
@@ -24,6 +22,7 @@ from gateway.store.base import (
     StoredAttempt,
     StoredDelivery,
 )
+from gateway.store.sql import Connection, parse_utc, utc_text
 from gateway.store.stored_rows import StoredInteraction, load_interaction, validated
 
 __all__ = [
@@ -36,7 +35,6 @@ __all__ = [
     "delivery_counts",
     "get_delivery",
     "list_deliveries",
-    "parse_utc",
     "prune_chunk",
     "queue_deliveries",
     "queue_stats",
@@ -44,12 +42,8 @@ __all__ = [
     "release",
     "release_all",
     "replay",
-    "transaction",
     "unrouted",
-    "utc_text",
 ]
-
-_T = TypeVar("_T")
 
 log = logging.getLogger("gateway.delivery")
 
@@ -67,9 +61,9 @@ _STATES: tuple[DeliveryState, ...] = ("pending", "in_flight", "delivered", "dead
 # DO NOTHING: a backend listed twice in one item, or a backfill racing a commit, gets one job.
 INSERT_DELIVERY = (
     "INSERT INTO deliveries (interaction_id, backend, order_key, next_attempt_at, created_at,"
-    " updated_at, waiting) VALUES (?1, ?2, ?3, ?4, ?4, ?4, ?3 IS NOT NULL AND EXISTS ("
+    " updated_at, waiting) VALUES (?1, ?2, ?3, ?4, ?4, ?4, CASE WHEN ?3 IS NOT NULL AND EXISTS ("
     "  SELECT 1 FROM deliveries WHERE backend = ?2 AND order_key = ?3"
-    "  AND state IN ('pending', 'in_flight')))"
+    "  AND state IN ('pending', 'in_flight')) THEN 1 ELSE 0 END)"
     " ON CONFLICT (interaction_id, backend) DO NOTHING"
 )
 """Queue a delivery: (interaction id, backend, order key, now). It waits if its customer's queue
@@ -158,54 +152,14 @@ _QUEUE_STATS = """
 """
 
 
-def transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], _T]) -> _T:
-    """Run `work` in one `BEGIN IMMEDIATE` transaction; roll it back if `work` raises."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = work(conn)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            with suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-        raise
-    return result
-
-
-_UTC_TEXT = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"
-
-
-def utc_text(moment: datetime) -> str:
-    """Return `moment` as fixed-width ISO-8601 UTC text: text order is time order."""
-    if moment.tzinfo is not UTC:
-        moment = moment.astimezone(UTC)
-    # Formatted by hand: a third cheaper than isoformat() and its "+00:00" cut off.
-    return _UTC_TEXT % (
-        moment.year,
-        moment.month,
-        moment.day,
-        moment.hour,
-        moment.minute,
-        moment.second,
-        moment.microsecond,
-    )
-
-
-def parse_utc(text: str) -> datetime:
-    """Return the aware datetime of a `utc_text` timestamp."""
-    return datetime.fromisoformat(text)
-
-
 def claim(
-    conn: sqlite3.Connection,
+    conn: Connection,
     backend: str,
     limit: int,
     now: datetime,
     lease: timedelta,
     recent: Mapping[str, Interaction],
-    current: Callable[
-        [sqlite3.Connection, Collection[str], str], dict[str, tuple[str, tuple[str, ...]]]
-    ],
+    current: Callable[[Connection, Collection[str], str], dict[str, tuple[str, tuple[str, ...]]]],
 ) -> list[ClaimedDelivery]:
     """Lease up to `limit` claimable deliveries of `backend`, oldest due first.
 
@@ -239,7 +193,7 @@ def claim(
 
 
 def _dead_letter_unreadable(
-    conn: sqlite3.Connection, backend: str, delivery_id: int, reason: str, now: datetime
+    conn: Connection, backend: str, delivery_id: int, reason: str, now: datetime
 ) -> None:
     update = DeliveryUpdate(delivery_id, "dead", (), error=reason)
     conn.execute(_RECORD, _record_params(update, now))
@@ -247,11 +201,11 @@ def _dead_letter_unreadable(
 
 
 def record(
-    conn: sqlite3.Connection,
+    conn: Connection,
     updates: Sequence[DeliveryUpdate],
     now: datetime,
-    keep_refs: Callable[[sqlite3.Connection, int, Sequence[str], str], None],
-    follow: Callable[[sqlite3.Connection, DeliveryUpdate, datetime], None],
+    keep_refs: Callable[[Connection, int, Sequence[str], str], None],
+    follow: Callable[[Connection, DeliveryUpdate, datetime], None],
 ) -> None:
     """Apply outcomes to deliveries still in flight and log their attempts.
 
@@ -298,18 +252,18 @@ def _record_params(update: DeliveryUpdate, now: datetime) -> tuple[object, ...]:
     )
 
 
-def release(conn: sqlite3.Connection, delivery_ids: Sequence[int], now: datetime) -> None:
+def release(conn: Connection, delivery_ids: Sequence[int], now: datetime) -> None:
     """Return these in-flight deliveries to pending, keeping their attempts and due time."""
     conn.executemany(_RELEASE + " AND id = ?", [(utc_text(now), i) for i in delivery_ids])
 
 
-def release_all(conn: sqlite3.Connection, now: datetime) -> int:
+def release_all(conn: Connection, now: datetime) -> int:
     """Return every in-flight delivery to pending; return how many."""
     return conn.execute(_RELEASE, (utc_text(now),)).rowcount
 
 
 def replay(
-    conn: sqlite3.Connection,
+    conn: Connection,
     now: datetime,
     delivery_ids: Sequence[int] | None,
     backend: str | None,
@@ -333,7 +287,7 @@ def replay(
 
 
 def unrouted(
-    conn: sqlite3.Connection, backend: str, after: Cursor, size: int
+    conn: Connection, backend: str, after: Cursor, size: int
 ) -> tuple[list[StoredInteraction], Cursor]:
     """Return up to `size` interactions after `after` with no delivery for `backend`.
 
@@ -349,7 +303,7 @@ def unrouted(
     return interactions, (since, rows[-1][0] if rows else after_rowid)
 
 
-def _first_arrival(conn: sqlite3.Connection, received: str) -> int:
+def _first_arrival(conn: Connection, received: str) -> int:
     """Return the rowid from which on, in arrival order, rows were received at `received` or
     later: a binary search over rowids, a few dozen look-ups."""
     low = 0
@@ -365,7 +319,7 @@ def _first_arrival(conn: sqlite3.Connection, received: str) -> int:
 
 
 def queue_deliveries(
-    conn: sqlite3.Connection,
+    conn: Connection,
     backend: str,
     jobs: Iterable[tuple[str, str | None]],
     now: datetime,
@@ -377,7 +331,7 @@ def queue_deliveries(
 
 
 def prune_chunk(
-    conn: sqlite3.Connection, before: datetime, after: Cursor, size: int
+    conn: Connection, before: datetime, after: Cursor, size: int
 ) -> tuple[int, Cursor | None]:
     """Delete the prunable interactions received before `before` among the next `size` in
     arrival order; the scan ends at the first row received `ARRIVAL_SLACK` after `before`.
@@ -400,7 +354,7 @@ def prune_chunk(
     return deleted, (after[0], rows[-1][0])
 
 
-def queue_stats(conn: sqlite3.Connection, now: datetime) -> dict[str, QueueStats]:
+def queue_stats(conn: Connection, now: datetime) -> dict[str, QueueStats]:
     """Return the live queue of every backend that has deliveries."""
     stats = {}
     for backend, pending, dead, oldest in conn.execute(_QUEUE_STATS):
@@ -409,13 +363,13 @@ def queue_stats(conn: sqlite3.Connection, now: datetime) -> dict[str, QueueStats
     return stats
 
 
-def get_delivery(conn: sqlite3.Connection, delivery_id: int) -> StoredDelivery | None:
+def get_delivery(conn: Connection, delivery_id: int) -> StoredDelivery | None:
     """Return one delivery, or None."""
     row = conn.execute(f"SELECT {_DELIVERY_COLUMNS} WHERE id = ?", (delivery_id,)).fetchone()
     return None if row is None else _stored_delivery(row)
 
 
-def deliveries_of(conn: sqlite3.Connection, interaction_id: str) -> list[StoredDelivery]:
+def deliveries_of(conn: Connection, interaction_id: str) -> list[StoredDelivery]:
     """Return the deliveries of one interaction, oldest first."""
     rows = conn.execute(
         f"SELECT {_DELIVERY_COLUMNS} WHERE interaction_id = ? ORDER BY id", (interaction_id,)
@@ -424,7 +378,7 @@ def deliveries_of(conn: sqlite3.Connection, interaction_id: str) -> list[StoredD
 
 
 def list_deliveries(
-    conn: sqlite3.Connection,
+    conn: Connection,
     state: DeliveryState | None,
     backend: str | None,
     limit: int,
@@ -444,7 +398,7 @@ def list_deliveries(
     ]
 
 
-def delivery_counts(conn: sqlite3.Connection) -> dict[str, dict[DeliveryState, int]]:
+def delivery_counts(conn: Connection) -> dict[str, dict[DeliveryState, int]]:
     """Return how many deliveries each backend has in each state."""
     counts: dict[str, dict[DeliveryState, int]] = {}
     rows = conn.execute("SELECT backend, state, count(*) FROM deliveries GROUP BY backend, state")
@@ -453,7 +407,7 @@ def delivery_counts(conn: sqlite3.Connection) -> dict[str, dict[DeliveryState, i
     return counts
 
 
-def attempts_of(conn: sqlite3.Connection, interaction_id: str) -> list[StoredAttempt]:
+def attempts_of(conn: Connection, interaction_id: str) -> list[StoredAttempt]:
     """Return the attempt log of every delivery of one interaction, by delivery then number."""
     rows = conn.execute(
         "SELECT a.delivery_id, a.number, a.started_at, a.finished_at, a.outcome, a.error"

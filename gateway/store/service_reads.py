@@ -6,11 +6,10 @@ writer, on the reader connection.
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 
 from gateway.service_events import Contact
-from gateway.store.sqlite_deliveries import parse_utc, utc_text
+from gateway.store.sql import Connection, parse_utc, utc_text
 
 __all__ = ["IS_CONTACT", "service_contacts", "unanswered_since"]
 
@@ -46,13 +45,13 @@ _UNANSWERED = (
 )
 
 
-def unanswered_since(conn: sqlite3.Connection, since: datetime) -> int:
+def unanswered_since(conn: Connection, since: datetime) -> int:
     """Return how many conversations active since `since` wait for an answer: their latest
     non-automated contact is inbound (what folding `service_contacts` by the rule says)."""
     return int(conn.execute(_UNANSWERED, {"since": utc_text(since)}).fetchone()[0])
 
 
-def service_contacts(conn: sqlite3.Connection, since: datetime) -> list[tuple[str, Contact]]:
+def service_contacts(conn: Connection, since: datetime) -> list[tuple[str, Contact]]:
     """Return (conversation id, contact) of every conversation active since `since`."""
     return [
         (conversation, Contact(direction, kind, parse_utc(occurred), bool(automated)))

@@ -10,7 +10,6 @@ under its root.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -32,8 +31,8 @@ from gateway.schema import (
     new_interaction_id,
 )
 from gateway.service_events import SENT_ELSEWHERE, Chase, Contact, ServiceEvent, Waiting, advance
-from gateway.store.sqlite_deliveries import parse_utc, utc_text
-from gateway.store.sqlite_service import IS_CONTACT
+from gateway.store.service_reads import IS_CONTACT
+from gateway.store.sql import Connection, Cursor, parse_utc, utc_text
 from gateway.store.stored_rows import validated
 
 __all__ = [
@@ -53,7 +52,7 @@ Key = tuple[str, str]
 """An identity as (kind, value)."""
 
 TREE = (
-    "WITH RECURSIVE tree (id) AS (SELECT :root UNION ALL"
+    "WITH RECURSIVE tree (id) AS (SELECT CAST(:root AS TEXT) UNION ALL"
     " SELECT c.id FROM customers AS c JOIN tree ON c.merged_into = tree.id)"
 )
 """A CTE `tree(id)`: the customer `:root` and every customer merged into it, transitively."""
@@ -72,7 +71,7 @@ OWNER = ROOT_OF.replace(  # (root id, root created_at) of the customer holding (
 _STORED_VERIFIED = "SELECT verified FROM identities WHERE kind = ? AND value = ?"
 _CONTACTS = (
     TREE
-    + " SELECT {columns} FROM interactions WHERE customer_id IN tree AND conversation_id"
+    + " SELECT {columns} FROM interactions WHERE customer_id IN (SELECT id FROM tree) AND conversation_id"
     + f" IS NOT NULL AND {IS_CONTACT}"
 )
 _LAST_CONTACT = _CONTACTS.format(columns="occurred_at") + " ORDER BY occurred_at DESC LIMIT 1"
@@ -81,7 +80,7 @@ _RECENT_CONTACTS = (
     + " AND occurred_at >= :since"
 )
 _KIND_COUNTS = TREE + (
-    " SELECT kind, count(*) FROM identities WHERE customer_id IN tree GROUP BY kind"
+    " SELECT kind, count(*) FROM identities WHERE customer_id IN (SELECT id FROM tree) GROUP BY kind"
 )
 _INSERT_IDENTITY = (
     "INSERT INTO identities (kind, value, customer_id, source, created_at, verified)"
@@ -92,11 +91,11 @@ _RECLAIM_IDENTITY = (
     " WHERE kind = ? AND value = ?"
 )
 _INSERT_PROPOSAL = (
-    "INSERT OR IGNORE INTO merge_proposals"
+    "INSERT INTO merge_proposals"
     " (customer_id, kind, value, other_customer_id, reason, interaction_id, created_at)"
     " SELECT :customer, :kind, :value, :other, :reason, :interaction, :now WHERE NOT EXISTS ("
     " SELECT 1 FROM merge_proposals WHERE customer_id = :customer AND kind = :kind"
-    " AND value = :value AND state = 'rejected')"
+    " AND value = :value AND state = 'rejected') ON CONFLICT DO NOTHING"
 )
 
 
@@ -105,24 +104,24 @@ def new_customer_id() -> str:
     return f"cus_{new_interaction_id()}"
 
 
-def root_of(cur: sqlite3.Cursor, customer_id: str) -> tuple[str, str] | None:
+def root_of(cur: Cursor, customer_id: str) -> tuple[str, str] | None:
     """Return (root id, its created_at) of a customer, or None if there is no such customer."""
     row = cur.execute(ROOT_OF, (customer_id,)).fetchone()
     return None if row is None else (row[0], row[1])
 
 
-def tree_of(cur: sqlite3.Cursor, root: str) -> list[str]:
+def tree_of(cur: Cursor, root: str) -> list[str]:
     """Return `root` and every customer merged into it, transitively."""
     return [row[0] for row in cur.execute(TREE + " SELECT id FROM tree", {"root": root})]
 
 
-def kind_counts(cur: sqlite3.Cursor, root: str) -> dict[str, int]:
+def kind_counts(cur: Cursor, root: str) -> dict[str, int]:
     """Return how many identities of each kind the customer `root` (its whole tree) has."""
     return dict(cur.execute(_KIND_COUNTS, {"root": root}).fetchall())
 
 
 def insert_merge(
-    cur: sqlite3.Cursor,
+    cur: Cursor,
     survivor: str,
     merged: str,
     cause: str,
@@ -131,17 +130,17 @@ def insert_merge(
 ) -> int:
     """Merge customer `merged` (a root) into `survivor` and log it; return the log row's id."""
     cur.execute("UPDATE customers SET merged_into = ? WHERE id = ?", (survivor, merged))
-    cur.execute(
+    merge_id: int = cur.execute(
         "INSERT INTO customer_merges"
         " (action, survivor_id, merged_id, cause, interaction_id, created_at)"
-        " VALUES ('merge', ?, ?, ?, ?, ?)",
+        " VALUES ('merge', ?, ?, ?, ?, ?) RETURNING id",
         (survivor, merged, cause, interaction_id, now),
-    )
-    return cur.lastrowid or 0
+    ).fetchone()[0]
+    return merge_id
 
 
 def propose(
-    cur: sqlite3.Cursor,
+    cur: Cursor,
     customer: str,
     key: Key,
     reason: str,
@@ -228,11 +227,11 @@ class IdentityResolver:
         """root customer -> its latest conversation (None: it has none)."""
         self._data_version: int | None = None
 
-    def load(self, conn: sqlite3.Connection) -> None:
+    def load(self, conn: Connection) -> None:
         """Read the business identities learned by earlier runs."""
         self._business.update(conn.execute("SELECT kind, value FROM business_identities"))
 
-    def check(self, cur: sqlite3.Cursor) -> None:
+    def check(self, cur: Cursor) -> None:
         """Drop the caches if another connection committed; call inside the write transaction."""
         version = cur.execute("PRAGMA data_version").fetchone()[0]
         if version != self._data_version:
@@ -248,7 +247,7 @@ class IdentityResolver:
         if self._observe is not None:
             self._observe(event)
 
-    def _owner(self, cur: sqlite3.Cursor, key: Key) -> _Holder | None:
+    def _owner(self, cur: Cursor, key: Key) -> _Holder | None:
         found = self._owners.get(key)
         if found is None:
             row = cur.execute(OWNER, key).fetchone()
@@ -261,7 +260,7 @@ class IdentityResolver:
         return found
 
     def resolve(
-        self, cur: sqlite3.Cursor, interaction: Interaction, now: str
+        self, cur: Cursor, interaction: Interaction, now: str
     ) -> tuple[Interaction, ServiceEvent | None]:
         """Return `interaction` with its customer, conversation and context, and what it did to
         its conversation's service (`service_events`); update the graph.
@@ -357,21 +356,19 @@ class IdentityResolver:
             self._count("claimed")
         return self._thread(cur, interaction, root, claimed=claimed)
 
-    def _learn_business(
-        self, cur: sqlite3.Cursor, identities: Iterable[Identity], now: str
-    ) -> None:
+    def _learn_business(self, cur: Cursor, identities: Iterable[Identity], now: str) -> None:
         for identity in identities:
             key = (identity.kind, identity.value)
             if key not in self._business:
                 cur.execute(
-                    "INSERT OR IGNORE INTO business_identities (kind, value, first_seen)"
-                    " VALUES (?, ?, ?)",
+                    "INSERT INTO business_identities (kind, value, first_seen)"
+                    " VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                     (*key, now),
                 )
                 self._business.add(key)
 
     def _attribute_status(
-        self, cur: sqlite3.Cursor, interaction: Interaction, owners: dict[str, _Owner]
+        self, cur: Cursor, interaction: Interaction, owners: dict[str, _Owner]
     ) -> Interaction:
         """A receipt names its customer and open conversation but is no contact of its own."""
         if not owners:
@@ -398,7 +395,7 @@ class IdentityResolver:
         )
 
     def _reconcile(
-        self, cur: sqlite3.Cursor, owners: list[_Owner], interaction: Interaction, now: str
+        self, cur: Cursor, owners: list[_Owner], interaction: Interaction, now: str
     ) -> str:
         """Merge the customers this interaction links where the rules allow; return its owner."""
         ranked = self._ranked(owners)
@@ -434,7 +431,7 @@ class IdentityResolver:
             primary = _Owner(survivor.root, survivor.created_at, primary.keys + other.keys, True)
         return primary.root
 
-    def _anonymous(self, cur: sqlite3.Cursor, primary: _Owner, other: _Owner) -> bool:
+    def _anonymous(self, cur: Cursor, primary: _Owner, other: _Owner) -> bool:
         """With `merge_anonymous`, return True if the customer linked only through a
         provider-scoped id has no phone or e-mail at all (an anonymous visitor)."""
         if not self.policy.rules.merge_anonymous:
@@ -442,7 +439,7 @@ class IdentityResolver:
         weak = other if any(self.policy.can_merge(kind) for kind, _ in primary.keys) else primary
         return not any(self.policy.can_merge(kind) for kind in kind_counts(cur, weak.root))
 
-    def _over_limit(self, cur: sqlite3.Cursor, first: str, second: str) -> str | None:
+    def _over_limit(self, cur: Cursor, first: str, second: str) -> str | None:
         """Return why merging two customers would break a per-kind limit, or None."""
         counts = kind_counts(cur, first)
         for kind, count in kind_counts(cur, second).items():
@@ -453,7 +450,7 @@ class IdentityResolver:
 
     def _attach(
         self,
-        cur: sqlite3.Cursor,
+        cur: Cursor,
         root: str,
         keys: Sequence[Key],
         verified: Collection[Key],
@@ -491,7 +488,7 @@ class IdentityResolver:
     def _within_window(self, interaction: Interaction, last_activity: datetime) -> bool:
         return abs(interaction.occurred_at - last_activity) <= self.policy.conversation_window
 
-    def _conversation(self, cur: sqlite3.Cursor, root: str) -> _Conversation | None:
+    def _conversation(self, cur: Cursor, root: str) -> _Conversation | None:
         """Return the latest conversation of the customer `root` (its whole tree), or None."""
         if root in self._conversations:
             return self._conversations[root]
@@ -501,7 +498,7 @@ class IdentityResolver:
         self._conversations[root] = found
         return found
 
-    def _read_conversation(self, cur: sqlite3.Cursor, root: str) -> _Conversation | None:
+    def _read_conversation(self, cur: Cursor, root: str) -> _Conversation | None:
         """Rebuild the latest conversation's state from its contacts: their rows say which
         conversation they joined, and the last one's `context` is the state after it."""
         last = cur.execute(_LAST_CONTACT, {"root": root}).fetchone()
@@ -529,7 +526,7 @@ class IdentityResolver:
 
     def _thread(
         self,
-        cur: sqlite3.Cursor,
+        cur: Cursor,
         interaction: Interaction,
         root: str,
         *,

@@ -21,7 +21,7 @@ from gateway.store.base import (
     StoredAttempt,
 )
 from gateway.store.sqlite import SqliteStore
-from gateway.store.sqlite_deliveries import utc_text
+from gateway.store.sql import utc_text
 from tests.store.factories import make_interaction, raw_connection
 
 LEASE = timedelta(minutes=1)
