@@ -39,8 +39,8 @@ from workload import SENDERS, Workload
 from gateway.builtins.generic import GenericChannel, GenericSettings
 from gateway.channel import ChannelContext
 from gateway.request import WebhookRequest
-from gateway.store.sqlite import SqliteStore
 from gateway.store.identity_graph import new_customer_id
+from gateway.store.sqlite import SqliteStore
 
 __all__ = ["preload"]
 

@@ -26,6 +26,7 @@ from gateway.store.sql import Connection, parse_utc, utc_text
 from gateway.store.stored_rows import StoredInteraction, load_interaction, validated
 
 __all__ = [
+    "CLAIMABLE",
     "FIRST_ROW",
     "INSERT_DELIVERY",
     "Cursor",
@@ -78,9 +79,9 @@ _DELIVERY_COLUMNS = (
 _UNFINISHED = " AND state <> 'delivered'"
 """Written so in the partial index deliveries_unfinished (migration 0010): SQLite uses it only
 for a query naming the same term."""
-# Each arm reads the claimable rows of one state in (next_attempt_at, id) order from
+# SQLite's claim: each arm reads the claimable rows of one state in (next_attempt_at, id) order from
 # deliveries_due, so the merge stops after `limit` rows.
-_CLAIMABLE = """
+CLAIMABLE = """
     WITH due AS (
         SELECT id, next_attempt_at FROM deliveries
         WHERE backend = :backend AND state = 'pending' AND waiting = 0
@@ -160,6 +161,7 @@ def claim(
     lease: timedelta,
     recent: Mapping[str, Interaction],
     current: Callable[[Connection, Collection[str], str], dict[str, tuple[str, tuple[str, ...]]]],
+    claimable: str = CLAIMABLE,
 ) -> list[ClaimedDelivery]:
     """Lease up to `limit` claimable deliveries of `backend`, oldest due first.
 
@@ -168,9 +170,10 @@ def claim(
     `recent` holds interactions committed moments ago: they need no parsing again.
     `current(conn, customer_ids, backend)` says who each customer is now (after merges) and the
     records the backend has for them: a delivery carries the current identity graph.
+    `claimable` selects the rows (the engine's: PostgreSQL skips rows another instance locked).
     """
     params = {"backend": backend, "now": utc_text(now), "limit": limit}
-    rows = conn.execute(_CLAIMABLE, params).fetchall()
+    rows = conn.execute(claimable, params).fetchall()
     lease_until, updated = utc_text(now + lease), utc_text(now)
     conn.executemany(_LEASE, [(lease_until, updated, row[0]) for row in rows])
     customers = {row[5] for row in rows if row[5]}

@@ -28,11 +28,13 @@ from gateway.schema import (
     ConversationContext,
     Identity,
     Interaction,
+    Party,
     new_interaction_id,
 )
 from gateway.service_events import SENT_ELSEWHERE, Chase, Contact, ServiceEvent, Waiting, advance
+from gateway.store.base import CommitItem
 from gateway.store.service_reads import IS_CONTACT
-from gateway.store.sql import Connection, Cursor, parse_utc, utc_text
+from gateway.store.sql import Connection, Cursor, Dialect, parse_utc, utc_text
 from gateway.store.stored_rows import validated
 
 __all__ = [
@@ -71,8 +73,8 @@ OWNER = ROOT_OF.replace(  # (root id, root created_at) of the customer holding (
 _STORED_VERIFIED = "SELECT verified FROM identities WHERE kind = ? AND value = ?"
 _CONTACTS = (
     TREE
-    + " SELECT {columns} FROM interactions WHERE customer_id IN (SELECT id FROM tree) AND conversation_id"
-    + f" IS NOT NULL AND {IS_CONTACT}"
+    + " SELECT {columns} FROM interactions WHERE customer_id IN (SELECT id FROM tree)"
+    + f" AND conversation_id IS NOT NULL AND {IS_CONTACT}"
 )
 _LAST_CONTACT = _CONTACTS.format(columns="occurred_at") + " ORDER BY occurred_at DESC LIMIT 1"
 _RECENT_CONTACTS = (
@@ -80,7 +82,8 @@ _RECENT_CONTACTS = (
     + " AND occurred_at >= :since"
 )
 _KIND_COUNTS = TREE + (
-    " SELECT kind, count(*) FROM identities WHERE customer_id IN (SELECT id FROM tree) GROUP BY kind"
+    " SELECT kind, count(*) FROM identities WHERE customer_id IN (SELECT id FROM tree)"
+    " GROUP BY kind"
 )
 _INSERT_IDENTITY = (
     "INSERT INTO identities (kind, value, customer_id, source, created_at, verified)"
@@ -211,13 +214,20 @@ class IdentityResolver:
 
     Returning customers cost no graph query: who holds an identity and the state of each
     customer's latest conversation are cached. The caches hold exactly what the database holds,
-    so they are dropped whenever that may stop being true: when another connection (the CLI)
-    committed (`PRAGMA data_version`, checked inside each commit transaction), when a commit
-    fails (its writes are rolled back) and after every admin change to the graph (`forget`).
+    so they are dropped whenever that may stop being true: when another connection committed
+    (`Dialect.fresh_snapshot`, asked first in each commit transaction), when a commit fails
+    (its writes are rolled back) and after every admin change to the graph (`forget`).
+    Before writing under a customer it locks it (`Dialect.lock_roots`: a no-op on SQLite).
     """
 
-    def __init__(self, policy: IdentityPolicy, observe: IdentityObserver | None = None) -> None:
+    def __init__(
+        self,
+        policy: IdentityPolicy,
+        dialect: Dialect,
+        observe: IdentityObserver | None = None,
+    ) -> None:
         self.policy = policy
+        self._dialect = dialect
         self._observe = observe
         self._business: set[Key] = set()
         """Our own numbers and addresses; only ever grows, so it is safe to keep in memory."""
@@ -225,18 +235,17 @@ class IdentityResolver:
         """identity -> who holds it."""
         self._conversations: dict[str, _Conversation | None] = {}
         """root customer -> its latest conversation (None: it has none)."""
-        self._data_version: int | None = None
 
-    def load(self, conn: Connection) -> None:
-        """Read the business identities learned by earlier runs."""
-        self._business.update(conn.execute("SELECT kind, value FROM business_identities"))
+    def load(self, cur: Connection | Cursor) -> None:
+        """Read the business identities learned by earlier runs (and other instances)."""
+        self._business.update(cur.execute("SELECT kind, value FROM business_identities"))
 
-    def check(self, cur: Cursor) -> None:
-        """Drop the caches if another connection committed; call inside the write transaction."""
-        version = cur.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._data_version:
-            self.forget()
-            self._data_version = version
+    def keys_of(self, item: CommitItem) -> list[Key]:
+        """Return the identities of `item`'s customer that resolution matches on."""
+        return self._keys(customer_party(item.interaction))
+
+    def _keys(self, party: Party) -> list[Key]:
+        return [k for k in self.policy.matchable(party.identities) if k not in self._business]
 
     def forget(self) -> None:
         """Drop the caches (their rows may have changed or been rolled back)."""
@@ -273,7 +282,7 @@ class IdentityResolver:
         if interaction.type != "status":
             self._learn_business(cur, business_party(interaction).identities, now)
         party = customer_party(interaction)
-        keys = [k for k in self.policy.matchable(party.identities) if k not in self._business]
+        keys = self._keys(party)
         if not keys:
             return interaction, None
         verified = self.policy.verified(party.identities)
@@ -298,8 +307,10 @@ class IdentityResolver:
         if interaction.type == "status":
             if SENT_ELSEWHERE in interaction.metadata and owners:  # an answer given elsewhere
                 root = self._ranked(list(owners.values()))[0].root
+                self._dialect.lock_roots(cur, [root])
                 return self._thread(cur, interaction, root, claimed=False)
             return self._attribute_status(cur, interaction, owners), None
+        self._dialect.lock_roots(cur, owners)
         proven = [key for key in unknown if key in verified]
         claimed = not proven and not any(owner.verified for owner in owners.values())
         fresh = not owners or (bool(proven) and not any(o.verified for o in owners.values()))

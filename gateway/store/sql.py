@@ -19,7 +19,16 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-__all__ = ["Connection", "Cursor", "Params", "parse_utc", "transaction", "utc_text"]
+__all__ = [
+    "Connection",
+    "Cursor",
+    "Dialect",
+    "GraphMovedError",
+    "Params",
+    "parse_utc",
+    "transaction",
+    "utc_text",
+]
 
 _T = TypeVar("_T")
 
@@ -65,6 +74,44 @@ class Connection(Protocol):
 
     def executemany(self, sql: str, parameters: Iterable[Params], /) -> Cursor:
         """Run one statement once per parameter set on a new cursor."""
+
+
+class GraphMovedError(Exception):
+    """A customer the transaction was about to write under was merged by another gateway
+    instance since it was read: the transaction is retried on the graph as it is now."""
+
+
+class Dialect(Protocol):
+    """What the shared logic asks of its engine beyond SQL: the locks that make concurrent
+    writers (PostgreSQL: many gateway instances) safe, which one writer (SQLite) never needs."""
+
+    concurrent_writers: bool
+    """Whether other connections write the graph concurrently: then every commit batch
+    reloads what the resolver keeps in memory and takes the locks below."""
+
+    def fresh_snapshot(self, cur: Cursor) -> bool:
+        """Called first in every commit transaction: whether what the resolver cached may be
+        stale (another connection committed since), so it must read the graph again."""
+
+    def lock_batch(
+        self, cur: Cursor, identities: Sequence[tuple[str, str]], order_keys: Sequence[str]
+    ) -> None:
+        """Called next, in a batch of ingest commits: take, in one global order, the locks of
+        every customer (root) holding one of these (kind, value) identities and of these
+        delivery order keys."""
+
+    def lock_roots(self, cur: Cursor, roots: Iterable[str]) -> None:
+        """Lock these customers before writing under them; raise `GraphMovedError` if one of them
+        was merged into another meanwhile."""
+
+    def lock_keys(self, cur: Cursor, keys: Sequence[str]) -> None:
+        """Lock these delivery order keys (sorted) before a delivery of theirs is queued or
+        changes state: the next delivery of each key is told it may go by a trigger that must
+        see every insert."""
+
+    def lock_graph(self, cur: Cursor) -> None:
+        """Lock the whole identity graph for an operator's change (link, merge, unmerge,
+        erasure) against every ingest batch."""
 
 
 def transaction(conn: Connection, work: Callable[[Connection], _T]) -> _T:

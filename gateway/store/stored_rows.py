@@ -20,12 +20,15 @@ from typing import Final
 from pydantic import ValidationError
 
 from gateway.schema import Interaction
+from gateway.store.sql import Connection
 
 __all__ = [
     "INTERACTION_COLUMNS",
     "StoredInteraction",
     "UnreadableInteraction",
     "UnreadableLog",
+    "get_interaction",
+    "list_interactions",
     "load_interaction",
     "unreadable_reason",
     "validated",
@@ -140,3 +143,27 @@ def load_interaction(row: tuple[str, str, str, str, str | bytes]) -> StoredInter
     unreadable = UnreadableInteraction(interaction_id, channel_id, external_id, received_at, loaded)
     _LOG.unreadable(unreadable)
     return unreadable
+
+
+def list_interactions(
+    conn: Connection, channel_id: str | None, limit: int, after: str | None
+) -> list[StoredInteraction]:
+    """Return stored interactions in arrival order after the one with id `after`."""
+    sql = f"SELECT {INTERACTION_COLUMNS} FROM interactions"
+    sql += " WHERE rowid > coalesce((SELECT rowid FROM interactions"
+    sql += " WHERE id = :after), 0)"
+    if channel_id is not None:
+        # An expression keeps the planner off the dedupe index: a page walks rowids, unsorted.
+        sql += " AND channel_id || '' = :channel"
+    rows = conn.execute(
+        sql + " ORDER BY rowid LIMIT :limit",
+        {"after": after, "channel": channel_id, "limit": limit},
+    )
+    return [load_interaction(row) for row in rows]
+
+
+def get_interaction(conn: Connection, interaction_id: str) -> StoredInteraction | None:
+    """Return one stored interaction, or None."""
+    sql = f"SELECT {INTERACTION_COLUMNS} FROM interactions WHERE id = ?"
+    row = conn.execute(sql, (interaction_id,)).fetchone()
+    return None if row is None else load_interaction(row)

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.errors import StoreUnavailableError
 from gateway.schema import Interaction
-from gateway.store import sqlite as sqlite_module
+from gateway.store import sql_store
 from gateway.store.base import (
     AttemptOutcome,
     AttemptRecord,
@@ -20,8 +20,8 @@ from gateway.store.base import (
     QueueStats,
     StoredAttempt,
 )
-from gateway.store.sqlite import SqliteStore
 from gateway.store.sql import utc_text
+from gateway.store.sqlite import SqliteStore
 from tests.store.factories import make_interaction, raw_connection
 
 LEASE = timedelta(minutes=1)
@@ -334,7 +334,7 @@ async def test_deleting_a_head_hands_its_queue_on(store: SqliteStore, db_path: P
 async def test_backfill_queues_what_the_plan_routes(
     store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_module, "_CHUNK", 2)  # several chunks
+    monkeypatch.setattr(sql_store, "CHUNK", 2)  # several chunks
     start = now() - timedelta(days=1)
     old = interaction(received_at=start - timedelta(seconds=1))
     skipped, routed = interaction(received_at=start), interaction(received_at=start)
@@ -402,7 +402,7 @@ async def test_queue_stats(store: SqliteStore) -> None:
 async def test_prune_deletes_only_finished_old_interactions(
     store: SqliteStore, db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_module, "_CHUNK", 2)  # kept rows must not stall the chunks
+    monkeypatch.setattr(sql_store, "CHUNK", 2)  # kept rows must not stall the chunks
     old = now() - timedelta(days=10)
     pending, dead_letter, done, bare, done_too = (
         interaction(received_at=old + timedelta(seconds=n)) for n in range(5)
@@ -444,7 +444,7 @@ async def test_prune_deletes_only_finished_old_interactions(
 async def test_backfill_starts_where_arrivals_reach_since(
     store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_module, "_CHUNK", 3)
+    monkeypatch.setattr(sql_store, "CHUNK", 3)
     start = now() - timedelta(days=1)
     before = [interaction(received_at=start - timedelta(hours=5 - n)) for n in range(4)]
     late = interaction(received_at=start + timedelta(seconds=1))
@@ -466,7 +466,7 @@ async def test_backfill_starts_where_arrivals_reach_since(
 async def test_prune_ends_its_scan_past_the_arrival_slack(
     store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_module, "_CHUNK", 2)
+    monkeypatch.setattr(sql_store, "CHUNK", 2)
     cutoff = now() - timedelta(days=1)
     old, early = interaction(received_at=cutoff - timedelta(hours=1)), interaction()
     just_after = interaction(received_at=cutoff + timedelta(seconds=1))
@@ -518,7 +518,7 @@ async def test_queue_operations_need_an_open_store(db_path: Path) -> None:
 async def test_locked_database_fails_a_claim(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_module, "_BOOKKEEPING_BUSY_S", 0.05)
+    monkeypatch.setattr(sql_store, "BOOKKEEPING_BUSY_S", 0.05)
     store = SqliteStore(str(db_path))
     await store.open()
     try:

@@ -10,9 +10,9 @@ import pytest
 
 from gateway.errors import StoreUnavailableError
 from gateway.store.base import DeliveryUpdate
+from gateway.store.delivery_queue import INSERT_DELIVERY
 from gateway.store.migrate import Migration, load_migrations, migrate
 from gateway.store.sqlite import SqliteStore
-from gateway.store.delivery_queue import INSERT_DELIVERY
 from tests.store.factories import make_interaction
 
 LATEST = len(load_migrations())

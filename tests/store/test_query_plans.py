@@ -14,16 +14,17 @@ from typing import Any
 
 import pytest
 
-from gateway.store import sqlite as store_sql
+from gateway.store import commit_items, stored_rows
 from gateway.store import customer_graph as customers
 from gateway.store import delivery_queue as deliveries
 from gateway.store.base import DeliveryUpdate
-from gateway.store.migrate import migrate
 from gateway.store.identity_graph import _LAST_CONTACT, _RECENT_CONTACTS
+from gateway.store.migrate import migrate
 from gateway.store.service_reads import service_contacts, unanswered_since
+from gateway.store.sql import utc_text
 
 NOW = datetime(2026, 12, 4, 12, tzinfo=UTC)
-STAMP = deliveries.utc_text(NOW)
+STAMP = utc_text(NOW)
 LARGE = ("interactions", "deliveries", "delivery_attempts")
 """Tables that grow with traffic: never read whole."""
 _SCAN = re.compile(r"^SCAN (\w+)")
@@ -64,23 +65,23 @@ UPDATE = DeliveryUpdate(1, "delivered", ())
 READS: dict[str, tuple[Callable[[sqlite3.Connection], object], tuple[str, ...]]] = {
     # name: (the read, index names its plan must use)
     "dedupe": (
-        run(store_sql._SELECT_FIRST_ID, ("web", "m1")),
+        run(commit_items._SELECT_FIRST_ID, ("web", "m1")),
         ("interactions_channel_external",),
     ),
     "highest receipt": (
-        run(store_sql._HIGHEST_STATUS, ("web", "m1")),
+        run(commit_items._HIGHEST_STATUS, ("web", "m1")),
         ("interactions_status",),
     ),
     "get by id": (
-        lambda c: store_sql._get_interaction(c, "i1"),
+        lambda c: stored_rows.get_interaction(c, "i1"),
         ("sqlite_autoindex_interactions_1",),
     ),
     "list after an id": (
-        lambda c: store_sql._list_interactions(c, None, 10, "i1"),
+        lambda c: stored_rows.list_interactions(c, None, 10, "i1"),
         ("INTEGER PRIMARY KEY", "sqlite_autoindex_interactions_1"),
     ),
     "list a channel after an id": (
-        lambda c: store_sql._list_interactions(c, "web", 10, "i1"),
+        lambda c: stored_rows.list_interactions(c, "web", 10, "i1"),
         ("INTEGER PRIMARY KEY", "sqlite_autoindex_interactions_1"),
     ),
     "timeline": (
@@ -189,7 +190,7 @@ def test_counting_by_state_reads_one_index_not_the_rows(conn: sqlite3.Connection
 
 
 WRITES: dict[str, tuple[str, Any]] = {
-    "store an interaction": (store_sql._INSERT_INTERACTION, ("i2", "web", "m2", *"abcdefghi")),
+    "store an interaction": (commit_items._INSERT_INTERACTION, ("i2", "web", "m2", *"abcdefghi")),
     "queue a delivery": (deliveries.INSERT_DELIVERY, ("i1", "log", "cus_1", STAMP)),
     "lease": (deliveries._LEASE, (STAMP, STAMP, 1)),
     "record": (deliveries._RECORD, ("delivered", 1, None, None, STAMP, STAMP, 1)),

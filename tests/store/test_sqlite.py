@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import StoreUnavailableError
+from gateway.store import sql_store
 from gateway.store import sqlite as sqlite_module
 from gateway.store.base import CommitResult
 from gateway.store.sqlite import SqliteStore, sqlite_path_from_url
@@ -183,7 +184,7 @@ async def test_transaction_aborted_by_sqlite_fails_the_whole_batch(
 async def test_locked_database_fails_the_whole_batch(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_module, "_COMMIT_BUSY_S", 0.05)
+    monkeypatch.setattr(sql_store, "COMMIT_BUSY_S", 0.05)
     batches: list[int] = []
     store = SqliteStore(str(db_path), observe_batch=batches.append)
     await store.open()
