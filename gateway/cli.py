@@ -15,6 +15,7 @@ from gateway import __version__
 from gateway.cli_config import add_config_option, load_from_args
 from gateway.cli_customers import add_customer_commands
 from gateway.cli_deliveries import add_delivery_commands
+from gateway.cli_migrate import add_migrate_command
 from gateway.cli_send import add_send_command
 from gateway.config_schema import config_json_schema
 from gateway.demo_secrets import demo_secret_warning
@@ -82,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     add_delivery_commands(verbs)
     add_customer_commands(verbs)
     add_send_command(verbs)
+    add_migrate_command(verbs)
     return parser
 
 

@@ -10,6 +10,7 @@ import ipaddress
 from datetime import timedelta
 from functools import cached_property
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -48,6 +49,18 @@ class Section(BaseModel):
     """A section of the configuration: unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+def _checked_postgres_url(url: str) -> str:
+    """Return a PostgreSQL URL that libpq can parse; errors never repeat it (a password)."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a port that is not a number
+    except ValueError:
+        raise ValueError("the postgresql URL does not parse (check the host and port)") from None
+    if not parts.path.strip("/") and "dbname=" not in parts.query:
+        raise ValueError("the postgresql URL names no database: postgresql://host:5432/DATABASE")
+    return url
 
 
 def is_loopback(host: str) -> bool:
@@ -120,9 +133,12 @@ class StorageSettings(Section):
     """Where interactions and delivery jobs are stored."""
 
     url: str = "sqlite:///gateway.db"
-    """`sqlite:///relative.db` or `sqlite:////absolute/path.db`."""
+    """`sqlite:///relative.db` or `sqlite:////absolute/path.db` (one gateway), or
+    `postgresql://user:password@host:5432/database` (one database shared by many instances;
+    libpq's URL, query parameters such as `sslmode=require` included)."""
     synchronous: Literal["full", "normal", "off"] = "full"
-    """SQLite durability: `full` fsyncs every group commit (nothing acknowledged is lost)."""
+    """SQLite durability: `full` fsyncs every group commit (nothing acknowledged is lost).
+    PostgreSQL's is the server's own (`synchronous_commit`, on by default)."""
     retention: Duration = timedelta(days=30)
     """Interactions delivered everywhere are deleted this long after they arrived."""
 
@@ -132,8 +148,11 @@ class StorageSettings(Section):
         if url.startswith("sqlite:///"):
             return url
         if url.startswith(("postgresql://", "postgres://")):
-            raise ValueError("the postgresql store is not available yet; use sqlite:///PATH")
-        raise ValueError("expected sqlite:///relative.db or sqlite:////absolute/path.db")
+            return _checked_postgres_url(url)
+        raise ValueError(
+            "expected sqlite:///relative.db, sqlite:////absolute/path.db"
+            " or postgresql://user:password@host:5432/database"
+        )
 
 
 class IdentitySettings(Section):

@@ -16,7 +16,7 @@ from gateway.channel import Channel, ChannelContext, utc_now
 from gateway.config import GatewayConfig
 from gateway.delivery import DeliveryEngine
 from gateway.enricher import Enricher
-from gateway.identity import IdentityPolicy
+from gateway.identity import IdentityEvent, IdentityObserver, IdentityPolicy
 from gateway.metrics import Metrics
 from gateway.pipeline import Pipeline
 from gateway.plugins import Plugins
@@ -33,16 +33,34 @@ log = logging.getLogger("gateway")
 
 
 def open_store(config: GatewayConfig, metrics: Metrics | None = None) -> Store:
-    """Return the (unopened) store the configuration names."""
+    """Return the (unopened) store the configuration names: SQLite or PostgreSQL."""
+    observe_batch = metrics.commit_batch_size.observe if metrics else None
+    identity = IdentityPolicy(config.identity.rules, config.identity.conversation_window)
+    observe_identity = _identity_counter(metrics) if metrics else None
+    url = config.storage.url
+    if url.startswith(("postgresql://", "postgres://")):
+        from gateway.store.postgres import PostgresStore  # psycopg only where it is used
+
+        return PostgresStore(
+            url,
+            observe_batch=observe_batch,
+            identity=identity,
+            observe_identity=observe_identity,
+        )
     return SqliteStore(
-        sqlite_path_from_url(config.storage.url),
+        sqlite_path_from_url(url),
         synchronous=config.storage.synchronous,
-        observe_batch=metrics.commit_batch_size.observe if metrics else None,
-        identity=IdentityPolicy(config.identity.rules, config.identity.conversation_window),
-        observe_identity=(lambda event: metrics.identity_events.labels(event).inc())
-        if metrics
-        else None,
+        observe_batch=observe_batch,
+        identity=identity,
+        observe_identity=observe_identity,
     )
+
+
+def _identity_counter(metrics: Metrics) -> IdentityObserver:
+    def count(event: IdentityEvent) -> None:
+        metrics.identity_events.labels(event).inc()
+
+    return count
 
 
 SENDER_PREFIX = "channel:"

@@ -3,7 +3,7 @@ webhook receiver and the fake mail provider replies are sent through."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -44,3 +44,21 @@ async def mail_api() -> AsyncIterator[FakeMailApi]:
 
     async with FakeMailApi() as api:
         yield api
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A database of this test run on the machine's PostgreSQL server (tests/postgres.py)."""
+    from tests.postgres import scratch_database
+
+    with scratch_database() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str) -> Iterator[str]:
+    """A URL of an empty schema of its own in the run's database: a fresh store per test."""
+    from tests.postgres import scratch_schema
+
+    with scratch_schema(postgres_database) as url:
+        yield url

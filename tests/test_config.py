@@ -192,7 +192,20 @@ def test_admin_off_loopback_needs_token(plugins: Plugins) -> None:
 
 def test_unsupported_storage(plugins: Plugins) -> None:
     assert problems(plugins, "storage:\n  url: mysql://db\n") == [
-        "gw.yaml:2:8: storage.url: expected sqlite:///relative.db or sqlite:////absolute/path.db"
+        "gw.yaml:2:8: storage.url: expected sqlite:///relative.db, sqlite:////absolute/path.db"
+        " or postgresql://user:password@host:5432/database"
+    ]
+
+
+def test_postgresql_storage_urls(plugins: Plugins) -> None:
+    url = "postgresql://gw:s3cret@db.internal:5432/gateway?sslmode=require"
+    assert parse(plugins, f"storage: {{url: '{url}'}}\n").storage.url == url
+    assert problems(plugins, "storage: {url: 'postgresql://gw:s3cret@db:port/gateway'}\n") == [
+        "gw.yaml:1:16: storage.url: the postgresql URL does not parse (check the host and port)"
+    ]
+    assert problems(plugins, "storage: {url: 'postgres://gw:s3cret@db:5432'}\n") == [
+        "gw.yaml:1:16: storage.url: the postgresql URL names no database:"
+        " postgresql://host:5432/DATABASE"
     ]
 
 

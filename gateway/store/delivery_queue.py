@@ -62,7 +62,8 @@ _STATES: tuple[DeliveryState, ...] = ("pending", "in_flight", "delivered", "dead
 # DO NOTHING: a backend listed twice in one item, or a backfill racing a commit, gets one job.
 INSERT_DELIVERY = (
     "INSERT INTO deliveries (interaction_id, backend, order_key, next_attempt_at, created_at,"
-    " updated_at, waiting) VALUES (?1, ?2, ?3, ?4, ?4, ?4, CASE WHEN ?3 IS NOT NULL AND EXISTS ("
+    " updated_at, waiting) VALUES (?1, ?2, ?3, ?4, ?4, ?4,"
+    " CASE WHEN CAST(?3 AS TEXT) IS NOT NULL AND EXISTS ("
     "  SELECT 1 FROM deliveries WHERE backend = ?2 AND order_key = ?3"
     "  AND state IN ('pending', 'in_flight')) THEN 1 ELSE 0 END)"
     " ON CONFLICT (interaction_id, backend) DO NOTHING"

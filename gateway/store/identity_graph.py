@@ -54,10 +54,11 @@ Key = tuple[str, str]
 """An identity as (kind, value)."""
 
 TREE = (
-    "WITH RECURSIVE tree (id) AS (SELECT CAST(:root AS TEXT) UNION ALL"
+    "WITH RECURSIVE tree (id) AS (SELECT id FROM customers WHERE id = :root UNION ALL"
     " SELECT c.id FROM customers AS c JOIN tree ON c.merged_into = tree.id)"
 )
-"""A CTE `tree(id)`: the customer `:root` and every customer merged into it, transitively."""
+"""A CTE `tree(id)`: the customer `:root` and every customer merged into it, transitively
+(empty if there is no such customer)."""
 ROOT_OF = (
     "WITH RECURSIVE up (id, merged_into, created_at, named) AS ("
     " SELECT id, merged_into, created_at, display_name IS NOT NULL FROM customers WHERE id = ?"
@@ -436,6 +437,7 @@ class IdentityResolver:
                 continue
             survivor, merged = sorted((primary, other), key=lambda o: (o.created_at, o.root))
             cause = f"{_label(primary.keys[0])} and {_label(other.keys[0])} in one interaction"
+            self._dialect.lock_stream(cur)
             insert_merge(cur, survivor.root, merged.root, cause, now, interaction.id)
             self._count("merged")
             self.forget()  # the merged customer's identities and conversations changed root

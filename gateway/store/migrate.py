@@ -1,4 +1,4 @@
-"""Apply the versioned schema migrations to a SQLite database.
+"""Apply the versioned schema migrations to a SQLite database (PostgreSQL's: `postgres_schema`).
 
 Migrations are the `NNNN_name.sql` files in `gateway/store/migrations/sqlite/`, numbered from
 0001 without gaps. The version a database has reached is its `PRAGMA user_version`. Each pending
@@ -24,7 +24,7 @@ from importlib.resources import files
 
 from gateway.errors import StoreUnavailableError
 
-__all__ = ["Migration", "load_migrations", "migrate"]
+__all__ = ["Migration", "known_version", "load_migrations", "migrate", "migrate_file"]
 
 _FILE_NAME = re.compile(r"^(\d{4})_\w+\.sql$")
 
@@ -70,6 +70,20 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] | None = N
         conn.execute(f"PRAGMA foreign_keys = {int(enforced):d}")
 
 
+def migrate_file(path: str) -> tuple[list[int], int]:
+    """Migrate the SQLite file at `path` (created if missing); return the versions applied and
+    the version it is at."""
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
+    except sqlite3.Error as exc:
+        raise StoreUnavailableError(f"cannot open {path}: {exc}") from exc
+    try:
+        applied = migrate(conn)
+        return applied, int(conn.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        conn.close()
+
+
 def _apply(conn: sqlite3.Connection, migrations: Sequence[Migration], latest: int) -> list[int]:
     applied: list[int] = []
     for migration in migrations:
@@ -96,7 +110,11 @@ def _apply(conn: sqlite3.Connection, migrations: Sequence[Migration], latest: in
 
 
 def _checked_version(conn: sqlite3.Connection, latest: int) -> int:
-    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    return known_version(conn.execute("PRAGMA user_version").fetchone()[0], latest)
+
+
+def known_version(version: int, latest: int) -> int:
+    """Return `version`; raise `StoreUnavailableError` if it is newer than `latest`."""
     if version > latest:
         raise StoreUnavailableError(
             f"the database has schema version {version} but this gateway only knows versions up"

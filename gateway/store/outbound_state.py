@@ -65,7 +65,8 @@ _HIGHEST_RECEIPT = (
 )
 _PARK = (
     "UPDATE deliveries SET state = 'dead', last_error = :reason, lease_until = NULL,"
-    " updated_at = :now WHERE state = 'in_flight' AND (:backend IS NULL OR backend = :backend)"
+    " updated_at = :now WHERE state = 'in_flight'"
+    " AND (CAST(:backend AS TEXT) IS NULL OR backend = :backend)"
     " AND (:any_lease OR lease_until <= :now)"
     " AND id IN (SELECT delivery_id FROM outbound_messages WHERE resend_unknown = 0)"
     " RETURNING id"

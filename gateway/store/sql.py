@@ -109,6 +109,10 @@ class Dialect(Protocol):
         changes state: the next delivery of each key is told it may go by a trigger that must
         see every insert."""
 
+    def lock_stream(self, cur: Cursor) -> None:
+        """Lock the merge log before a merge gets its id: ids then commit in order, so a
+        backend's cursor on the stream (`stream_cursors`) never passes one still uncommitted."""
+
     def lock_graph(self, cur: Cursor) -> None:
         """Lock the whole identity graph for an operator's change (link, merge, unmerge,
         erasure) against every ingest batch."""

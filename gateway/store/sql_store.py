@@ -109,6 +109,22 @@ class SqlStore:
 
     # What an engine supplies.
 
+    async def open(self) -> None:
+        """Create or migrate the schema and start accepting commits."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Finish the commits already accepted, then release every resource."""
+        raise NotImplementedError
+
+    async def ping(self) -> None:
+        """Raise `StoreUnavailableError` unless a write could commit right now."""
+        raise NotImplementedError
+
+    async def recover(self) -> int:
+        """Claim the store for the serving gateway; return how many leases were released."""
+        raise NotImplementedError
+
     async def _read(self, query: Callable[[Connection], _T]) -> _T:
         """Run `query` on the reader connection."""
         raise NotImplementedError

@@ -117,6 +117,9 @@ class SqliteDialect:
     def lock_keys(self, cur: Cursor, keys: Sequence[str]) -> None:
         """Nothing to lock: the writer is the only one."""
 
+    def lock_stream(self, cur: Cursor) -> None:
+        """Nothing to lock: the writer is the only one."""
+
     def lock_graph(self, cur: Cursor) -> None:
         """Nothing to lock: the writer is the only one."""
 

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from itertools import count
 from pathlib import Path
 
@@ -21,7 +22,9 @@ from gateway.store.base import (
     StoredAttempt,
 )
 from gateway.store.sql import utc_text
+from gateway.store.sql_store import SqlStore
 from gateway.store.sqlite import SqliteStore
+from tests.store.conftest import RawConnection
 from tests.store.factories import make_interaction, raw_connection
 
 LEASE = timedelta(minutes=1)
@@ -31,25 +34,30 @@ _external_ids = count()
 # pending or in-flight row of the same (backend, order_key) exists.
 _INCONSISTENT_HEADS = """
     SELECT id FROM deliveries AS d
-    WHERE state IN ('pending', 'in_flight') AND waiting <> (
+    WHERE state IN ('pending', 'in_flight') AND waiting <> CASE WHEN
         d.order_key IS NOT NULL AND EXISTS (
             SELECT 1 FROM deliveries AS p
             WHERE p.backend = d.backend AND p.order_key = d.order_key
-                AND p.state IN ('pending', 'in_flight') AND p.id < d.id))
+                AND p.state IN ('pending', 'in_flight') AND p.id < d.id) THEN 1 ELSE 0 END
 """
 
 
-def inconsistent_heads(db_path: Path) -> list[int]:
-    with raw_connection(db_path) as conn:
+def inconsistent_heads(raw: RawConnection) -> list[int]:
+    with raw() as conn:
         return [row_id for (row_id,) in conn.execute(_INCONSISTENT_HEADS)]
 
 
 @pytest.fixture(autouse=True)
-def heads_stay_consistent(db_path: Path) -> Iterator[None]:
+def heads_stay_consistent(request: pytest.FixtureRequest, db_path: Path) -> Iterator[None]:
     """After every test, the triggers' `waiting` flags must match what they stand for."""
+    fixture: RawConnection | None = None
+    if "store" in request.fixturenames:
+        fixture = request.getfixturevalue("raw")
     yield
-    if db_path.exists():
-        assert inconsistent_heads(db_path) == []
+    if fixture is not None:
+        assert inconsistent_heads(fixture) == []
+    elif db_path.exists():  # a SQLite store the test made itself
+        assert inconsistent_heads(partial(raw_connection, db_path)) == []
 
 
 def now() -> datetime:
@@ -60,7 +68,7 @@ def interaction(*, received_at: datetime | None = None) -> Interaction:
     return make_interaction(f"m{next(_external_ids)}", received_at=received_at)
 
 
-async def queue(store: SqliteStore, *keys: str | None, backend: str = "crm") -> list[int]:
+async def queue(store: SqlStore, *keys: str | None, backend: str = "crm") -> list[int]:
     """Commit one interaction per order key (None: unordered); return their delivery ids."""
     interactions = [interaction() for _ in keys]
     await store.commit(
@@ -69,9 +77,7 @@ async def queue(store: SqliteStore, *keys: str | None, backend: str = "crm") -> 
     return [(await store.deliveries_of(i.id))[0].id for i in interactions]
 
 
-async def claim_ids(
-    store: SqliteStore, limit: int = 100, *, at: datetime | None = None
-) -> list[int]:
+async def claim_ids(store: SqlStore, limit: int = 100, *, at: datetime | None = None) -> list[int]:
     return [c.id for c in await store.claim("crm", limit, now=at or now(), lease=LEASE)]
 
 
@@ -98,20 +104,20 @@ def retry_now(delivery_id: int) -> DeliveryUpdate:
     return retry(delivery_id, now())
 
 
-async def finish(store: SqliteStore, *updates: DeliveryUpdate) -> None:
+async def finish(store: SqlStore, *updates: DeliveryUpdate) -> None:
     """Claim what `updates` name, then record them."""
     wanted = {u.delivery_id for u in updates}
     assert wanted <= set(await claim_ids(store))
     await store.record(updates)
 
 
-async def state_of(store: SqliteStore, delivery_id: int) -> str:
+async def state_of(store: SqlStore, delivery_id: int) -> str:
     delivery = await store.get_delivery(delivery_id)
     assert delivery is not None
     return delivery.state
 
 
-async def test_claim_leases_due_deliveries_oldest_due_first(store: SqliteStore) -> None:
+async def test_claim_leases_due_deliveries_oldest_due_first(store: SqlStore) -> None:
     first, second, later = await queue(store, None, None, None)
     await queue(store, None, backend="log")
     await finish(store, retry(first, now() + timedelta(seconds=30)))
@@ -131,7 +137,7 @@ async def test_claim_leases_due_deliveries_oldest_due_first(store: SqliteStore) 
     assert (await store.delivery_counts())["log"]["pending"] == 1
 
 
-async def test_claim_returns_the_interaction_and_respects_the_limit(store: SqliteStore) -> None:
+async def test_claim_returns_the_interaction_and_respects_the_limit(store: SqlStore) -> None:
     stored = interaction()
     await store.commit([CommitItem(stored, ("crm",))])
     await queue(store, None, None)
@@ -145,7 +151,7 @@ async def test_claim_returns_the_interaction_and_respects_the_limit(store: Sqlit
     assert len(await claim_ids(store)) == 2
 
 
-async def test_concurrent_claims_never_share_a_delivery(store: SqliteStore) -> None:
+async def test_concurrent_claims_never_share_a_delivery(store: SqlStore) -> None:
     ids = await queue(store, *[None] * 30, *[f"customer-{n}" for n in range(30)])
 
     results = await asyncio.gather(*(claim_ids(store, 7) for _ in range(12)))
@@ -154,7 +160,7 @@ async def test_concurrent_claims_never_share_a_delivery(store: SqliteStore) -> N
     assert sorted(claimed) == ids
 
 
-async def test_only_the_head_of_an_ordered_queue_is_claimed(store: SqliteStore) -> None:
+async def test_only_the_head_of_an_ordered_queue_is_claimed(store: SqlStore) -> None:
     a1, b1, a2, n1, a3, b2, n2 = await queue(store, "a", "b", "a", None, "a", "b", None)
 
     assert await claim_ids(store) == [a1, b1, n1, n2]
@@ -167,7 +173,7 @@ async def test_only_the_head_of_an_ordered_queue_is_claimed(store: SqliteStore) 
     assert await state_of(store, b2) == "pending"
 
 
-async def test_expired_lease_is_claimed_again_before_its_successor(store: SqliteStore) -> None:
+async def test_expired_lease_is_claimed_again_before_its_successor(store: SqlStore) -> None:
     head, successor = await queue(store, "a", "a")
     assert await claim_ids(store) == [head]
 
@@ -176,7 +182,7 @@ async def test_expired_lease_is_claimed_again_before_its_successor(store: Sqlite
     assert await state_of(store, successor) == "pending"
 
 
-async def test_record_counts_and_logs_every_attempt(store: SqliteStore, db_path: Path) -> None:
+async def test_record_counts_and_logs_every_attempt(store: SqlStore, raw: RawConnection) -> None:
     stored = interaction()
     await store.commit([CommitItem(stored, ("crm",))])
     [delivery_id] = await claim_ids(store)
@@ -215,12 +221,12 @@ async def test_record_counts_and_logs_every_attempt(store: SqliteStore, db_path:
         ),
         StoredAttempt(delivery_id, 3, success.started_at, success.finished_at, "delivered", None),
     ]
-    with raw_connection(db_path) as conn:
+    with raw() as conn:
         row = conn.execute("SELECT delivered_at, lease_until FROM deliveries").fetchone()
     assert row == (utc_text(success.finished_at), None)
 
 
-async def test_pending_update_without_a_due_time_is_due_at_once(store: SqliteStore) -> None:
+async def test_pending_update_without_a_due_time_is_due_at_once(store: SqlStore) -> None:
     [delivery_id] = await queue(store, None)
     await claim_ids(store)
 
@@ -229,7 +235,7 @@ async def test_pending_update_without_a_due_time_is_due_at_once(store: SqliteSto
     assert await claim_ids(store) == [delivery_id]
 
 
-async def test_record_leaves_deliveries_no_longer_in_flight_alone(store: SqliteStore) -> None:
+async def test_record_leaves_deliveries_no_longer_in_flight_alone(store: SqlStore) -> None:
     released, finished = await queue(store, None, None)
     await claim_ids(store)
     await store.release([released])
@@ -244,7 +250,7 @@ async def test_record_leaves_deliveries_no_longer_in_flight_alone(store: SqliteS
     assert len(await store.attempts_of(done.interaction_id)) == 1
 
 
-async def test_release_returns_leases_untouched(store: SqliteStore) -> None:
+async def test_release_returns_leases_untouched(store: SqlStore) -> None:
     head, successor = await queue(store, "a", "a")
     await claim_ids(store)
     await store.record([retry(head, now() - timedelta(seconds=1))])
@@ -262,8 +268,9 @@ async def test_release_returns_leases_untouched(store: SqliteStore) -> None:
 
 
 async def test_recover_releases_crashed_leases_and_locks_the_store(
-    store: SqliteStore, db_path: Path
+    sqlite_store: SqliteStore, db_path: Path
 ) -> None:
+    store = sqlite_store
     first, second, third = await queue(store, None, None, None)
     await claim_ids(store, 2)
 
@@ -283,7 +290,7 @@ async def test_recover_releases_crashed_leases_and_locks_the_store(
         await other.close()
 
 
-async def test_replay_gives_dead_letters_a_fresh_budget(store: SqliteStore) -> None:
+async def test_replay_gives_dead_letters_a_fresh_budget(store: SqlStore) -> None:
     one, two, pending = await queue(store, None, None, None)
     other_backend = (await queue(store, None, backend="log"))[0]
     await finish(store, dead(one), dead(two, "HTTP 422"))
@@ -310,7 +317,7 @@ async def test_replay_gives_dead_letters_a_fresh_budget(store: SqliteStore) -> N
     assert [(a.number, a.outcome) for a in log] == [(1, "dead"), (2, "delivered")]
 
 
-async def test_replayed_head_goes_before_its_successors(store: SqliteStore) -> None:
+async def test_replayed_head_goes_before_its_successors(store: SqlStore) -> None:
     head, successor = await queue(store, "a", "a")
     await finish(store, dead(head))
 
@@ -320,19 +327,20 @@ async def test_replayed_head_goes_before_its_successors(store: SqliteStore) -> N
     assert await state_of(store, successor) == "pending"
 
 
-async def test_deleting_a_head_hands_its_queue_on(store: SqliteStore, db_path: Path) -> None:
+async def test_deleting_a_head_hands_its_queue_on(store: SqlStore, raw: RawConnection) -> None:
     head, successor = await queue(store, "a", "a")
     doomed = await store.get_delivery(head)
     assert doomed is not None
-    with raw_connection(db_path) as conn:  # an erasure, say
-        conn.execute("PRAGMA foreign_keys = ON")
+    with raw() as conn:  # an erasure, say
+        if isinstance(store, SqliteStore):
+            conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("DELETE FROM interactions WHERE id = ?", (doomed.interaction_id,))
 
     assert await claim_ids(store) == [successor]
 
 
 async def test_backfill_queues_what_the_plan_routes(
-    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sql_store, "CHUNK", 2)  # several chunks
     start = now() - timedelta(days=1)
@@ -358,7 +366,7 @@ async def test_backfill_queues_what_the_plan_routes(
     assert await store.backfill("crm", since=start, now=now(), plan=plan) == 0
 
 
-async def test_backfilled_deliveries_keep_their_order_keys(store: SqliteStore) -> None:
+async def test_backfilled_deliveries_keep_their_order_keys(store: SqlStore) -> None:
     first, second = interaction(), interaction()
     await store.commit([CommitItem(first, ()), CommitItem(second, ())])
 
@@ -371,7 +379,7 @@ async def test_backfilled_deliveries_keep_their_order_keys(store: SqliteStore) -
     assert claimed.interaction == first
 
 
-async def test_queue_stats(store: SqliteStore) -> None:
+async def test_queue_stats(store: SqlStore) -> None:
     soon, due, later, leased, gone, done = await queue(store, *[None] * 6)
     [log_done] = await queue(store, None, backend="log")
     await store.claim("log", 1, now=now(), lease=LEASE)
@@ -400,7 +408,7 @@ async def test_queue_stats(store: SqliteStore) -> None:
 
 
 async def test_prune_deletes_only_finished_old_interactions(
-    store: SqliteStore, db_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: SqlStore, raw: RawConnection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sql_store, "CHUNK", 2)  # kept rows must not stall the chunks
     old = now() - timedelta(days=10)
@@ -435,14 +443,14 @@ async def test_prune_deletes_only_finished_old_interactions(
         assert await store.deliveries_of(gone.id) == []
     for kept in (pending, dead_letter, recent):
         assert await store.get_interaction(kept.id) == kept
-    with raw_connection(db_path) as conn:
+    with raw() as conn:
         logged = {d for (d,) in conn.execute("SELECT delivery_id FROM delivery_attempts")}
     assert logged == {crm[dead_letter.id], crm[recent.id]}
     assert await store.prune(now() - timedelta(days=1)) == 0
 
 
 async def test_backfill_starts_where_arrivals_reach_since(
-    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sql_store, "CHUNK", 3)
     start = now() - timedelta(days=1)
@@ -464,7 +472,7 @@ async def test_backfill_starts_where_arrivals_reach_since(
 
 
 async def test_prune_ends_its_scan_past_the_arrival_slack(
-    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sql_store, "CHUNK", 2)
     cutoff = now() - timedelta(days=1)
@@ -484,7 +492,7 @@ async def test_prune_ends_its_scan_past_the_arrival_slack(
         assert await store.get_interaction(kept.id) == kept
 
 
-async def test_list_deliveries_pages_by_id(store: SqliteStore) -> None:
+async def test_list_deliveries_pages_by_id(store: SqlStore) -> None:
     ids = await queue(store, None, None, None, None)
     log_id = (await queue(store, None, backend="log"))[0]
     await finish(store, dead(ids[1]), dead(ids[3]))
@@ -534,7 +542,7 @@ async def test_locked_database_fails_a_claim(
 
 
 async def test_random_operations_keep_every_queue_in_order(
-    store: SqliteStore, db_path: Path
+    store: SqlStore, raw: RawConnection
 ) -> None:
     """Whatever happens, a claim only returns rows with no unfinished predecessor."""
     rng = random.Random(7)
@@ -568,11 +576,11 @@ async def test_random_operations_keep_every_queue_in_order(
             in_flight.clear()
         elif action == "replay":
             await store.replay(now=now())
-        assert inconsistent_heads(db_path) == []
+        assert inconsistent_heads(raw) == []
 
 
 async def test_queue_stats_lag_ignores_deliveries_waiting_behind_their_head(
-    store: SqliteStore,
+    store: SqlStore,
 ) -> None:
     head, successor = await queue(store, "a", "a")
     await finish(store, retry(head, now() + timedelta(hours=1)))
@@ -584,7 +592,7 @@ async def test_queue_stats_lag_ignores_deliveries_waiting_behind_their_head(
 
 
 async def test_claim_reuses_what_was_just_committed_and_parses_after_a_restart(
-    store: SqliteStore, db_path: Path
+    store: SqlStore, reopen: Callable[[], SqlStore]
 ) -> None:
     committed = interaction()
     await store.commit([CommitItem(committed, ("crm",), None)])
@@ -594,7 +602,7 @@ async def test_claim_reuses_what_was_just_committed_and_parses_after_a_restart(
     await store.release([fresh.id])
     await store.close()
 
-    reopened = SqliteStore(str(db_path))
+    reopened = reopen()
     await reopened.open()
     try:
         [parsed] = await reopened.claim("crm", 10, now=now(), lease=LEASE)

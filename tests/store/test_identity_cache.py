@@ -10,6 +10,7 @@ import pytest
 from gateway.errors import StoreUnavailableError
 from gateway.schema import ChannelKind, ChannelRef, Direction, Identity, Interaction, Party
 from gateway.store.base import CommitItem
+from gateway.store.sql_store import SqlStore
 from gateway.store.sqlite import SqliteStore
 from tests.store.factories import make_interaction, raw_connection
 
@@ -21,15 +22,16 @@ def contact(external_id: str, *identities: Identity) -> Interaction:
     return make_interaction(external_id, "sms", sender=identities)
 
 
-async def commit(store: SqliteStore, interaction: Interaction) -> Interaction:
+async def commit(store: SqlStore, interaction: Interaction) -> Interaction:
     [result] = await store.commit([CommitItem(interaction, ())])
     assert result.interaction is not None
     return result.interaction
 
 
 async def test_a_link_made_by_another_process_is_seen_at_once(
-    store: SqliteStore, db_path: Path
+    sqlite_store: SqliteStore, db_path: Path
 ) -> None:
+    store = sqlite_store
     first = await commit(store, contact("m1", PHONE))
     mail = await commit(store, contact("m2", EMAIL))
     assert first.customer_id is not None
@@ -52,8 +54,9 @@ async def test_a_link_made_by_another_process_is_seen_at_once(
 
 
 async def test_a_deletion_by_another_process_forgets_the_conversation(
-    store: SqliteStore, db_path: Path
+    sqlite_store: SqliteStore, db_path: Path
 ) -> None:
+    store = sqlite_store
     first = await commit(store, contact("m1", PHONE))
     assert first.customer_id is not None
     with raw_connection(db_path) as conn:
@@ -67,8 +70,9 @@ async def test_a_deletion_by_another_process_forgets_the_conversation(
 
 
 async def test_a_failed_commit_leaves_nothing_in_the_caches(
-    store: SqliteStore, db_path: Path
+    sqlite_store: SqliteStore, db_path: Path
 ) -> None:
+    store = sqlite_store
     first = await commit(store, contact("ok", PHONE))
     with raw_connection(db_path) as conn:
         conn.execute(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from gateway.schema import ChannelRef, Content, Identity, Interaction, Party, StatusInfo
 from gateway.store.base import AttemptRecord, CommitItem, DeliveryUpdate, OutboundSend
-from gateway.store.sqlite import SqliteStore
+from gateway.store.sql_store import SqlStore
 
 LEASE = timedelta(seconds=30)
 PHONE = Identity(kind="phone", value="+14155550123")
@@ -42,7 +42,7 @@ def receipt(provider_id: str, state: str, n: int) -> Interaction:
     )
 
 
-async def queue(store: SqliteStore, key: str = "k1", *, resend: bool = False) -> str:
+async def queue(store: SqlStore, key: str = "k1", *, resend: bool = False) -> str:
     send = OutboundSend(f"msg_{key}", key, "hash", "channel:sms", resend_unknown=resend)
     [result] = await store.commit([CommitItem(outbound(key), ("crm",), send=send)])
     assert not result.duplicate
@@ -55,7 +55,7 @@ def accepted(delivery_id: int, provider_id: str) -> DeliveryUpdate:
     return DeliveryUpdate(delivery_id, "delivered", (attempt,), provider_message_id=provider_id)
 
 
-async def test_a_message_waits_for_its_send_before_the_crm(store: SqliteStore) -> None:
+async def test_a_message_waits_for_its_send_before_the_crm(store: SqlStore) -> None:
     message_id = await queue(store)
     message = await store.get_message(message_id)
     assert message is not None
@@ -70,7 +70,7 @@ async def test_a_message_waits_for_its_send_before_the_crm(store: SqliteStore) -
     assert backends == ["channel:sms", "crm"]
 
 
-async def test_the_same_key_is_one_message(store: SqliteStore) -> None:
+async def test_the_same_key_is_one_message(store: SqlStore) -> None:
     await queue(store)
     send = OutboundSend("msg_other", "k1", "hash", "channel:sms")
     [again] = await store.commit([CommitItem(outbound("k1"), ("crm",), send=send)])
@@ -79,7 +79,7 @@ async def test_the_same_key_is_one_message(store: SqliteStore) -> None:
     assert len(await store.list_messages()) == 1
 
 
-async def test_receipts_move_the_state_forward_only(store: SqliteStore) -> None:
+async def test_receipts_move_the_state_forward_only(store: SqlStore) -> None:
     message_id = await queue(store)
     [claimed] = await store.claim("channel:sms", 1, now=datetime.now(UTC), lease=LEASE)
     # A receipt that arrives before the send is recorded applies once it is.
@@ -94,7 +94,7 @@ async def test_receipts_move_the_state_forward_only(store: SqliteStore) -> None:
     assert [m.id for m in read] == [message_id]
 
 
-async def test_an_expired_lease_on_a_send_parks_it(store: SqliteStore) -> None:
+async def test_an_expired_lease_on_a_send_parks_it(store: SqlStore) -> None:
     """One customer's sends go in order: the parked one hands the queue to the next, whose
     channel resends unknown outcomes."""
     parked, resent = await queue(store, "k1"), await queue(store, "k2", resend=True)
@@ -121,7 +121,7 @@ async def test_an_expired_lease_on_a_send_parks_it(store: SqliteStore) -> None:
     assert dead.last_error == message.error
 
 
-async def test_replaying_every_dead_letter_leaves_parked_sends_alone(store: SqliteStore) -> None:
+async def test_replaying_every_dead_letter_leaves_parked_sends_alone(store: SqlStore) -> None:
     await queue(store)
     start = datetime.now(UTC)
     await store.claim("channel:sms", 1, now=start, lease=LEASE)
@@ -131,7 +131,7 @@ async def test_replaying_every_dead_letter_leaves_parked_sends_alone(store: Sqli
 
 
 async def test_the_providers_echo_of_a_send_is_the_message_already_stored(
-    store: SqliteStore,
+    store: SqlStore,
 ) -> None:
     message_id = await queue(store)
     [claimed] = await store.claim("channel:sms", 1, now=datetime.now(UTC), lease=LEASE)

@@ -20,8 +20,9 @@ from tests.store.factories import item, make_interaction, raw_connection
 
 
 async def test_ping_is_not_ready_while_another_process_holds_the_write_lock(
-    store: SqliteStore, db_path: Path
+    sqlite_store: SqliteStore, db_path: Path
 ) -> None:
+    store = sqlite_store
     await store.ping()
     await asyncio.sleep(0.6)  # past the cached answer
     with raw_connection(db_path) as other:
@@ -36,8 +37,9 @@ async def test_ping_is_not_ready_while_another_process_holds_the_write_lock(
 
 
 async def test_ping_answers_in_bounded_time_behind_a_commit_waiting_for_a_lock(
-    store: SqliteStore, db_path: Path
+    sqlite_store: SqliteStore, db_path: Path
 ) -> None:
+    store = sqlite_store
     with raw_connection(db_path) as other:
         other.execute("BEGIN IMMEDIATE")
         commit = asyncio.ensure_future(store.commit([item(make_interaction("m1"))]))
@@ -52,9 +54,10 @@ async def test_ping_answers_in_bounded_time_behind_a_commit_waiting_for_a_lock(
 
 
 async def test_bookkeeping_lock_waits_never_delay_an_ingest_commit(
-    store: SqliteStore, db_path: Path
+    sqlite_store: SqliteStore, db_path: Path
 ) -> None:
     """Under an external lock, claims queued ahead of a commit give up fast: it answers ~1.5 s."""
+    store = sqlite_store
     now = datetime.now(UTC)
     await store.commit([item(make_interaction("m0"), "crm")])
     with raw_connection(db_path) as other:
@@ -91,12 +94,13 @@ def move_away(db: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("lose", [delete, delete_wal, replace_db, move_away])
 async def test_files_lost_under_the_store_refuse_every_write(
-    store: SqliteStore,
+    sqlite_store: SqliteStore,
     db_path: Path,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
     lose: Callable[[Path, Path], None],
 ) -> None:
+    store = sqlite_store
     await store.commit([item(make_interaction("m0"), "crm")])
     lose(db_path, tmp_path)
 

@@ -10,11 +10,19 @@ from gateway.errors import StoreUnavailableError
 from gateway.store import sql_store
 from gateway.store import sqlite as sqlite_module
 from gateway.store.base import CommitResult
+from gateway.store.sql_store import SqlStore
 from gateway.store.sqlite import SqliteStore, sqlite_path_from_url
-from tests.store.factories import item, make_interaction, raw_connection
+from tests.store.conftest import RawConnection
+from tests.store.factories import (
+    allow_inserts,
+    item,
+    make_interaction,
+    raw_connection,
+    refuse_inserts,
+)
 
 
-async def test_commit_and_read_back(store: SqliteStore, db_path: Path) -> None:
+async def test_commit_and_read_back(store: SqlStore, raw: RawConnection) -> None:
     interaction = make_interaction()
     results = await store.commit([item(interaction, "hubspot", "log")])
 
@@ -28,11 +36,12 @@ async def test_commit_and_read_back(store: SqliteStore, db_path: Path) -> None:
     assert all(d.interaction_id == interaction.id for d in deliveries)
     assert all(d.next_attempt_at and d.next_attempt_at.tzinfo == UTC for d in deliveries)
     assert await store.get_interaction(make_interaction().id) is None
-    with raw_connection(db_path) as conn:
-        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    if isinstance(store, SqliteStore):
+        with raw() as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
-async def test_results_follow_item_order(store: SqliteStore) -> None:
+async def test_results_follow_item_order(store: SqlStore) -> None:
     first, second = make_interaction("a"), make_interaction("b")
     results = await store.commit([item(first, "crm"), item(second)])
 
@@ -40,7 +49,7 @@ async def test_results_follow_item_order(store: SqliteStore) -> None:
     assert await store.deliveries_of(second.id) == []
 
 
-async def test_duplicate_of_an_earlier_commit(store: SqliteStore) -> None:
+async def test_duplicate_of_an_earlier_commit(store: SqlStore) -> None:
     original, retry = make_interaction("m1"), make_interaction("m1")
     await store.commit([item(original, "crm")])
 
@@ -52,14 +61,14 @@ async def test_duplicate_of_an_earlier_commit(store: SqliteStore) -> None:
     assert await store.deliveries_of(retry.id) == []
 
 
-async def test_same_external_id_on_another_channel_is_not_a_duplicate(store: SqliteStore) -> None:
+async def test_same_external_id_on_another_channel_is_not_a_duplicate(store: SqlStore) -> None:
     results = await store.commit(
         [item(make_interaction("m1", "web")), item(make_interaction("m1", "sms"))]
     )
     assert [r.duplicate for r in results] == [False, False]
 
 
-async def test_duplicate_within_one_request(store: SqliteStore) -> None:
+async def test_duplicate_within_one_request(store: SqlStore) -> None:
     original, retry = make_interaction("m1"), make_interaction("m1")
     results = await store.commit([item(original, "crm"), item(retry, "crm")])
 
@@ -70,7 +79,7 @@ async def test_duplicate_within_one_request(store: SqliteStore) -> None:
     assert len(await store.deliveries_of(original.id)) == 1
 
 
-async def test_duplicate_within_one_batch(store: SqliteStore, batches: list[int]) -> None:
+async def test_duplicate_within_one_batch(store: SqlStore, batches: list[int]) -> None:
     original, retry = make_interaction("m1"), make_interaction("m1")
     first, second = await asyncio.gather(
         store.commit([item(original, "crm")]), store.commit([item(retry, "crm")])
@@ -84,9 +93,7 @@ async def test_duplicate_within_one_batch(store: SqliteStore, batches: list[int]
     }
 
 
-async def test_concurrent_commits_share_transactions(
-    store: SqliteStore, batches: list[int]
-) -> None:
+async def test_concurrent_commits_share_transactions(store: SqlStore, batches: list[int]) -> None:
     interactions = [make_interaction(f"m{n}") for n in range(200)]
     results = await asyncio.gather(*(store.commit([item(i, "crm")]) for i in interactions))
 
@@ -110,33 +117,27 @@ async def test_max_batch_caps_a_transaction(db_path: Path) -> None:
     assert max(batches) == 8
 
 
-async def test_failing_transaction_stores_nothing(store: SqliteStore, db_path: Path) -> None:
-    with raw_connection(db_path) as conn:
-        conn.execute(
-            "CREATE TRIGGER boom BEFORE INSERT ON interactions"
-            " BEGIN SELECT RAISE(ABORT, 'boom'); END"
-        )
+async def test_failing_transaction_stores_nothing(store: SqlStore, raw: RawConnection) -> None:
+    with raw() as conn:
+        refuse_inserts(conn)
     interaction = make_interaction()
 
     with pytest.raises(StoreUnavailableError, match="could not commit") as caught:
         await store.commit([item(interaction, "crm")])
 
-    assert "boom" not in str(caught.value)
+    assert "refused" not in str(caught.value)
     assert await store.get_interaction(interaction.id) is None
     assert await store.delivery_counts() == {}
-    with raw_connection(db_path) as conn:
-        conn.execute("DROP TRIGGER boom")
+    with raw() as conn:
+        allow_inserts(conn)
     assert (await store.commit([item(interaction, "crm")]))[0].duplicate is False
 
 
 async def test_failing_request_does_not_fail_its_batch(
-    store: SqliteStore, db_path: Path, batches: list[int]
+    store: SqlStore, raw: RawConnection, batches: list[int]
 ) -> None:
-    with raw_connection(db_path) as conn:
-        conn.execute(
-            "CREATE TRIGGER reject_bad BEFORE INSERT ON interactions WHEN NEW.external_id = 'bad'"
-            " BEGIN SELECT RAISE(ABORT, 'bad'); END"
-        )
+    with raw() as conn:
+        refuse_inserts(conn, "bad")
     good, partner, bad = (
         make_interaction("good"),
         make_interaction("partner"),
@@ -158,8 +159,9 @@ async def test_failing_request_does_not_fail_its_batch(
 
 
 async def test_transaction_aborted_by_sqlite_fails_the_whole_batch(
-    store: SqliteStore, db_path: Path, batches: list[int]
+    sqlite_store: SqliteStore, db_path: Path, batches: list[int]
 ) -> None:
+    store = sqlite_store
     with raw_connection(db_path) as conn:
         conn.execute(
             "CREATE TRIGGER abort_all BEFORE INSERT ON interactions WHEN NEW.external_id = 'bad'"
@@ -204,7 +206,7 @@ async def test_locked_database_fails_the_whole_batch(
         await store.close()
 
 
-async def test_cancelled_caller_does_not_stop_the_writer(store: SqliteStore) -> None:
+async def test_cancelled_caller_does_not_stop_the_writer(store: SqlStore) -> None:
     cancelled = make_interaction("cancelled")
     task = asyncio.create_task(store.commit([item(cancelled)]))
     await asyncio.sleep(0)  # let it queue its request
@@ -277,11 +279,11 @@ async def test_data_survives_reopen(db_path: Path, synchronous: sqlite_module.Sy
         await second.close()
 
 
-async def test_delivery_counts_per_backend_and_state(store: SqliteStore, db_path: Path) -> None:
+async def test_delivery_counts_per_backend_and_state(store: SqlStore, raw: RawConnection) -> None:
     assert await store.delivery_counts() == {}
     first, second = make_interaction("a"), make_interaction("b")
     await store.commit([item(first, "crm", "log"), item(second, "crm")])
-    with raw_connection(db_path) as conn:
+    with raw() as conn:
         conn.execute(
             "UPDATE deliveries SET state = 'dead', attempts = 3, last_error = 'HTTP 400'"
             " WHERE backend = 'crm' AND interaction_id = ?",

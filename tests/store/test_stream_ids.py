@@ -12,7 +12,7 @@ import pytest
 from gateway.schema import Identity
 from gateway.store.base import CommitItem
 from gateway.store.migrate import load_migrations, migrate
-from gateway.store.sqlite import SqliteStore
+from gateway.store.sql_store import SqlStore
 from tests.store.factories import make_interaction
 
 STREAM_TABLES = ("customer_merges", "merge_proposals", "erasures")
@@ -23,7 +23,7 @@ def contact(external_id: str, kind: str, value: str) -> CommitItem:
     return CommitItem(make_interaction(external_id, sender=[Identity(kind=kind, value=value)]), ())
 
 
-async def merged_pair(store: SqliteStore, n: int) -> tuple[str, int]:
+async def merged_pair(store: SqlStore, n: int) -> tuple[str, int]:
     """Create two customers and merge them by operator link; return the survivor, merge id."""
     [phone] = await store.commit([contact(f"p{n}", "phone", f"+1555000{n:04d}")])
     await store.commit([contact(f"e{n}", "email", f"c{n}@example.com")])
@@ -39,7 +39,7 @@ async def merged_pair(store: SqliteStore, n: int) -> tuple[str, int]:
     return linked.customer_id, linked.merge_id
 
 
-async def test_a_merge_after_erasing_the_newest_gets_a_new_id(store: SqliteStore) -> None:
+async def test_a_merge_after_erasing_the_newest_gets_a_new_id(store: SqlStore) -> None:
     _, first = await merged_pair(store, 1)
     newest_customer, newest = await merged_pair(store, 2)
     assert await store.merges_after("crm", 10) == []  # the backend's cursor is at the end

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from gateway.schema import Identity, Interaction
 from gateway.store.base import CommitItem
+from gateway.store.sql_store import SqlStore
 from gateway.store.sqlite import SqliteStore
 from tests.store.factories import make_interaction, raw_connection
 from tests.waiting import eventually
@@ -38,8 +39,9 @@ def in_files(db_path: Path, marker: bytes) -> bool:
 
 
 async def test_the_wal_stays_bounded_under_steady_commits(
-    store: SqliteStore, db_path: Path
+    sqlite_store: SqliteStore, db_path: Path
 ) -> None:
+    store = sqlite_store
     wal = Path(f"{db_path}-wal")
     largest = 0
     for n in range(1000):  # ~40 MB of WAL frames without checkpoints
@@ -48,7 +50,9 @@ async def test_the_wal_stays_bounded_under_steady_commits(
     assert largest < WAL_BOUND, largest
 
 
-async def test_the_writer_zeroes_deleted_content_and_syncs_fully(store: SqliteStore) -> None:
+async def test_the_writer_zeroes_deleted_content_and_syncs_fully(sqlite_store: SqliteStore) -> None:
+    store = sqlite_store
+
     def pragmas(conn: object) -> tuple[int, int]:
         assert store._write_conn is not None
         secure = store._write_conn.execute("PRAGMA secure_delete").fetchone()[0]
@@ -58,7 +62,7 @@ async def test_the_writer_zeroes_deleted_content_and_syncs_fully(store: SqliteSt
     assert await store._on_writer(pragmas) == (1, 2)  # ON, FULL
 
 
-async def seed(store: SqliteStore) -> str:
+async def seed(store: SqlStore) -> str:
     """Store ~450 KB of distinctive text of one customer, and some of another; return the first."""
     erased = [contact(n, "+15550000001", ERASED) for n in range(300)]
     kept = [contact(n, "+15550000002", KEPT) for n in range(20)]
@@ -72,7 +76,8 @@ async def seed(store: SqliteStore) -> str:
     return first.customer_id
 
 
-async def test_an_erasure_scrubs_the_files(store: SqliteStore, db_path: Path) -> None:
+async def test_an_erasure_scrubs_the_files(sqlite_store: SqliteStore, db_path: Path) -> None:
+    store = sqlite_store
     customer_id = await seed(store)
     assert in_files(db_path, ERASED)
 
@@ -86,8 +91,9 @@ async def test_an_erasure_scrubs_the_files(store: SqliteStore, db_path: Path) ->
 
 
 async def test_an_erasure_with_another_reader_open_answers_and_scrubs_later(
-    store: SqliteStore, db_path: Path
+    sqlite_store: SqliteStore, db_path: Path
 ) -> None:
+    store = sqlite_store
     customer_id = await seed(store)
     with raw_connection(db_path) as reader:
         reader.execute("BEGIN")
