@@ -25,6 +25,7 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from email.utils import formatdate
 from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import urlencode
@@ -200,7 +201,7 @@ class Journey:
             "ToFull": [support],
             "Subject": "Order 1042",
             "MessageID": "73e6d360-66eb-11e1-8e72-a8904824019b",
-            "Date": "Thu, 3 Dec 2026 10:00:00 +0000",
+            "Date": formatdate(usegmt=True),  # now: the journey is one conversation
             "TextBody": "Third time asking: where is order 1042?",
             "HtmlBody": "<p>Third time asking: where is order 1042?</p>",
             "Headers": [
