@@ -98,7 +98,11 @@ def test_the_configuration_secrets_include_the_storage_password() -> None:
     assert config_secrets(config) == {TOKEN}
     # Built without validation: the postgresql store is still being added (issue 17).
     storage = StorageSettings.model_construct(url="postgresql://gw:p%40ss@db:5432/gw")
-    assert config_secrets(config.model_copy(update={"storage": storage})) == {TOKEN, "p@ss", "p%40ss"}
+    assert config_secrets(config.model_copy(update={"storage": storage})) == {
+        TOKEN,
+        "p@ss",
+        "p%40ss",
+    }
 
 
 @pytest.fixture
