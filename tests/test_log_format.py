@@ -8,6 +8,8 @@ import json
 import logging
 import re
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,6 +105,30 @@ def test_the_configuration_secrets_include_the_storage_password() -> None:
         "p@ss",
         "p%40ss",
     }
+
+
+CONFIGURED = """
+import logging, warnings
+from gateway.config import LoggingSettings
+from gateway.log_format import configure_logging
+configure_logging(LoggingSettings(format="json"), "INFO", ["s3cr3t-value"])
+logging.getLogger("aiohttp.server").error("a library's line with s3cr3t-value")
+warnings.warn("a warning\\nacross lines", stacklevel=1)
+logging.getLogger("gateway").debug("below the level")
+"""
+
+
+def test_every_logger_and_every_warning_becomes_one_json_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", CONFIGURED], capture_output=True, text=True, check=True, timeout=60
+    )
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    assert [(line["logger"], line["level"]) for line in lines] == [
+        ("aiohttp.server", "ERROR"),
+        ("py.warnings", "WARNING"),
+    ]
+    assert lines[0]["message"] == f"a library's line with {REDACTED}"
+    assert "a warning\nacross lines" in lines[1]["message"]
 
 
 @pytest.fixture
