@@ -129,10 +129,8 @@ class Supervisor:
 
 
 class Outage:
-    """A dependency that fails every poll: logged once when it goes, once when it comes back.
-
-    `backend`: the lane whose work fails, the `backend` field of the two lines.
-    """
+    """A dependency of a backend's lane that fails every poll: logged once when it goes, once
+    when it comes back (both lines name the lane as `backend`)."""
 
     def __init__(
         self,
@@ -142,10 +140,10 @@ class Outage:
         *,
         min_s: float,
         max_s: float,
-        backend: str | None = None,
+        backend: str,
     ) -> None:
         self._log = log
-        self._extra = {"backend": backend} if backend else None
+        self._extra = {"backend": backend}
         self._failing = failing
         self._recovered = recovered
         self._min_s = min_s
