@@ -20,6 +20,7 @@ from gateway.cli_send import add_send_command
 from gateway.config_schema import config_json_schema
 from gateway.demo_secrets import demo_secret_warning
 from gateway.errors import ConfigError, PluginLoadError
+from gateway.log_format import config_secrets, configure_logging
 from gateway.plugins import Plugins, load_plugins
 from gateway.schema import Interaction
 
@@ -91,9 +92,9 @@ def _serve(args: argparse.Namespace, plugins: Plugins) -> int:
     from gateway.runtime import Gateway
     from gateway.server import serve
 
-    level = log_level()
     path, config = load_from_args(args, plugins)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = log_level(config.logging.level)
+    configure_logging(config.logging, level, config_secrets(config))
     logger = logging.getLogger("gateway")
     logger.info("configuration: %s", path)
     if warning := demo_secret_warning(config):
@@ -113,9 +114,10 @@ def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
-def log_level() -> str:
-    """Return the level `$GATEWAY_LOG_LEVEL` names (default INFO); raise `UsageError` if unknown."""
-    written = os.environ.get("GATEWAY_LOG_LEVEL", "INFO")
+def log_level(default: str = "INFO") -> str:
+    """Return the level `$GATEWAY_LOG_LEVEL` names, else `default` (the config's
+    `logging.level`); raise `UsageError` if the variable names no level."""
+    written = os.environ.get("GATEWAY_LOG_LEVEL", default)
     level = written.strip().upper()
     if level not in _LOG_LEVELS:
         raise UsageError(

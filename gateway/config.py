@@ -33,6 +33,7 @@ __all__ = [
     "AdminSettings",
     "GatewayConfig",
     "IdentitySettings",
+    "LoggingSettings",
     "Route",
     "RouteMatch",
     "ServerSettings",
@@ -166,6 +167,17 @@ class IdentitySettings(Section):
     """Which identities link people, how many a customer keeps, which link wins."""
 
 
+class LoggingSettings(Section):
+    """What `gateway serve` writes to stderr, and how."""
+
+    format: Literal["text", "json"] = "text"
+    """`text`: one human-readable line per record; `json`: one JSON object per line (for log
+    shippers) with `time`, `level`, `logger`, `message`, and `channel`, `interaction_id`,
+    `delivery_id`, `backend` and `exception` where the record has them."""
+    level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    """The least severe level written; `$GATEWAY_LOG_LEVEL`, when set, overrides it."""
+
+
 class RouteMatch(Section):
     """Which interactions a route takes; an omitted criterion matches everything."""
 
@@ -199,6 +211,8 @@ class GatewayConfig(Section):
     """The store of interactions and delivery jobs."""
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     """Identity resolution and conversation threading."""
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    """The log's format and level."""
     channels: dict[Name, SerializeAsAny[ChannelSettings]] = Field(default_factory=dict)
     """Webhook sources by id; each is served at `/webhooks/{id}`."""
     backends: dict[Name, SerializeAsAny[BackendSettings]] = Field(default_factory=dict)

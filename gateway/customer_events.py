@@ -76,6 +76,7 @@ class CustomerEventFollower:
             f"backend {name}: store recovered; following merges and erasures again",
             min_s=_POLL_S,
             max_s=_STORE_RETRY_MAX_S,
+            backend=name,
         )
 
     async def run(
@@ -155,7 +156,19 @@ class CustomerEventFollower:
         if isinstance(outcome, Retry | Rejected):
             outcome = replace(outcome, reason=self._redact(outcome.reason))
         if isinstance(outcome, Retry):
-            log.warning("backend %s: %s failed, will retry: %s", self._name, what, outcome.reason)
+            log.warning(
+                "backend %s: %s failed, will retry: %s",
+                self._name,
+                what,
+                outcome.reason,
+                extra={"backend": self._name},
+            )
         elif isinstance(outcome, Rejected):
-            log.warning("backend %s: %s rejected: %s", self._name, what, outcome.reason)
+            log.warning(
+                "backend %s: %s rejected: %s",
+                self._name,
+                what,
+                outcome.reason,
+                extra={"backend": self._name},
+            )
         return outcome

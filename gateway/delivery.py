@@ -140,6 +140,11 @@ class _Lane:
         return outcome
 
     @property
+    def log_extra(self) -> dict[str, object]:
+        """The lane's fields of a structured log line (`extra=`; `gateway.log_format`)."""
+        return {"backend": self.name}
+
+    @property
     def idle_s(self) -> float:
         """How long an idle worker waits before looking for due deliveries again."""
         backoff = self.settings.retry.initial_backoff.total_seconds()
@@ -258,14 +263,17 @@ class DeliveryEngine:
                 with contextlib.suppress(StoreUnavailableError):
                     await self._store.release(sorted(lane.in_flight))
                 log.info(
-                    "backend %s: released %d unfinished deliveries", lane.name, len(lane.in_flight)
+                    "backend %s: released %d unfinished deliveries",
+                    lane.name,
+                    len(lane.in_flight),
+                    extra=lane.log_extra,
                 )
                 lane.in_flight.clear()
             if lane.backend is not None:
                 try:
                     await lane.backend.close()
                 except Exception:
-                    log.exception("backend %s failed to close", lane.name)
+                    log.exception("backend %s failed to close", lane.name, extra=lane.log_extra)
             lane.state = "stopped"
             self._show(lane)
         for logger, redacting in self._filters:
@@ -331,13 +339,24 @@ class DeliveryEngine:
             try:
                 await lane.backend.start()
             except NotReadyError as exc:
-                log.warning("backend %s not ready (%s); retrying in %.0fs", lane.name, exc, delay)
+                log.warning(
+                    "backend %s not ready (%s); retrying in %.0fs",
+                    lane.name,
+                    exc,
+                    delay,
+                    extra=lane.log_extra,
+                )
             except AuthenticationError as exc:
                 self._refused(lane, exc, recheck=True)
                 await self._pause(lane.checks.due - loop.time())
                 continue
             except Exception:
-                log.exception("backend %s failed to start; retrying in %.0fs", lane.name, delay)
+                log.exception(
+                    "backend %s failed to start; retrying in %.0fs",
+                    lane.name,
+                    delay,
+                    extra=lane.log_extra,
+                )
             else:
                 self._accepted(lane)
                 lane.state = "ready"
@@ -364,6 +383,7 @@ class DeliveryEngine:
                 lane.name,
                 reason,
                 wait,
+                extra=lane.log_extra,
             )
         else:
             log.error(
@@ -372,6 +392,7 @@ class DeliveryEngine:
                 lane.name,
                 reason,
                 wait,
+                extra=lane.log_extra,
             )
         lane.checks.incident = True
         lane.state = "auth_failed"
@@ -382,7 +403,11 @@ class DeliveryEngine:
         lane.checks.accepted()
         if lane.state == "auth_failed":
             lane.state = "ready"
-            log.info("backend %s: credentials accepted again; delivering", lane.name)
+            log.info(
+                "backend %s: credentials accepted again; delivering",
+                lane.name,
+                extra=lane.log_extra,
+            )
             lane.wake.set()
             self._show(lane)
 
@@ -410,12 +435,14 @@ class DeliveryEngine:
             detail = lane.redact(f"{type(exc).__name__}: {exc}")
             checks.checked(exc, detail, self._clock(), now)
             if not was_failing and lane.state == "ready":
-                log.warning("backend %s: health check failed: %s", lane.name, detail)
+                log.warning(
+                    "backend %s: health check failed: %s", lane.name, detail, extra=lane.log_extra
+                )
         else:
             self._accepted(lane)
             checks.checked(None, None, self._clock(), now)
             if was_failing:
-                log.info("backend %s: health check passes again", lane.name)
+                log.info("backend %s: health check passes again", lane.name, extra=lane.log_extra)
 
     async def _idle(self, lane: _Lane, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -488,7 +515,13 @@ class DeliveryEngine:
             await self._store.record(updates)
         except StoreUnavailableError as exc:
             # The leases expire and the deliveries go again: at-least-once, never lost.
-            log.error("backend %s: cannot record %d outcomes: %s", lane.name, len(updates), exc)
+            log.error(
+                "backend %s: cannot record %d outcomes: %s",
+                lane.name,
+                len(updates),
+                exc,
+                extra=lane.log_extra,
+            )
         lane.in_flight.difference_update(c.id for c in claimed)
 
     async def _release(self, lane: _Lane, claimed: list[ClaimedDelivery]) -> None:
@@ -497,7 +530,13 @@ class DeliveryEngine:
         try:
             await self._store.release(ids)
         except StoreUnavailableError as exc:  # their leases expire: they come back anyway
-            log.error("backend %s: cannot release %d deliveries: %s", lane.name, len(ids), exc)
+            log.error(
+                "backend %s: cannot release %d deliveries: %s",
+                lane.name,
+                len(ids),
+                exc,
+                extra=lane.log_extra,
+            )
         lane.in_flight.difference_update(ids)
 
     async def _call(
@@ -533,11 +572,13 @@ class DeliveryEngine:
             raise
         except Exception as exc:
             if not isinstance(exc, TransientDeliveryError | PermanentDeliveryError | TimeoutError):
-                log.warning("backend %s: deliver raised", lane.name, exc_info=exc)
+                log.warning(
+                    "backend %s: deliver raised", lane.name, exc_info=exc, extra=lane.log_extra
+                )
             return calls, [outcome_of(exc)] * len(batch)
         if len(outcomes) != len(batch):
             problem = f"backend returned {len(outcomes)} outcomes for {len(batch)} deliveries"
-            log.error("backend %s: %s", lane.name, problem)
+            log.error("backend %s: %s", lane.name, problem, extra=lane.log_extra)
             return calls, [Retry(problem)] * len(batch)
         lane.metrics.immediate_retries.inc((len(calls) - 1) * len(batch))
         return calls, outcomes
@@ -600,7 +641,18 @@ class DeliveryEngine:
             reason = outcome.reason
         metrics.dead.inc()
         metrics.dead_letters.inc()
-        log.warning("backend %s: delivery %d dead-lettered: %s", lane.name, delivery.id, reason)
+        log.warning(
+            "backend %s: delivery %d dead-lettered: %s",
+            lane.name,
+            delivery.id,
+            reason,
+            extra={
+                **lane.log_extra,
+                "delivery_id": delivery.id,
+                "interaction_id": delivery.interaction.id,
+                "channel": delivery.interaction.channel.id,
+            },
+        )
         return DeliveryUpdate(delivery.id, "dead", with_last("dead", reason), error=reason)
 
     @staticmethod
@@ -640,6 +692,7 @@ def _claim_outage(backend: str) -> Outage:
         f"backend {backend}: store recovered; claiming deliveries again",
         min_s=_IDLE_MAX_S,
         max_s=_STORE_RETRY_MAX_S,
+        backend=backend,
     )
 
 

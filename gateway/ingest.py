@@ -86,12 +86,16 @@ async def _take(request: web.Request, channel_id: str) -> web.StreamResponse:
     except _RejectedError as rejected:
         outcome, response = rejected.outcome, rejected.response
         if outcome == "client_disconnected":
-            log.debug("channel %s: the client hung up before its body arrived", channel_id)
+            log.debug(
+                "channel %s: the client hung up before its body arrived",
+                channel_id,
+                extra={"channel": channel_id},
+            )
         elif outcome not in _QUIET:
             request.app[REJECTIONS].rejected(channel_id, outcome, response.status, rejected.reason)
     except Exception:
         # A plugin bug, not bad input: the provider retries, the log has the traceback.
-        log.exception("channel %s failed on a webhook", channel_id)
+        log.exception("channel %s failed on a webhook", channel_id, extra={"channel": channel_id})
         outcome = "internal_error"
         response = error_response(500, outcome, "internal error; the gateway's log has details")
     metrics = gateway.metrics.channel(channel_id)
@@ -128,7 +132,7 @@ async def _ingest(
     try:
         results = await gateway.store.commit(items)
     except StoreUnavailableError as exc:
-        log.error("channel %s: %s", channel_id, exc)
+        log.error("channel %s: %s", channel_id, exc, extra={"channel": channel_id})
         raise _reject("store_unavailable", 503, "cannot store right now; retry later") from None
     for item, result in zip(items, results, strict=True):
         if not result.duplicate:

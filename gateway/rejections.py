@@ -56,4 +56,5 @@ class RejectionLog:
             outcome,
             reason[:_REASON_CHARS],
             more,
+            extra={"channel": channel_id},
         )

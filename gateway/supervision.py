@@ -104,7 +104,9 @@ class Supervisor:
     def alive(self, worker: str) -> None:
         """Note that `worker` completed a round of work: it is no longer down."""
         if self._health.down.pop(worker, None) is not None:
-            self._log.info("backend %s: %s recovered", self._lane, worker)
+            self._log.info(
+                "backend %s: %s recovered", self._lane, worker, extra={"backend": self._lane}
+            )
             self._changed()
 
     def _crashed(self, worker: str, exc: Exception, delay: float) -> None:
@@ -121,17 +123,27 @@ class Supervisor:
             type(exc).__name__,
             delay,
             exc_info=exc,
+            extra={"backend": self._lane},
         )
         self._changed()
 
 
 class Outage:
-    """A dependency that fails every poll: logged once when it goes, once when it comes back."""
+    """A dependency of a backend's lane that fails every poll: logged once when it goes, once
+    when it comes back (both lines name the lane as `backend`)."""
 
     def __init__(
-        self, log: logging.Logger, failing: str, recovered: str, *, min_s: float, max_s: float
+        self,
+        log: logging.Logger,
+        failing: str,
+        recovered: str,
+        *,
+        min_s: float,
+        max_s: float,
+        backend: str,
     ) -> None:
         self._log = log
+        self._extra = {"backend": backend}
         self._failing = failing
         self._recovered = recovered
         self._min_s = min_s
@@ -152,11 +164,11 @@ class Outage:
         """Note a failure; log it only if it starts an outage."""
         if not self._failures:
             message = "%s: %s (logged once; backing off until it recovers)"
-            self._log.error(message, self._failing, exc)
+            self._log.error(message, self._failing, exc, extra=self._extra)
         self._failures = min(self._failures + 1, 64)
 
     def succeeded(self) -> None:
         """Note a success; log the recovery if it ends an outage."""
         if self._failures:
             self._failures = 0
-            self._log.info("%s", self._recovered)
+            self._log.info("%s", self._recovered, extra=self._extra)

@@ -84,6 +84,13 @@ def test_known_log_levels_in_any_case(monkeypatch: pytest.MonkeyPatch, level: st
     assert log_level() == level.strip().upper()
 
 
+def test_the_variable_overrides_the_configured_level(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GATEWAY_LOG_LEVEL", raising=False)
+    assert log_level("warning") == "WARNING"
+    monkeypatch.setenv("GATEWAY_LOG_LEVEL", "debug")
+    assert log_level("warning") == "DEBUG"
+
+
 @pytest.mark.parametrize("argv", [["schema", "config"], ["schema", "interaction"], ["plugins"]])
 def test_a_closed_pipe_exits_quietly(argv: list[str]) -> None:
     """`gateway ... | head`: the reader has gone before the output is written."""
