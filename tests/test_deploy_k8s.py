@@ -5,7 +5,6 @@ off the internet."""
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -18,7 +17,6 @@ import yaml
 from gateway.cli import _parser
 from gateway.config import GatewayConfig, is_loopback
 from gateway.config_loader import parse_config
-from gateway.errors import ConfigError
 from gateway.plugins import load_plugins
 from gateway.yaml_source import variable_names
 
@@ -30,13 +28,6 @@ KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
 """The oldest Kubernetes the examples are written for, and the newest schema available."""
 DUMMY = "whsec_ZGVwbG95LWtpdC1kdW1teS1zZWNyZXQh"
 """Every secret's stand-in: a valid Standard Webhooks secret, and harmless in a URL."""
-POSTGRES_REFUSED = "the postgresql store is not available yet"
-PENDING_VERBS = frozenset({"migrate"})
-"""Commands of issue 17 that the main line does not have yet."""
-
-
-class PostgresRefusedError(Exception):
-    """The only problem of a configuration: its postgresql:// storage URL is refused."""
 
 
 @dataclass(frozen=True)
@@ -75,14 +66,9 @@ class Example:
     def config(self) -> GatewayConfig:
         """Validate the embedded configuration, every secret set to a stand-in."""
         env = dict.fromkeys(self.secret_keys, DUMMY)
-        try:
-            return parse_config(
-                self.config_text, f"{self.folder.name}/gateway.yaml", load_plugins(), env
-            )
-        except ConfigError as exc:
-            if all(POSTGRES_REFUSED in problem for problem in exc.problems):
-                raise PostgresRefusedError(exc.problems) from exc
-            raise
+        return parse_config(
+            self.config_text, f"{self.folder.name}/gateway.yaml", load_plugins(), env
+        )
 
     @property
     def pod_templates(self) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -151,15 +137,7 @@ def test_kustomization_lists_every_manifest(example: Example) -> None:
     assert len(kustomization["resources"]) == len(set(kustomization["resources"]))
 
 
-def test_the_embedded_config_is_valid(example: Example, request: pytest.FixtureRequest) -> None:
-    if example.folder.name == "standalone":
-        request.applymarker(
-            pytest.mark.xfail(
-                raises=PostgresRefusedError,
-                strict=True,
-                reason="issue 17: postgresql:// is refused until the PostgreSQL store lands",
-            )
-        )
+def test_the_embedded_config_is_valid(example: Example) -> None:
     config = example.config()
     assert config.logging.format == "json"
 
@@ -191,14 +169,7 @@ def test_the_config_comes_from_the_config_map(example: Example) -> None:
 def test_every_command_is_one_the_gateway_has(example: Example) -> None:
     for _, pod in example.pod_templates:
         args = gateway_container(pod)["args"]
-        if args[0] in PENDING_VERBS:
-            continue  # test_pending_commands_are_still_pending turns red when they land
         _parser().parse_args(args)  # an unknown command or option exits with status 2
-
-
-def test_pending_commands_are_still_pending() -> None:
-    with pytest.raises(SystemExit):
-        _parser().parse_args(shlex.split("migrate --config gateway.yaml"))
 
 
 def test_probes_and_ports_match_the_config(example: Example) -> None:
