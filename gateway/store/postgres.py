@@ -26,7 +26,7 @@ writers need, the `PostgresDialect`:
   ids are committed in order and a backend's cursor (`stream_cursors`) never skips one.
 
 Connection loss: the failing operation raises `StoreUnavailableError` (ingest answers 503 and
-the provider retries); the next operation reconnects. `ping` (`/readyz`) asks the writer's
+the provider retries); the next operation reconnects, and a read is tried once more at once. `ping` (`/readyz`) asks the writer's
 connection for `SELECT pg_is_in_recovery()` (a standby cannot take writes).
 """
 
@@ -272,8 +272,13 @@ class PostgresStore(SqlStore):
         if self._closed:
             raise StoreUnavailableError("the store is not open")
         run = self._on(self._reader_session, query)
+        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._reader, run)
+            try:
+                return await loop.run_in_executor(self._reader, run)
+            except psycopg.OperationalError:
+                # A read changes nothing: once more on a new connection (the server restarted).
+                return await loop.run_in_executor(self._reader, run)
         except psycopg.Error as exc:
             raise StoreUnavailableError(
                 f"the store could not be read: {driver_reason(exc)}"
