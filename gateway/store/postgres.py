@@ -26,8 +26,9 @@ writers need, the `PostgresDialect`:
   ids are committed in order and a backend's cursor (`stream_cursors`) never skips one.
 
 Connection loss: the failing operation raises `StoreUnavailableError` (ingest answers 503 and
-the provider retries); the next operation reconnects, and a read is tried once more at once. `ping` (`/readyz`) asks the writer's
-connection for `SELECT pg_is_in_recovery()` (a standby cannot take writes).
+the provider retries); the next operation reconnects, and a read is tried once more at once.
+`ping` (`/readyz`) asks the writer's connection for `SELECT pg_is_in_recovery()` (a standby
+cannot take writes).
 """
 
 from __future__ import annotations
