@@ -14,6 +14,7 @@ from tests.payloads import HOOK_SECRET, SECRET
 from tests.receiver import Receiver
 
 if TYPE_CHECKING:
+    from gateway.store.sql_store import SqlStore
     from gateway.testing import GatewayFactory, GatewayUnderTest
     from tests.sending_channel import FakeMailApi
 
@@ -85,3 +86,13 @@ def on_store(factory: GatewayFactory, url: str) -> GatewayFactory:
         return await factory(data, **options)
 
     return start
+
+
+def store_for(url: str) -> SqlStore:
+    """Return another (unopened) store on the database `url` names: another process's."""
+    from gateway.store.postgres import PostgresStore
+    from gateway.store.sqlite import SqliteStore
+
+    if url.startswith("sqlite:///"):
+        return SqliteStore(url.removeprefix("sqlite:///"))
+    return PostgresStore(url)

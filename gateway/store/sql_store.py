@@ -302,7 +302,8 @@ class SqlStore:
         )
 
         def park_then_claim(conn: Connection) -> list[ClaimedDelivery]:
-            self._lock_keys(conn, _KEYS_OF_EXPIRED, (backend, utc_text(now)))
+            if self._dialect.concurrent_writers:
+                self._lock_keys(conn, _KEYS_OF_EXPIRED, (backend, utc_text(now)))
             messages.park_unknown(conn, backend, now)
             return claim(conn)
 
@@ -322,7 +323,8 @@ class SqlStore:
             self._lock_keys_of(conn, [update.delivery_id for update in updates])
             record(conn)
 
-        await self._write(locked_record, busy=BOOKKEEPING_BUSY_S)
+        work = locked_record if self._dialect.concurrent_writers else record
+        await self._write(work, busy=BOOKKEEPING_BUSY_S)
 
     async def release(self, delivery_ids: Sequence[int]) -> None:
         """Return leased deliveries to `pending` untouched (a graceful shutdown)."""
