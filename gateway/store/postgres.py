@@ -22,8 +22,10 @@ writers need, the `PostgresDialect`:
   nothing: another instance's leases are live.
 - **Operator changes of the graph** (link, proposal decisions, unmerge, erasure) take an
   exclusive advisory lock that every ingest batch takes shared.
-- A merge or an erasure takes the stream lock before its row gets an id, so those streams'
-  ids are committed in order and a backend's cursor (`stream_cursors`) never skips one.
+- A merge takes the stream lock before its row gets an id (an erasure runs under the graph
+  lock), so those streams' ids are committed in order and a backend's cursor
+  (`stream_cursors`) never skips one; one instance at a time gives a backend its streams
+  (`_lead`).
 
 Connection loss: the failing operation raises `StoreUnavailableError` (ingest answers 503 and
 the provider retries); the next operation reconnects, and a read is tried once more at once.
@@ -45,7 +47,7 @@ from psycopg import errors as pg_errors
 
 from gateway.errors import StoreUnavailableError
 from gateway.identity import IdentityObserver, IdentityPolicy
-from gateway.store.base import BatchObserver, CommitItem
+from gateway.store.base import BatchObserver, CommitItem, ErasureRecord, MergeRecord, Stream
 from gateway.store.commit_items import Outcome, commit
 from gateway.store.postgres_connection import PgConnection, driver_reason
 from gateway.store.postgres_schema import migrate_postgres
@@ -171,6 +173,8 @@ class _Session:
         self._name = name
         self.conn: PgConnection | None = None
         self.lock_timeout_ms: int | None = None
+        self.leading: set[str] = set()
+        """The streams whose session-level lock this connection holds (`_lead`)."""
 
     def get(self) -> PgConnection:
         conn = self.conn
@@ -190,6 +194,7 @@ class _Session:
             ) from exc
         self.conn = PgConnection(raw)
         self.lock_timeout_ms = None
+        self.leading.clear()  # a lost connection took its session locks along
         return self.conn
 
     def close(self) -> None:
@@ -268,6 +273,43 @@ class PostgresStore(SqlStore):
     async def recover(self) -> int:
         """Nothing to release: leases of a crashed instance expire, other instances' are live."""
         return 0
+
+    async def merges_after(self, backend: str, limit: int) -> list[MergeRecord]:
+        """Return the merge log entries `backend` has not been given yet, if this instance
+        leads the stream (else none: another instance is giving them)."""
+        if not await self._lead(backend, "merges"):
+            return []
+        return await super().merges_after(backend, limit)
+
+    async def erasures_after(self, backend: str, limit: int) -> list[ErasureRecord]:
+        """Return the erasures `backend` has not been asked to perform yet, if this instance
+        leads the stream (else none)."""
+        if not await self._lead(backend, "erasures"):
+            return []
+        return await super().erasures_after(backend, limit)
+
+    async def _lead(self, backend: str, stream: Stream) -> bool:
+        """Whether this instance gives `backend` its `stream`: the one holding the stream's
+        session-level advisory lock does, until its connection goes; so each merge or erasure
+        reaches a backend from one instance at a time, and another takes over when it dies."""
+        session, key = self._writer_session, f"stream:{backend}:{stream}"
+
+        def take() -> bool:
+            conn = session.get()
+            if key not in session.leading:
+                row = conn.raw.execute(
+                    "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)
+                ).fetchone()
+                if row is not None and row[0]:
+                    session.leading.add(key)
+            return key in session.leading
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._writer, take)
+        except psycopg.Error as exc:
+            raise StoreUnavailableError(
+                f"the store could not be written: {driver_reason(exc)}"
+            ) from exc
 
     async def _read(self, query: Callable[[Connection], _T]) -> _T:
         if self._closed:

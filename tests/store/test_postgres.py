@@ -138,3 +138,29 @@ async def test_a_server_that_does_not_answer_is_a_clear_error(unused_tcp_port: i
         await store.open()
     assert f"postgresql://127.0.0.1:{unused_tcp_port}/gateway" in str(caught.value)
     assert "s3cret" not in str(caught.value)
+
+
+async def test_one_instance_at_a_time_gives_a_backend_its_merges(postgres_url: str) -> None:
+    first, second = PostgresStore(postgres_url), PostgresStore(postgres_url)
+    await first.open()
+    await second.open()
+    try:
+        assert await first.merges_after("crm", 10) == []  # the first leads this stream now
+        assert await second.merges_after("other", 10) == []  # and the second that one
+        await first.commit([from_phone("p1", "+15553000001")])
+        await first.commit(
+            [item(make_interaction("e1", sender=[Identity(kind="email", value="a@example.com")]))]
+        )
+        customer = await first.find_customer(Identity(kind="phone", value="+15553000001"))
+        assert customer is not None
+        await first.link_identity(
+            customer.id, Identity(kind="email", value="a@example.com"), now=datetime.now(UTC)
+        )
+        [merge] = await first.merges_after("crm", 10)
+        assert await second.merges_after("crm", 10) == []
+        assert [m.id for m in await second.merges_after("other", 10)] == [merge.id]
+        await first.close()  # its session ends: the other takes over where it left off
+        assert [m.id for m in await second.merges_after("crm", 10)] == [merge.id]
+    finally:
+        await first.close()
+        await second.close()
