@@ -230,12 +230,8 @@ class PostgresStore(SqlStore):
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="postgres-writer")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="postgres-reader")
 
-    async def open(self) -> None:
-        """Migrate the schema if it is older (refuse a newer one) and start accepting commits."""
-        if self._closed:
-            raise StoreUnavailableError("the store was closed; create a new one")
-        if self._writer_task is not None:
-            return
+    async def _connect(self) -> None:
+        """Connect both threads and migrate the schema if it is older (refuse a newer one)."""
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._writer, self._open_writer)
@@ -243,7 +239,6 @@ class PostgresStore(SqlStore):
         except (psycopg.Error, StoreUnavailableError) as exc:
             await self.close()
             raise StoreUnavailableError(f"cannot open {self._where}: {driver_reason(exc)}") from exc
-        self._start_writer("postgres-group-commit")
 
     async def close(self) -> None:
         """Finish the commits already accepted, then close both connections."""
@@ -304,12 +299,7 @@ class PostgresStore(SqlStore):
                     session.leading.add(key)
             return key in session.leading
 
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._writer, take)
-        except psycopg.Error as exc:
-            raise StoreUnavailableError(
-                f"the store could not be written: {driver_reason(exc)}"
-            ) from exc
+        return await self._on_writer(take)
 
     async def _read(self, query: Callable[[Connection], _T]) -> _T:
         if self._closed:
@@ -330,7 +320,12 @@ class PostgresStore(SqlStore):
     async def _write(self, work: Callable[[Connection], _T], *, busy: float = COMMIT_BUSY_S) -> _T:
         if self._writer_task is None or self._closed:
             raise StoreUnavailableError("the store is not open")
-        run = self._on(self._writer_session, lambda conn: transaction(conn, work), busy)
+        return await self._on_writer(
+            self._on(self._writer_session, lambda conn: transaction(conn, work), busy)
+        )
+
+    async def _on_writer(self, run: Callable[[], _T]) -> _T:
+        """Run `run` on the writer thread; a driver error is `StoreUnavailableError`."""
         try:
             return await asyncio.get_running_loop().run_in_executor(self._writer, run)
         except psycopg.Error as exc:

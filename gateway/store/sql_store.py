@@ -111,6 +111,16 @@ class SqlStore:
 
     async def open(self) -> None:
         """Create or migrate the schema and start accepting commits."""
+        if self._closed:
+            raise StoreUnavailableError("the store was closed; create a new one")
+        if self._writer_task is not None:
+            return
+        await self._connect()
+        self._writer_task = asyncio.create_task(self._write_loop(), name="group-commit")
+
+    async def _connect(self) -> None:
+        """Open the engine's connections and bring the schema to this version; raise
+        `StoreUnavailableError` (having released what did open) if that fails."""
         raise NotImplementedError
 
     async def close(self) -> None:
@@ -158,9 +168,6 @@ class SqlStore:
         future: asyncio.Future[list[CommitResult]] = loop.create_future()
         self._queue.put_nowait((items, future, loop.time() + COMMIT_BUSY_S))
         return await future
-
-    def _start_writer(self, name: str) -> None:
-        self._writer_task = asyncio.create_task(self._write_loop(), name=name)
 
     async def _stop_writer(self) -> None:
         """Finish the commits already queued, then stop the writer task."""
