@@ -44,6 +44,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.conninfo import make_conninfo
 
 from gateway.errors import StoreUnavailableError
 from gateway.identity import IdentityObserver, IdentityPolicy
@@ -62,6 +63,15 @@ _log = logging.getLogger(__name__)
 
 _CONNECT_TIMEOUT_S = 5
 _PING_TIMEOUT_S = 2.0
+_DEAD_PEER: dict[str, str | int | None] = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15_000,
+}
+"""libpq's TCP settings: a server that vanished (a partition, a host gone) fails the statement
+waiting on it within ~15 s instead of never, so the writer reconnects rather than hangs."""
 _GRAPH_LOCK = 0x6761_7465_7761_7901
 """The advisory lock of the identity graph: ingest batches shared, operator changes exclusive."""
 _STREAM_LOCK = 0x6761_7465_7761_7902
@@ -183,7 +193,7 @@ class _Session:
         self.close()
         try:
             raw = psycopg.connect(
-                self._url,
+                make_conninfo(self._url, **_DEAD_PEER),
                 autocommit=True,
                 connect_timeout=_CONNECT_TIMEOUT_S,
                 application_name=f"channel-gateway {self._name}",
