@@ -50,9 +50,9 @@ from gateway.errors import StoreUnavailableError
 from gateway.identity import IdentityObserver, IdentityPolicy
 from gateway.store.base import BatchObserver, CommitItem, ErasureRecord, MergeRecord, Stream
 from gateway.store.commit_items import Outcome, commit
-from gateway.store.postgres_connection import PgConnection, driver_reason
+from gateway.store.postgres_connection import PgConnection
 from gateway.store.postgres_schema import migrate_postgres
-from gateway.store.sql import Connection, Cursor, GraphMovedError, transaction
+from gateway.store.sql import Connection, Cursor, GraphMovedError, first_line, transaction
 from gateway.store.sql_store import COMMIT_BUSY_S, SqlStore
 
 __all__ = ["CLAIMABLE", "PostgresDialect", "PostgresStore", "describe_url", "is_storage_error"]
@@ -199,9 +199,7 @@ class _Session:
                 application_name=f"channel-gateway {self._name}",
             )
         except psycopg.Error as exc:
-            raise StoreUnavailableError(
-                f"cannot connect to PostgreSQL: {driver_reason(exc)}"
-            ) from exc
+            raise StoreUnavailableError(f"cannot connect to PostgreSQL: {first_line(exc)}") from exc
         self.conn = PgConnection(raw)
         self.lock_timeout_ms = None
         self.leading.clear()  # a lost connection took its session locks along
@@ -248,7 +246,7 @@ class PostgresStore(SqlStore):
             await loop.run_in_executor(self._reader, self._reader_session.get)
         except (psycopg.Error, StoreUnavailableError) as exc:
             await self.close()
-            raise StoreUnavailableError(f"cannot open {self._where}: {driver_reason(exc)}") from exc
+            raise StoreUnavailableError(f"cannot open {self._where}: {first_line(exc)}") from exc
 
     async def close(self) -> None:
         """Finish the commits already accepted, then close both connections."""
@@ -323,9 +321,7 @@ class PostgresStore(SqlStore):
                 # A read changes nothing: once more on a new connection (the server restarted).
                 return await loop.run_in_executor(self._reader, run)
         except psycopg.Error as exc:
-            raise StoreUnavailableError(
-                f"the store could not be read: {driver_reason(exc)}"
-            ) from exc
+            raise StoreUnavailableError(f"the store could not be read: {first_line(exc)}") from exc
 
     async def _write(self, work: Callable[[Connection], _T], *, busy: float = COMMIT_BUSY_S) -> _T:
         if self._writer_task is None or self._closed:
@@ -340,7 +336,7 @@ class PostgresStore(SqlStore):
             return await asyncio.get_running_loop().run_in_executor(self._writer, run)
         except psycopg.Error as exc:
             raise StoreUnavailableError(
-                f"the store could not be written: {driver_reason(exc)}"
+                f"the store could not be written: {first_line(exc)}"
             ) from exc
 
     async def _run_batch(self, requests: list[Sequence[CommitItem]], busy: float) -> list[Outcome]:
@@ -383,9 +379,7 @@ class PostgresStore(SqlStore):
             row = self._writer_session.get().raw.execute("SELECT pg_is_in_recovery()").fetchone()
         except psycopg.Error as exc:
             self._writer_session.close()
-            raise StoreUnavailableError(
-                f"PostgreSQL does not answer: {driver_reason(exc)}"
-            ) from exc
+            raise StoreUnavailableError(f"PostgreSQL does not answer: {first_line(exc)}") from exc
         if row is None or row[0]:
             raise StoreUnavailableError("PostgreSQL is a read-only standby: no write can commit")
 

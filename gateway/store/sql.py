@@ -25,6 +25,7 @@ __all__ = [
     "Dialect",
     "GraphMovedError",
     "Params",
+    "first_line",
     "parse_utc",
     "transaction",
     "utc_text",
@@ -157,3 +158,10 @@ def utc_text(moment: datetime) -> str:
 def parse_utc(text: str) -> datetime:
     """Return the aware datetime of a `utc_text` timestamp."""
     return datetime.fromisoformat(text)
+
+
+def first_line(exc: BaseException) -> str:
+    """What failed, for a log line or an error: the first line of a database error, without the
+    DETAIL a server adds (it quotes row values, such as a phone) or a connection string (it may
+    hold a password)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
