@@ -86,7 +86,9 @@ _CONTACTS = (
     + " SELECT {columns} FROM interactions WHERE customer_id IN (SELECT id FROM tree)"
     + f" AND conversation_id IS NOT NULL AND {IS_CONTACT}"
 )
-_LAST_CONTACT = _CONTACTS.format(columns="occurred_at") + " ORDER BY occurred_at DESC LIMIT 1"
+_LAST_CONTACT = _CONTACTS.format(columns="max(occurred_at)")
+"""max(), not ORDER BY ... DESC LIMIT 1: PostgreSQL plans that as a backward walk of every
+customer's contacts by time, filtered by the tree; this form goes by `interactions_customer`."""
 _RECENT_CONTACTS = (
     _CONTACTS.format(columns="rowid, conversation_id, occurred_at, direction, body")
     + " AND occurred_at >= :since"
@@ -523,7 +525,7 @@ class IdentityResolver:
         """Rebuild the latest conversation's state from its contacts: their rows say which
         conversation they joined, and the last one's `context` is the state after it."""
         last = cur.execute(_LAST_CONTACT, {"root": root}).fetchone()
-        if last is None:
+        if last is None or last[0] is None:
             return None
         since = _window_start(last[0], self.policy.conversation_window)
         rows = cur.execute(_RECENT_CONTACTS, {"root": root, "since": since}).fetchall()
