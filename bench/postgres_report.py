@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from report import get, millis, number
@@ -118,7 +119,7 @@ def _scale_out(results: dict[str, Any]) -> list[str]:
         last = runs[-1]
         rounds = " / ".join(number(r["rate"]) for r in runs)
         busy = " / ".join(
-            "/".join(f"{r['cpu_busy_pct'].get(str(cpu), 0):.0f}" for r in runs) + "%"
+            f"{statistics.median(r['cpu_busy_pct'].get(str(cpu), 0.0) for r in runs):.0f}%"
             for cpu in (0, 1)
         )
         receipt = get(last, "receipt_to_delivered_ms", "p99")
@@ -131,6 +132,27 @@ def _scale_out(results: dict[str, Any]) -> list[str]:
             f" {number(row['server_cpu_us_per_req'])} ({number(row['backends_cpu_us_per_req'])}) |"
             f" {busy} | {number(last['group_commit_mean'], 1)} |"
         )
+    lines += [
+        "",
+        "PostgreSQL's work per stored interaction (`pg_stat_database` and `pg_stat_user_tables` of"
+        " the bench database, last round):",
+        "",
+        "| instances | transactions | rows returned | rows fetched | rows written | blocks"
+        " touched | sequential scans | rows read by them |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key, row in rows.items():
+        work = row["rounds"][-1].get("postgres_per_interaction") or {}
+        names = (
+            "commits",
+            "rows_returned",
+            "rows_fetched",
+            "rows_written",
+            "blocks_touched",
+            "seq_scans",
+            "seq_rows_read",
+        )
+        lines.append(f"| {key} | " + " | ".join(number(work.get(n), 1) for n in names) + " |")
     return [*lines, ""]
 
 
@@ -158,7 +180,7 @@ def render_postgres(results: dict[str, Any]) -> str:
         "",
         *_comparison(results),
         f"## Scale-out: instances on one database ({plan['scale_out_s']} s peaks, webhook backend"
-        " delivering, medians of the rounds in brackets)",
+        " delivering; medians of the rounds, each round in brackets)",
         "",
         *_scale_out(results),
         f"Machine: {machine['nproc']} CPUs, {machine['cpu_model']}, {machine['os']}, Linux"
