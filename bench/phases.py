@@ -100,6 +100,20 @@ class Plan:
             profile=bool(args.profile),
         )
 
+    def facts(self) -> dict[str, Any]:
+        """Return what every report says about the load and the placement."""
+        return {
+            "quick": self.quick,
+            "wrk": f"wrk -t1 -c{self.connections} -d{self.peak_s}s --latency --timeout 10s",
+            "connections": self.connections,
+            "peak_s": self.peak_s,
+            "paced_s": self.paced_s,
+            "backlog_s": self.backlog_s,
+            "warmup_s": self.warmup_s,
+            "server_cpu": self.server_cpu,
+            "load_cpu": self.load_cpu,
+        }
+
 
 class Bench:
     """One benchmark run: its processes, temporary files, pre-signed load and results."""
@@ -607,18 +621,9 @@ class Bench:
         """Run every phase in order."""
         plan = self.plan
         self.results["machine"] = machine_facts(self.wrk)
-        self.results["plan"] = {
-            "quick": plan.quick,
-            "wrk": f"wrk -t1 -c{plan.connections} -d{plan.peak_s}s --latency --timeout 10s",
-            "connections": plan.connections,
-            "peak_s": plan.peak_s,
-            "paced_s": plan.paced_s,
-            "backlog_s": plan.backlog_s,
+        self.results["plan"] = plan.facts() | {
             "scaling_rounds": plan.scaling_rounds,
             "scaling_peak_s": plan.scaling_peak_s,
-            "warmup_s": plan.warmup_s,
-            "server_cpu": plan.server_cpu,
-            "load_cpu": plan.load_cpu,
             "profile": plan.profile,
         }
         self.log(f"machine: {json.dumps(self.results['machine'])}")

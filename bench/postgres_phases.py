@@ -282,18 +282,7 @@ class PostgresBench(Bench):
         plan = self.plan
         self.results["machine"] = machine_facts(self.wrk)
         self.results["postgres"] = self.server.settings()
-        self.results["plan"] = {
-            "quick": plan.quick,
-            "wrk": f"wrk -t1 -c{plan.connections} -d{plan.peak_s}s --latency --timeout 10s",
-            "connections": plan.connections,
-            "peak_s": plan.peak_s,
-            "paced_s": plan.paced_s,
-            "backlog_s": plan.backlog_s,
-            "warmup_s": plan.warmup_s,
-            "scale_out_s": plan.scaling_peak_s,
-            "server_cpu": plan.server_cpu,
-            "load_cpu": plan.load_cpu,
-        }
+        self.results["plan"] = plan.facts() | {"scale_out_s": plan.scaling_peak_s}
         self.log(f"machine: {self.results['machine']}; postgres: {self.results['postgres']}")
         self.results["busy_before_pct"] = busy = cpu_busy_pct(2.0)
         if busy > 10:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from postgres_server import COUNTERS
 from report import get, millis, number
 
 __all__ = ["render_postgres"]
@@ -137,22 +138,12 @@ def _scale_out(results: dict[str, Any]) -> list[str]:
         "PostgreSQL's work per stored interaction (`pg_stat_database` and `pg_stat_user_tables` of"
         " the bench database, last round):",
         "",
-        "| instances | transactions | rows returned | rows fetched | rows written | blocks"
-        " touched | sequential scans | rows read by them |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| instances | " + " | ".join(COUNTERS.values()) + " |",
+        "|---:|" + "---:|" * len(COUNTERS),
     ]
     for key, row in rows.items():
         work = row["rounds"][-1].get("postgres_per_interaction") or {}
-        names = (
-            "commits",
-            "rows_returned",
-            "rows_fetched",
-            "rows_written",
-            "blocks_touched",
-            "seq_scans",
-            "seq_rows_read",
-        )
-        lines.append(f"| {key} | " + " | ".join(number(work.get(n), 1) for n in names) + " |")
+        lines.append(f"| {key} | " + " | ".join(number(work.get(n), 1) for n in COUNTERS) + " |")
     return [*lines, ""]
 
 

@@ -26,12 +26,24 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from harness import BenchError, process_cpu_s
 
-__all__ = ["ADMIN_URL", "PostgresServer", "ServerCpu", "throwaway_database"]
+__all__ = ["ADMIN_URL", "COUNTERS", "PostgresServer", "ServerCpu", "throwaway_database"]
 
 ADMIN_URL = os.environ.get(
     "GATEWAY_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 """A database to connect to for creating and dropping the bench's own (as tests/postgres.py)."""
+
+COUNTERS = {
+    "commits": "transactions",
+    "rollbacks": "rollbacks",
+    "rows_returned": "rows returned",
+    "rows_fetched": "rows fetched",
+    "rows_written": "rows written",
+    "blocks_touched": "buffer pages touched",
+    "seq_scans": "sequential scans",
+    "seq_rows_read": "rows they read",
+}
+"""`PostgresServer.counters`, in the order it reads them, with their names in the report."""
 
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 _SETTINGS = (
@@ -145,17 +157,7 @@ class PostgresServer:
             " (SELECT coalesce(sum(seq_tup_read), 0) FROM pg_stat_user_tables)"
             " FROM pg_stat_database WHERE datname = current_database()"
         ).fetchone()
-        names = (
-            "commits",
-            "rollbacks",
-            "rows_returned",
-            "rows_fetched",
-            "rows_written",
-            "blocks_touched",
-            "seq_scans",
-            "seq_rows_read",
-        )
-        return dict(zip(names, (float(v) for v in row or ()), strict=True))
+        return dict(zip(COUNTERS, (float(v) for v in row or ()), strict=True))
 
     def _activity(self) -> list[tuple[int, str | None, str]]:
         rows = self._admin.execute(
