@@ -38,7 +38,6 @@ __all__ = [
     "maps_mention",
     "proc_status_kib",
     "process_cpu_s",
-    "run_wrk",
     "source_digest",
     "start_wrk",
 ]
@@ -333,7 +332,8 @@ def finish_wrk(
     connections: int,
     rate: float | None = None,
 ) -> WrkResult:
-    """Wait for a wrk `start_wrk` started; raise `BenchError` on any failed request."""
+    """Wait for a wrk `start_wrk` started; raise `BenchError` on any failed request, socket
+    error or replayed request."""
     try:
         stdout, stderr = process.communicate(timeout=duration_s + 120)
     except subprocess.TimeoutExpired:
@@ -363,22 +363,6 @@ def finish_wrk(
     if result.wraps:
         raise BenchError("wrk ran out of pre-signed requests and replayed some: enlarge the file")
     return result
-
-
-def run_wrk(
-    url: str,
-    data: Path,
-    *,
-    duration_s: int,
-    connections: int,
-    cpu: int | None,
-    rate: float | None = None,
-) -> WrkResult:
-    """Run wrk with bench/signed.lua against `url`; raise `BenchError` on any failed request."""
-    process = start_wrk(
-        url, data, duration_s=duration_s, connections=connections, cpu=cpu, rate=rate
-    )
-    return finish_wrk(process, duration_s=duration_s, connections=connections, rate=rate)
 
 
 def _version(distribution: str) -> str | None:

@@ -33,6 +33,7 @@ from harness import (
     Supervisor,
     WrkResult,
     cpu_busy_pct,
+    finish_wrk,
     free_port,
     git_commit,
     http_json,
@@ -40,8 +41,8 @@ from harness import (
     maps_mention,
     proc_status_kib,
     process_cpu_s,
-    run_wrk,
     source_digest,
+    start_wrk,
 )
 from preload import preload
 from report import get, summarize_stacks
@@ -168,14 +169,16 @@ class Bench:
             data = self.signed(rate * 1.05 if rate else self.rate_ceiling, duration_s)
         meter = CpuMeter(self.supervisor, self.extra_cpu)
         meter.start()
-        result = run_wrk(
+        connections = self.plan.connections
+        wrk = start_wrk(
             url,
             data,
             duration_s=duration_s,
-            connections=self.plan.connections,
+            connections=connections,
             cpu=self.plan.load_cpu,
             rate=rate,
         )
+        result = finish_wrk(wrk, duration_s=duration_s, connections=connections, rate=rate)
         foreign = meter.foreign_pct()
         if foreign > FOREIGN_CPU_WARN_PCT:
             self.log(
@@ -275,10 +278,11 @@ class Bench:
         port = free_port()
         child = self.supervisor.start(
             "bare",
-            self.python("bare_app.py", "--port", str(port), "--secret", self.secret,
-                        "--loop", self.loop),
+            self.python(
+                "bare_app.py", "--port", str(port), "--secret", self.secret, "--loop", self.loop
+            ),
             self.plan.server_cpu,
-        )  # fmt: skip
+        )
         child.wait_ready(f"http://127.0.0.1:{port}/readyz")
         url = f"http://127.0.0.1:{port}/webhooks/{CHANNEL}"
         self.load(url, self.plan.warmup_s)
