@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml $(PLUGINS)
 run: $(STAMP)
 	$(BIN)/gateway serve --config config/gateway.yaml
 
-# Each plugin is tested and type-checked from its own folder, as its author would.
+# Each plugin is tested and type-checked from its own folder, as its author would. The store
+# suite runs on PostgreSQL too: .ci/postgres starts the machine's server if it is stopped.
 test: $(STAMP)
+	.ci/postgres
 	$(BIN)/pytest
 	@for p in $(dir $(PLUGINS)); do echo "== $$p"; (cd $$p && $(CURDIR)/$(BIN)/pytest) || exit 1; done
 

@@ -3,15 +3,19 @@ webhook receiver and the fake mail provider replies are sent through."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import yaml
 
 from tests.payloads import HOOK_SECRET, SECRET
 from tests.receiver import Receiver
 
 if TYPE_CHECKING:
+    from gateway.store.sql_store import SqlStore
+    from gateway.testing import GatewayFactory, GatewayUnderTest
     from tests.sending_channel import FakeMailApi
 
 pytest_plugins = ["gateway.testing"]
@@ -62,3 +66,33 @@ def postgres_url(postgres_database: str) -> Iterator[str]:
 
     with scratch_schema(postgres_database) as url:
         yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The storage URL of a fresh store of each kind, in turn: SQLite's, then PostgreSQL's."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/gateway.db"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+def on_store(factory: GatewayFactory, url: str) -> GatewayFactory:
+    """Return `factory` starting its gateways on the store `url` unless a config names one."""
+
+    async def start(config: Mapping[str, Any] | str, **options: Any) -> GatewayUnderTest:
+        data = yaml.safe_load(config) if isinstance(config, str) else dict(config)
+        data.setdefault("storage", {"url": url})
+        return await factory(data, **options)
+
+    return start
+
+
+def store_for(url: str) -> SqlStore:
+    """Return another (unopened) store on the database `url` names: another process's."""
+    from gateway.store.postgres import PostgresStore
+    from gateway.store.sqlite import SqliteStore
+
+    if url.startswith("sqlite:///"):
+        return SqliteStore(url.removeprefix("sqlite:///"))
+    return PostgresStore(url)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import secrets
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 
-__all__ = ["ADMIN_URL", "scratch_database", "scratch_schema"]
+__all__ = ["ADMIN_URL", "every_row", "scratch_database", "scratch_schema"]
 
 ADMIN_URL = os.environ.get("GATEWAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -51,3 +52,24 @@ def scratch_schema(database_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE'.encode())
+
+
+def every_row(url: str) -> list[tuple[str, tuple[object, ...]]]:
+    """Return (table, row) of every row of every table of the store `url` names, either kind."""
+    if url.startswith("sqlite:///"):
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
+            tables = [
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            ]
+            return [(t, tuple(row)) for t in tables for row in conn.execute(f'SELECT * FROM "{t}"')]
+    with psycopg.connect(url) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+            )
+        ]
+        return [
+            (t, tuple(row)) for t in tables for row in conn.execute(f'SELECT * FROM "{t}"'.encode())
+        ]

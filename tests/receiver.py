@@ -45,6 +45,8 @@ class Arrival:
     at: float
     record_refs: list[str] = field(default_factory=list)
     """The `recordrefs` extension attribute: records reported for this customer before."""
+    sender: str = ""
+    """The `from` query parameter of the URL it was posted to (which gateway sent it)."""
 
 
 @dataclass
@@ -103,8 +105,9 @@ class Receiver:
         arrival = self.counts.get(interaction.id, 0) + 1
         self.counts[interaction.id] = arrival
         refs = orjson.loads(event["recordrefs"]) if "recordrefs" in event else []
+        sender = request.query.get("from", "")
         self.arrivals.append(
-            Arrival(interaction, request.headers["webhook-id"], time.monotonic(), refs)
+            Arrival(interaction, request.headers["webhook-id"], time.monotonic(), refs, sender)
         )
         return await self.behaviour(interaction, arrival)
 

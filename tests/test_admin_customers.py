@@ -11,9 +11,17 @@ from aiohttp import ClientResponse
 from gateway.documents import interaction_json, timestamp
 from gateway.schema import Interaction
 from gateway.testing import GatewayFactory, GatewayUnderTest
+from tests.conftest import on_store
 from tests.payloads import SECRET, message, webhook_backend
 from tests.receiver import Receiver, report_record_refs
 from tests.waiting import eventually
+
+
+@pytest.fixture
+def gateway_factory(gateway_factory: GatewayFactory, store_url: str) -> GatewayFactory:
+    """Every test of this module on both stores."""
+    return on_store(gateway_factory, store_url)
+
 
 NOW = (datetime.now(UTC) + timedelta(minutes=1)).replace(microsecond=0)
 """The gateway's clock in these tests: due deliveries stay due, decisions have one time."""
@@ -387,7 +395,7 @@ def receiver(receiver: Receiver) -> Receiver:
 
 
 async def test_erasure_deletes_the_customer_and_keeps_the_receipts(
-    gateway_factory: GatewayFactory, receiver: Receiver
+    gateway_factory: GatewayFactory, receiver: Receiver, store_url: str
 ) -> None:
     settings = config()
     settings["backends"] = {"hook": webhook_backend(receiver.url)}
@@ -431,7 +439,9 @@ async def test_erasure_deletes_the_customer_and_keeps_the_receipts(
     async def receipt_kept() -> bool:
         listed = await answer(await gut.admin.get(f"/admin/customers/{customer_id}/erasures"))
         [shown] = listed["erasures"]
-        scrubbed = shown.pop("scrubbed_at") is not None
+        # SQLite scrubs its files; PostgreSQL keeps dead rows until VACUUM, and WAL and backups
+        # longer, so it never claims to have (docs/deployment.md).
+        scrubbed = (shown.pop("scrubbed_at") is not None) == store_url.startswith("sqlite")
         return scrubbed and bool(shown == {**erasure, "receipts": [receipt]})
 
     await eventually(receipt_kept)

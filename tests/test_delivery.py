@@ -5,14 +5,22 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from gateway.schema import Interaction
 from gateway.testing import GatewayFactory, GatewayUnderTest
+from tests.conftest import on_store
 from tests.payloads import SECRET, message, webhook_backend
 from tests.raw_http import Hangup, answer, raw_server
 from tests.receiver import Receiver
 from tests.waiting import eventually
+
+
+@pytest.fixture
+def gateway_factory(gateway_factory: GatewayFactory, store_url: str) -> GatewayFactory:
+    """Every test of this module on both stores."""
+    return on_store(gateway_factory, store_url)
 
 
 def config_for(receiver: Receiver, **backend: Any) -> dict[str, Any]:

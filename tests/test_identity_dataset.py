@@ -19,13 +19,23 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from gateway.identity import IdentityPolicy, IdentityRules
 from gateway.normalize import canonical_identity
 from gateway.schema import Interaction
 from gateway.store.base import Store
 from gateway.testing import GatewayFactory, GatewayUnderTest
+from tests.conftest import on_store
 from tests.fixtures.identity import generate
 from tests.payloads import SECRET
+
+
+@pytest.fixture
+def gateway_factory(gateway_factory: GatewayFactory, store_url: str) -> GatewayFactory:
+    """Every test of this module on both stores."""
+    return on_store(gateway_factory, store_url)
+
 
 DATA = Path(__file__).parent / "fixtures" / "identity" / "interactions.jsonl"
 REGION = "US"

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from gateway.identity import IDENTITY_EVENTS
 from gateway.schema import Identity, Interaction
 from gateway.testing import GatewayFactory, GatewayUnderTest
+from tests.conftest import on_store
 from tests.payloads import SECRET
 from tests.receiver import Receiver, report_record_refs
 from tests.test_identity import config, contact, send
 from tests.waiting import eventually
+
+
+@pytest.fixture
+def gateway_factory(gateway_factory: GatewayFactory, store_url: str) -> GatewayFactory:
+    """Every test of this module on both stores."""
+    return on_store(gateway_factory, store_url)
+
 
 VICTIM = "ann@example.com"
 STRANGER = "+15550000002"

@@ -8,16 +8,22 @@ Every contact names its own `occurred_at`, so the scripted day (an e-mail at 09:
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
 
 import pytest
 
 from gateway.schema import AUTOMATED
 from gateway.service_report import service_report
-from gateway.store.sqlite import SqliteStore
 from gateway.testing import GatewayFactory, GatewayUnderTest
+from tests.conftest import on_store, store_for
 from tests.payloads import SECRET
 from tests.service_day import contact, post, report, scraped, value
+
+
+@pytest.fixture
+def gateway_factory(gateway_factory: GatewayFactory, store_url: str) -> GatewayFactory:
+    """Every test of this module on both stores."""
+    return on_store(gateway_factory, store_url)
+
 
 PHONE = "+15551234567"
 CONFIG = {
@@ -85,11 +91,11 @@ async def test_the_scripted_day_is_one_chase_and_a_first_response_of_6h05(
 
 
 async def test_the_report_is_read_from_the_store_not_from_the_process(
-    gut: GatewayUnderTest, tmp_path: Path
+    gut: GatewayUnderTest, store_url: str
 ) -> None:
     await scripted_day(gut)
-    # Another process's store on the same file (the CLI's, or after a restart): no counters.
-    other = SqliteStore(str(tmp_path / "gateway.db"))
+    # Another process's store on the same database (the CLI's, or after a restart): no counters.
+    other = store_for(store_url)
     await other.open()
     try:
         now = datetime.now(UTC)

@@ -20,7 +20,7 @@ from gateway.store import outbound_state as messages
 from gateway.store.base import CommitItem, CommitResult
 from gateway.store.delivery_queue import INSERT_DELIVERY
 from gateway.store.identity_graph import IdentityResolver
-from gateway.store.sql import Connection, Cursor, Dialect, transaction, utc_text
+from gateway.store.sql import Connection, Cursor, Dialect, first_line, transaction, utc_text
 
 __all__ = ["Outcome", "commit"]
 
@@ -79,7 +79,11 @@ def commit(
         resolver.forget()
         if is_storage_error(exc):
             raise  # the database, not a request: retrying one by one would wait for it again
-        _log.info("store: a batch of %d commits failed; retrying one by one", len(requests))
+        _log.info(
+            "store: a batch of %d commits failed (%s); retrying one by one",
+            len(requests),
+            first_line(exc),
+        )
         # Again, with a savepoint per request, so only the culprit fails.
         try:
             outcomes = transaction(conn, one_by_one)
@@ -136,7 +140,7 @@ def _write_request(
         write = partial(_write_item, cursor, resolver, now, _first_ids(cursor, [items]))
         results = [write(item) for item in items]
     except Exception as exc:
-        _log.warning("store: one commit of a batch was rolled back: %s", exc)
+        _log.warning("store: one commit of a batch was rolled back: %s", first_line(exc))
         resolver.forget()  # what it cached was rolled back with it
         # Raises, failing the whole batch, if SQLite already rolled the transaction back.
         cursor.execute("ROLLBACK TO request")

@@ -395,12 +395,17 @@ def current_customers(
     }
     plain = [customer_id for customer_id in ids if customer_id not in merged]
     refs: dict[str, list[str]] = {customer_id: [] for customer_id in plain}
-    for customer_id, ref in conn.execute(
-        f"SELECT customer_id, record_ref FROM crosswalk WHERE backend = ?"
-        f" AND customer_id IN ({', '.join('?' * len(plain))})"
-        " ORDER BY updated_at DESC, record_ref",
-        [backend, *plain],
-    ):
+    rows = (
+        conn.execute(
+            f"SELECT customer_id, record_ref FROM crosswalk WHERE backend = ?"
+            f" AND customer_id IN ({', '.join('?' * len(plain))})"
+            " ORDER BY updated_at DESC, record_ref",
+            [backend, *plain],
+        )
+        if plain
+        else ()
+    )  # `IN ()` is SQLite's alone
+    for customer_id, ref in rows:
         refs[customer_id].append(ref)
     current = {customer_id: (customer_id, tuple(found)) for customer_id, found in refs.items()}
     for customer_id in merged & set(ids):

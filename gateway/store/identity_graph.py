@@ -71,7 +71,16 @@ OWNER = ROOT_OF.replace(  # (root id, root created_at) of the customer holding (
     "FROM customers WHERE id = ?",
     "FROM customers WHERE id = (SELECT customer_id FROM identities WHERE kind = ? AND value = ?)",
 )
-_STORED_VERIFIED = "SELECT verified FROM identities WHERE kind = ? AND value = ?"
+_HOLDER = (
+    "WITH RECURSIVE up (id, merged_into, created_at, named, verified) AS ("
+    " SELECT c.id, c.merged_into, c.created_at, c.display_name IS NOT NULL, i.verified"
+    " FROM identities AS i JOIN customers AS c ON c.id = i.customer_id"
+    " WHERE i.kind = ? AND i.value = ?"
+    " UNION ALL SELECT c.id, c.merged_into, c.created_at, c.display_name IS NOT NULL, up.verified"
+    " FROM customers AS c JOIN up ON c.id = up.merged_into"
+    ") SELECT id, created_at, named, verified FROM up WHERE merged_into IS NULL"
+)
+"""`OWNER` and how the identity's row is stored (verified) in one query: the resolver's."""
 _CONTACTS = (
     TREE
     + " SELECT {columns} FROM interactions WHERE customer_id IN (SELECT id FROM tree)"
@@ -260,13 +269,12 @@ class IdentityResolver:
     def _owner(self, cur: Cursor, key: Key) -> _Holder | None:
         found = self._owners.get(key)
         if found is None:
-            row = cur.execute(OWNER, key).fetchone()
+            row = cur.execute(_HOLDER, key).fetchone()
             if row is None:
                 return None
             if len(self._owners) >= _CACHE_MAX:
                 self.forget()
-            verified = bool(cur.execute(_STORED_VERIFIED, key).fetchone()[0])
-            found = self._owners[key] = _Holder(row[0], row[1], bool(row[2]), verified)
+            found = self._owners[key] = _Holder(row[0], row[1], bool(row[2]), bool(row[3]))
         return found
 
     def resolve(

@@ -22,12 +22,15 @@ writers need, the `PostgresDialect`:
   nothing: another instance's leases are live.
 - **Operator changes of the graph** (link, proposal decisions, unmerge, erasure) take an
   exclusive advisory lock that every ingest batch takes shared.
-- A merge or an erasure takes the stream lock before its row gets an id, so those streams'
-  ids are committed in order and a backend's cursor (`stream_cursors`) never skips one.
+- A merge takes the stream lock before its row gets an id (an erasure runs under the graph
+  lock), so those streams' ids are committed in order and a backend's cursor
+  (`stream_cursors`) never skips one; one instance at a time gives a backend its streams
+  (`_lead`).
 
 Connection loss: the failing operation raises `StoreUnavailableError` (ingest answers 503 and
-the provider retries); the next operation reconnects. `ping` (`/readyz`) asks the writer's
-connection for `SELECT pg_is_in_recovery()` (a standby cannot take writes).
+the provider retries); the next operation reconnects, and a read is tried once more at once.
+`ping` (`/readyz`) asks the writer's connection for `SELECT pg_is_in_recovery()` (a standby
+cannot take writes).
 """
 
 from __future__ import annotations
@@ -41,14 +44,15 @@ from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.conninfo import make_conninfo
 
 from gateway.errors import StoreUnavailableError
 from gateway.identity import IdentityObserver, IdentityPolicy
-from gateway.store.base import BatchObserver, CommitItem
+from gateway.store.base import BatchObserver, CommitItem, ErasureRecord, MergeRecord, Stream
 from gateway.store.commit_items import Outcome, commit
-from gateway.store.postgres_connection import PgConnection, driver_reason
+from gateway.store.postgres_connection import PgConnection
 from gateway.store.postgres_schema import migrate_postgres
-from gateway.store.sql import Connection, Cursor, GraphMovedError, transaction
+from gateway.store.sql import Connection, Cursor, GraphMovedError, first_line, transaction
 from gateway.store.sql_store import COMMIT_BUSY_S, SqlStore
 
 __all__ = ["CLAIMABLE", "PostgresDialect", "PostgresStore", "describe_url", "is_storage_error"]
@@ -59,6 +63,15 @@ _log = logging.getLogger(__name__)
 
 _CONNECT_TIMEOUT_S = 5
 _PING_TIMEOUT_S = 2.0
+_DEAD_PEER: dict[str, str | int | None] = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15_000,
+}
+"""libpq's TCP settings: a server that vanished (a partition, a host gone) fails the statement
+waiting on it within ~15 s instead of never, so the writer reconnects rather than hangs."""
 _GRAPH_LOCK = 0x6761_7465_7761_7901
 """The advisory lock of the identity graph: ingest batches shared, operator changes exclusive."""
 _STREAM_LOCK = 0x6761_7465_7761_7902
@@ -170,6 +183,8 @@ class _Session:
         self._name = name
         self.conn: PgConnection | None = None
         self.lock_timeout_ms: int | None = None
+        self.leading: set[str] = set()
+        """The streams whose session-level lock this connection holds (`_lead`)."""
 
     def get(self) -> PgConnection:
         conn = self.conn
@@ -178,17 +193,16 @@ class _Session:
         self.close()
         try:
             raw = psycopg.connect(
-                self._url,
+                make_conninfo(self._url, **_DEAD_PEER),
                 autocommit=True,
                 connect_timeout=_CONNECT_TIMEOUT_S,
                 application_name=f"channel-gateway {self._name}",
             )
         except psycopg.Error as exc:
-            raise StoreUnavailableError(
-                f"cannot connect to PostgreSQL: {driver_reason(exc)}"
-            ) from exc
+            raise StoreUnavailableError(f"cannot connect to PostgreSQL: {first_line(exc)}") from exc
         self.conn = PgConnection(raw)
         self.lock_timeout_ms = None
+        self.leading.clear()  # a lost connection took its session locks along
         return self.conn
 
     def close(self) -> None:
@@ -224,20 +238,15 @@ class PostgresStore(SqlStore):
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="postgres-writer")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="postgres-reader")
 
-    async def open(self) -> None:
-        """Migrate the schema if it is older (refuse a newer one) and start accepting commits."""
-        if self._closed:
-            raise StoreUnavailableError("the store was closed; create a new one")
-        if self._writer_task is not None:
-            return
+    async def _connect(self) -> None:
+        """Connect both threads and migrate the schema if it is older (refuse a newer one)."""
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._writer, self._open_writer)
             await loop.run_in_executor(self._reader, self._reader_session.get)
         except (psycopg.Error, StoreUnavailableError) as exc:
             await self.close()
-            raise StoreUnavailableError(f"cannot open {self._where}: {driver_reason(exc)}") from exc
-        self._start_writer("postgres-group-commit")
+            raise StoreUnavailableError(f"cannot open {self._where}: {first_line(exc)}") from exc
 
     async def close(self) -> None:
         """Finish the commits already accepted, then close both connections."""
@@ -268,26 +277,66 @@ class PostgresStore(SqlStore):
         """Nothing to release: leases of a crashed instance expire, other instances' are live."""
         return 0
 
+    async def merges_after(self, backend: str, limit: int) -> list[MergeRecord]:
+        """Return the merge log entries `backend` has not been given yet, if this instance
+        leads the stream (else none: another instance is giving them)."""
+        if not await self._lead(backend, "merges"):
+            return []
+        return await super().merges_after(backend, limit)
+
+    async def erasures_after(self, backend: str, limit: int) -> list[ErasureRecord]:
+        """Return the erasures `backend` has not been asked to perform yet, if this instance
+        leads the stream (else none)."""
+        if not await self._lead(backend, "erasures"):
+            return []
+        return await super().erasures_after(backend, limit)
+
+    async def _lead(self, backend: str, stream: Stream) -> bool:
+        """Whether this instance gives `backend` its `stream`: the one holding the stream's
+        session-level advisory lock does, until its connection goes; so each merge or erasure
+        reaches a backend from one instance at a time, and another takes over when it dies."""
+        session, key = self._writer_session, f"stream:{backend}:{stream}"
+
+        def take() -> bool:
+            conn = session.get()
+            if key not in session.leading:
+                row = conn.raw.execute(
+                    "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)
+                ).fetchone()
+                if row is not None and row[0]:
+                    session.leading.add(key)
+            return key in session.leading
+
+        return await self._on_writer(take)
+
     async def _read(self, query: Callable[[Connection], _T]) -> _T:
         if self._closed:
             raise StoreUnavailableError("the store is not open")
         run = self._on(self._reader_session, query)
+        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._reader, run)
+            try:
+                return await loop.run_in_executor(self._reader, run)
+            except psycopg.OperationalError:
+                # A read changes nothing: once more on a new connection (the server restarted).
+                return await loop.run_in_executor(self._reader, run)
         except psycopg.Error as exc:
-            raise StoreUnavailableError(
-                f"the store could not be read: {driver_reason(exc)}"
-            ) from exc
+            raise StoreUnavailableError(f"the store could not be read: {first_line(exc)}") from exc
 
     async def _write(self, work: Callable[[Connection], _T], *, busy: float = COMMIT_BUSY_S) -> _T:
         if self._writer_task is None or self._closed:
             raise StoreUnavailableError("the store is not open")
-        run = self._on(self._writer_session, lambda conn: transaction(conn, work), busy)
+        return await self._on_writer(
+            self._on(self._writer_session, lambda conn: transaction(conn, work), busy)
+        )
+
+    async def _on_writer(self, run: Callable[[], _T]) -> _T:
+        """Run `run` on the writer thread; a driver error is `StoreUnavailableError`."""
         try:
             return await asyncio.get_running_loop().run_in_executor(self._writer, run)
         except psycopg.Error as exc:
             raise StoreUnavailableError(
-                f"the store could not be written: {driver_reason(exc)}"
+                f"the store could not be written: {first_line(exc)}"
             ) from exc
 
     async def _run_batch(self, requests: list[Sequence[CommitItem]], busy: float) -> list[Outcome]:
@@ -330,9 +379,7 @@ class PostgresStore(SqlStore):
             row = self._writer_session.get().raw.execute("SELECT pg_is_in_recovery()").fetchone()
         except psycopg.Error as exc:
             self._writer_session.close()
-            raise StoreUnavailableError(
-                f"PostgreSQL does not answer: {driver_reason(exc)}"
-            ) from exc
+            raise StoreUnavailableError(f"PostgreSQL does not answer: {first_line(exc)}") from exc
         if row is None or row[0]:
             raise StoreUnavailableError("PostgreSQL is a read-only standby: no write can commit")
 

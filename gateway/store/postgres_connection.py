@@ -18,7 +18,7 @@ from psycopg import pq
 
 from gateway.store.sql import Params
 
-__all__ = ["PgConnection", "PgCursor", "driver_reason", "translate"]
+__all__ = ["PgConnection", "PgCursor", "translate"]
 
 _TOKEN = re.compile(
     r"'(?:[^']|'')*'|\?(\d+)|\?|(?<![:\w]):(\w+)|%|\bINDEXED BY \w+ ?|\bIMMEDIATE\b"
@@ -138,8 +138,3 @@ class PgConnection:
     def executemany(self, sql: str, parameters: Iterable[Params], /) -> PgCursor:
         """Run one statement once per parameter set on a new cursor."""
         return self.cursor().executemany(sql, parameters)
-
-
-def driver_reason(exc: BaseException) -> str:
-    """The first line of a driver error: never the connection string (it may hold a password)."""
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -17,7 +17,7 @@ import psycopg
 
 from gateway.errors import StoreUnavailableError
 from gateway.store.migrate import Migration, known_version, load_migrations
-from gateway.store.postgres_connection import driver_reason
+from gateway.store.sql import first_line
 
 __all__ = ["MIGRATION_LOCK", "migrate_postgres", "migrate_url", "schema_version"]
 
@@ -75,5 +75,5 @@ def migrate_url(url: str) -> tuple[list[int], int]:
             applied = migrate_postgres(conn)
             return applied, schema_version(conn)
     except psycopg.Error as exc:
-        reason = driver_reason(exc)
+        reason = first_line(exc)
         raise StoreUnavailableError(f"cannot migrate the PostgreSQL database: {reason}") from exc

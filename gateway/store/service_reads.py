@@ -38,7 +38,7 @@ _UNANSWERED = (
     "SELECT count(*) FROM (SELECT DISTINCT conversation_id AS open"
     " FROM interactions INDEXED BY interactions_occurred_at"
     f" WHERE conversation_id IS NOT NULL AND occurred_at >= :since AND {IS_CONTACT})"
-    " WHERE (SELECT direction FROM interactions"
+    " AS active WHERE (SELECT direction FROM interactions"
     f" WHERE conversation_id = open AND conversation_id IS NOT NULL AND {IS_CONTACT}"
     " AND json_valid(body) AND json_type(body, '$.metadata.automated') IS NULL"
     " ORDER BY rowid DESC LIMIT 1) = 'inbound'"

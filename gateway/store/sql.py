@@ -5,8 +5,8 @@ The identity graph, conversation threading, the delivery queue and outbound stat
 once, as functions on a `Connection` (`identity_graph`, `customer_graph`, `delivery_queue`,
 `outbound_state`, `service_reads`, `commit_items`). SQLite's `sqlite3.Connection` is one as it
 is; PostgreSQL's is `postgres_connection.PgConnection`, which takes the same SQL text: `?` and
-`:name` parameters, and a few SQLite spellings it rewrites (docs/deployment.md lists them). SQL
-that neither engine can share lives with its engine.
+`:name` parameters, and a few SQLite spellings it rewrites (`postgres_connection`). SQL that
+neither engine can share lives with its engine.
 
 Timestamps are ISO-8601 UTC text with microseconds and a 'Z' (2024-05-01T12:00:00.000000Z) in
 both: fixed width, so text order is time order.
@@ -25,6 +25,7 @@ __all__ = [
     "Dialect",
     "GraphMovedError",
     "Params",
+    "first_line",
     "parse_utc",
     "transaction",
     "utc_text",
@@ -157,3 +158,10 @@ def utc_text(moment: datetime) -> str:
 def parse_utc(text: str) -> datetime:
     """Return the aware datetime of a `utc_text` timestamp."""
     return datetime.fromisoformat(text)
+
+
+def first_line(exc: BaseException) -> str:
+    """What failed, for a log line or an error: the first line of a database error, without the
+    DETAIL a server adds (it quotes row values, such as a phone) or a connection string (it may
+    hold a password)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -111,6 +111,16 @@ class SqlStore:
 
     async def open(self) -> None:
         """Create or migrate the schema and start accepting commits."""
+        if self._closed:
+            raise StoreUnavailableError("the store was closed; create a new one")
+        if self._writer_task is not None:
+            return
+        await self._connect()
+        self._writer_task = asyncio.create_task(self._write_loop(), name="group-commit")
+
+    async def _connect(self) -> None:
+        """Open the engine's connections and bring the schema to this version; raise
+        `StoreUnavailableError` (having released what did open) if that fails."""
         raise NotImplementedError
 
     async def close(self) -> None:
@@ -158,9 +168,6 @@ class SqlStore:
         future: asyncio.Future[list[CommitResult]] = loop.create_future()
         self._queue.put_nowait((items, future, loop.time() + COMMIT_BUSY_S))
         return await future
-
-    def _start_writer(self, name: str) -> None:
-        self._writer_task = asyncio.create_task(self._write_loop(), name=name)
 
     async def _stop_writer(self) -> None:
         """Finish the commits already queued, then stop the writer task."""
@@ -302,7 +309,8 @@ class SqlStore:
         )
 
         def park_then_claim(conn: Connection) -> list[ClaimedDelivery]:
-            self._lock_keys(conn, _KEYS_OF_EXPIRED, (backend, utc_text(now)))
+            if self._dialect.concurrent_writers:
+                self._lock_keys(conn, _KEYS_OF_EXPIRED, (backend, utc_text(now)))
             messages.park_unknown(conn, backend, now)
             return claim(conn)
 
@@ -322,7 +330,8 @@ class SqlStore:
             self._lock_keys_of(conn, [update.delivery_id for update in updates])
             record(conn)
 
-        await self._write(locked_record, busy=BOOKKEEPING_BUSY_S)
+        work = locked_record if self._dialect.concurrent_writers else record
+        await self._write(work, busy=BOOKKEEPING_BUSY_S)
 
     async def release(self, delivery_ids: Sequence[int]) -> None:
         """Return leased deliveries to `pending` untouched (a graceful shutdown)."""

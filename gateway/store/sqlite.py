@@ -178,12 +178,8 @@ class SqliteStore(SqlStore):
         self._probe: asyncio.Future[None] | None = None
         self._probed_at = 0.0
 
-    async def open(self) -> None:
-        """Create or migrate the schema and start accepting commits."""
-        if self._closed:
-            raise StoreUnavailableError("the store was closed; create a new one")
-        if self._writer_task is not None:
-            return
+    async def _connect(self) -> None:
+        """Open the writer (migrating the schema) and the reader; start the checkpointer."""
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._writer, self._open_writer)
@@ -191,7 +187,6 @@ class SqliteStore(SqlStore):
         except (sqlite3.Error, OSError, StoreUnavailableError) as exc:
             await self.close()  # closes whichever connection did open
             raise StoreUnavailableError(f"cannot open {self._path}: {exc}") from exc
-        self._start_writer("sqlite-group-commit")
         self._maintainer = asyncio.create_task(self._maintain_loop(), name="sqlite-checkpoints")
 
     async def close(self) -> None:

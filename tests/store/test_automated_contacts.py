@@ -4,14 +4,14 @@ in one process and after a restart rebuilt the conversation from the stored rows
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from gateway.schema import AUTOMATED, ChannelKind, ChannelRef, Identity, Interaction, Party
 from gateway.store.base import CommitItem
-from gateway.store.sqlite import SqliteStore
+from gateway.store.sql_store import SqlStore
 
 PHONE = Identity(kind="phone", value="+15551234567")
 
@@ -33,20 +33,20 @@ def inbound(
 
 
 @pytest.mark.parametrize("restart", [False, True], ids=["warm", "restarted"])
-async def test_an_automated_contact_is_never_a_repeat_contact(db_path: Path, restart: bool) -> None:
+async def test_an_automated_contact_is_never_a_repeat_contact(
+    store: SqlStore, reopen: Callable[[], SqlStore], restart: bool
+) -> None:
     contacts = [
         inbound("sms-1", 0, "sms"),
         inbound("ooo-1", 1, "email", automated=True),
         inbound("mail-1", 2, "email"),
     ]
     contexts = []
-    store = SqliteStore(str(db_path))
-    await store.open()
     try:
         for interaction in contacts:
             if restart:  # a cold resolver rebuilds the conversation from the stored rows
                 await store.close()
-                store = SqliteStore(str(db_path))
+                store = reopen()
                 await store.open()
             [result] = await store.commit([CommitItem(interaction, ())])
             assert result.interaction is not None
@@ -64,10 +64,8 @@ async def test_an_automated_contact_is_never_a_repeat_contact(db_path: Path, res
 
 
 async def test_an_automated_contact_opening_a_conversation_leaves_it_unanswered(
-    db_path: Path,
+    store: SqlStore,
 ) -> None:
-    store = SqliteStore(str(db_path))
-    await store.open()
     try:
         for interaction in (
             inbound("ooo-1", 0, "email", automated=True),

@@ -18,7 +18,7 @@ from gateway.store import commit_items, stored_rows
 from gateway.store import customer_graph as customers
 from gateway.store import delivery_queue as deliveries
 from gateway.store.base import DeliveryUpdate
-from gateway.store.identity_graph import _LAST_CONTACT, _RECENT_CONTACTS
+from gateway.store.identity_graph import _HOLDER, _LAST_CONTACT, _RECENT_CONTACTS
 from gateway.store.migrate import migrate
 from gateway.store.service_reads import service_contacts, unanswered_since
 from gateway.store.sql import utc_text
@@ -88,6 +88,7 @@ READS: dict[str, tuple[Callable[[sqlite3.Connection], object], tuple[str, ...]]]
         lambda c: customers.timeline(c, "cus_1", 10, "i1"),
         ("interactions_customer",),
     ),
+    "holder of an identity": (run(_HOLDER, ("phone", "+15550000001")), ("PRIMARY KEY",)),
     "last contact": (run(_LAST_CONTACT, {"root": "cus_1"}), ("interactions_customer",)),
     "recent contacts": (
         run(_RECENT_CONTACTS, {"root": "cus_1", "since": STAMP}),

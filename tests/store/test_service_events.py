@@ -5,8 +5,8 @@ duplicate carries none."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -15,7 +15,7 @@ from gateway.schema import AUTOMATED, ChannelKind, ChannelRef, Identity, Interac
 from gateway.service_events import Chase, FirstResponse, ServiceEvent
 from gateway.service_report import fold_contacts
 from gateway.store.base import CommitItem
-from gateway.store.sqlite import SqliteStore
+from gateway.store.sql_store import SqlStore
 from gateway.testing import make_interaction
 
 PHONE = Identity(kind="phone", value="+15551234567")
@@ -40,7 +40,9 @@ def contact(
 
 
 @pytest.mark.parametrize("restart", [False, True], ids=["warm", "restarted"])
-async def test_the_wait_and_its_start_survive_a_restart(db_path: Path, restart: bool) -> None:
+async def test_the_wait_and_its_start_survive_a_restart(
+    store: SqlStore, reopen: Callable[[], SqlStore], restart: bool
+) -> None:
     script = [
         contact("mail-1", 0, "email"),
         contact("mail-2", 60, "email"),
@@ -49,13 +51,11 @@ async def test_the_wait_and_its_start_survive_a_restart(db_path: Path, restart: 
         contact("reply-2", 370, "sms", "outbound"),
     ]
     events: list[ServiceEvent | None] = []
-    store = SqliteStore(str(db_path))
-    await store.open()
     try:
         for interaction in script:
             if restart:
                 await store.close()
-                store = SqliteStore(str(db_path))
+                store = reopen()
                 await store.open()
             (result,) = await store.commit([CommitItem(interaction, ())])
             events.append(result.service)
@@ -78,11 +78,9 @@ async def test_the_wait_and_its_start_survive_a_restart(db_path: Path, restart: 
 
 
 @pytest.mark.parametrize("seed", range(5))
-async def test_the_unanswered_count_is_the_fold_of_the_contacts(db_path: Path, seed: int) -> None:
+async def test_the_unanswered_count_is_the_fold_of_the_contacts(store: SqlStore, seed: int) -> None:
     """`unanswered_since` (per conversation, in SQL) says what folding every contact says."""
     rng = random.Random(seed)
-    store = SqliteStore(str(db_path))
-    await store.open()
     try:
         for n in range(120):
             customer = Identity(kind="phone", value=f"+1555000{rng.randrange(12):04d}")
