@@ -48,7 +48,7 @@ from preload import preload
 from report import get, summarize_stacks
 from workload import Workload, new_secret
 
-FIRST_RATE_GUESS = 20_000.0
+FIRST_RATE_GUESS = 30_000.0
 """Requests per second to pre-sign for before any peak is known (more than bare aiohttp does)."""
 DRAIN_TIMEOUT_S = 300.0
 FOREIGN_CPU_WARN_PCT = 10.0
