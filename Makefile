@@ -31,7 +31,8 @@ lint: $(STAMP)
 
 # Benchmarks (docs/benchmarks.md): needs wrk (apt-get install wrk) and 2 CPUs; ~8 minutes.
 # `make bench BENCH_ARGS=--quick` prints the same summary in under 3 minutes; --profile adds a
-# py-spy profile.
+# py-spy profile; --postgres runs the PostgreSQL bench instead (needs the local server; ~7 min,
+# with --quick ~2).
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ def gateway_argv(config: Path) -> list[str]:
 
 def write_config(
     path: Path,
-    db: Path,
+    store: Path | str,
     *,
     secret: str,
     hook_secret: str,
@@ -36,7 +37,8 @@ def write_config(
 ) -> int:
     """Write a bench config to `path`; return the webhook port it names.
 
-    FULL-sync SQLite at `db`, the signed `generic` channel, one `webhook` backend posting to
+    FULL-sync SQLite in the file `store`, or the PostgreSQL database `store` names (a
+    `postgresql://` URL); the signed `generic` channel, one `webhook` backend posting to
     the receiver with `batch_size` events per request; no backend at all (store only) when
     `receiver_port` is None.
     """
@@ -44,7 +46,9 @@ def write_config(
     config: dict[str, Any] = {
         "server": {"host": "127.0.0.1", "port": port, "shutdown_timeout": "5s"},
         "admin": {"host": "127.0.0.1", "port": 0},
-        "storage": {"url": f"sqlite:///{db}", "synchronous": "full"},
+        "storage": {"url": f"sqlite:///{store}", "synchronous": "full"}
+        if isinstance(store, Path)
+        else {"url": store},
         "channels": {CHANNEL: {"type": "generic", "secret": secret, "kind": "sms"}},
         "backends": {}
         if receiver_port is None
@@ -105,6 +109,9 @@ class Gateway:
     child: Child
     port: int
     ready_s: float
+    server_cpu: Callable[[], float] | None = None
+    """CPU seconds so far of the database server's processes serving this gateway (PostgreSQL's);
+    None for a store inside the gateway's process (SQLite)."""
 
     @property
     def url(self) -> str:

@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -28,7 +28,9 @@ __all__ = [
     "Supervisor",
     "WrkResult",
     "cpu_busy_pct",
+    "cpu_busy_s",
     "ensure_wrk",
+    "finish_wrk",
     "free_port",
     "git_commit",
     "http_json",
@@ -36,8 +38,8 @@ __all__ = [
     "maps_mention",
     "proc_status_kib",
     "process_cpu_s",
-    "run_wrk",
     "source_digest",
+    "start_wrk",
 ]
 
 BENCH = Path(__file__).resolve().parent
@@ -203,6 +205,17 @@ def _system_cpu_s() -> float:
     return (user + nice + system + irq + softirq) / _TICKS_PER_S
 
 
+def cpu_busy_s() -> dict[int, float]:
+    """Return the busy CPU seconds so far of each CPU (user, nice, system, irq, softirq)."""
+    busy = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *values = line.split()
+        if name.startswith("cpu") and name != "cpu":
+            user, nice, system, _, _, irq, softirq = (int(v) for v in values[:7])
+            busy[int(name[3:])] = (user + nice + system + irq + softirq) / _TICKS_PER_S
+    return busy
+
+
 @dataclass
 class CpuMeter:
     """Measures the CPU other processes use while the bench runs a phase.
@@ -214,11 +227,16 @@ class CpuMeter:
     """
 
     supervisor: Supervisor
+    extra: Callable[[], float] | None = None
+    """CPU seconds so far of processes the bench drives but did not start (a database server's
+    processes serving the gateway), counted as the bench's own."""
     _start: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def _ours(self) -> float:
         times = os.times()
         own = times.user + times.system + times.children_user + times.children_system
+        if self.extra is not None:
+            own += self.extra()
         return own + sum(process_cpu_s(c.pid) for c in self.supervisor.children if c.alive())
 
     def start(self) -> None:
@@ -289,7 +307,7 @@ def ensure_wrk() -> str:
     )
 
 
-def run_wrk(
+def start_wrk(
     url: str,
     data: Path,
     *,
@@ -297,17 +315,34 @@ def run_wrk(
     connections: int,
     cpu: int | None,
     rate: float | None = None,
-) -> WrkResult:
-    """Run wrk with bench/signed.lua against `url`; raise `BenchError` on any failed request."""
+) -> subprocess.Popen[str]:
+    """Start wrk with bench/signed.lua against `url`; `finish_wrk` collects it."""
     argv = [
         *(["taskset", "-c", str(cpu)] if cpu is not None else []),
         "wrk", "-t1", f"-c{connections}", f"-d{duration_s}s", "--latency", "--timeout", "10s",
         "-s", str(BENCH / "signed.lua"), url, "--", str(data), f"{rate or 0:.1f}", "1",
     ]  # fmt: skip
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 120)
-    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("BENCH_RESULT ")), None)
-    if done.returncode != 0 or line is None:
-        raise BenchError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish_wrk(
+    process: subprocess.Popen[str],
+    *,
+    duration_s: int,
+    connections: int,
+    rate: float | None = None,
+) -> WrkResult:
+    """Wait for a wrk `start_wrk` started; raise `BenchError` on any failed request, socket
+    error or replayed request."""
+    try:
+        stdout, stderr = process.communicate(timeout=duration_s + 120)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise BenchError(f"wrk did not finish within {duration_s + 120}s") from None
+    line = next((ln for ln in stdout.splitlines() if ln.startswith("BENCH_RESULT ")), None)
+    if process.returncode != 0 or line is None:
+        raise BenchError(f"wrk failed ({process.returncode}):\n{stdout}\n{stderr}")
     raw = json.loads(line.removeprefix("BENCH_RESULT "))
     result = WrkResult(
         duration_s=raw["duration_us"] / 1e6,
@@ -321,10 +356,10 @@ def run_wrk(
     if result.errors["status"]:
         raise BenchError(
             f"{result.errors['status']} of {result.requests} responses were not 2xx"
-            " (401 means the signing is wrong, 503 that the store failed):\n" + done.stdout
+            " (401 means the signing is wrong, 503 that the store failed):\n" + stdout
         )
     if failed := {k: v for k, v in result.errors.items() if v}:
-        raise BenchError(f"wrk socket errors {failed}:\n{done.stdout}")
+        raise BenchError(f"wrk socket errors {failed}:\n{stdout}")
     if result.wraps:
         raise BenchError("wrk ran out of pre-signed requests and replayed some: enlarge the file")
     return result

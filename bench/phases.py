@@ -33,6 +33,7 @@ from harness import (
     Supervisor,
     WrkResult,
     cpu_busy_pct,
+    finish_wrk,
     free_port,
     git_commit,
     http_json,
@@ -40,14 +41,14 @@ from harness import (
     maps_mention,
     proc_status_kib,
     process_cpu_s,
-    run_wrk,
     source_digest,
+    start_wrk,
 )
 from preload import preload
 from report import get, summarize_stacks
 from workload import Workload, new_secret
 
-FIRST_RATE_GUESS = 20_000.0
+FIRST_RATE_GUESS = 30_000.0
 """Requests per second to pre-sign for before any peak is known (more than bare aiohttp does)."""
 DRAIN_TIMEOUT_S = 300.0
 FOREIGN_CPU_WARN_PCT = 10.0
@@ -100,6 +101,20 @@ class Plan:
             profile=bool(args.profile),
         )
 
+    def facts(self) -> dict[str, Any]:
+        """Return what every report says about the load and the placement."""
+        return {
+            "quick": self.quick,
+            "wrk": f"wrk -t1 -c{self.connections} -d{self.peak_s}s --latency --timeout 10s",
+            "connections": self.connections,
+            "peak_s": self.peak_s,
+            "paced_s": self.paced_s,
+            "backlog_s": self.backlog_s,
+            "warmup_s": self.warmup_s,
+            "server_cpu": self.server_cpu,
+            "load_cpu": self.load_cpu,
+        }
+
 
 class Bench:
     """One benchmark run: its processes, temporary files, pre-signed load and results."""
@@ -120,6 +135,8 @@ class Bench:
         self.loop = "asyncio"
         self.source = ""
         self.results: dict[str, Any] = {}
+        self.extra_cpu: Callable[[], float] | None = None
+        """CPU seconds of a database server the gateways use, counted as the bench's own."""
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -150,16 +167,18 @@ class Bench:
         """Run wrk against `url` for `duration_s`, paced at `rate` if given."""
         if data is None:
             data = self.signed(rate * 1.05 if rate else self.rate_ceiling, duration_s)
-        meter = CpuMeter(self.supervisor)
+        meter = CpuMeter(self.supervisor, self.extra_cpu)
         meter.start()
-        result = run_wrk(
+        connections = self.plan.connections
+        wrk = start_wrk(
             url,
             data,
             duration_s=duration_s,
-            connections=self.plan.connections,
+            connections=connections,
             cpu=self.plan.load_cpu,
             rate=rate,
         )
+        result = finish_wrk(wrk, duration_s=duration_s, connections=connections, rate=rate)
         foreign = meter.foreign_pct()
         if foreign > FOREIGN_CPU_WARN_PCT:
             self.log(
@@ -186,14 +205,14 @@ class Bench:
         return [sys.executable, str(BENCH / script), *args]
 
     def write_config(
-        self, name: str, db: Path, batch_size: int, deliver: bool = True
+        self, name: str, store: Path | str, batch_size: int, deliver: bool = True
     ) -> tuple[Path, int]:
-        """Write the bench config of one gateway (no backend unless `deliver`); return its path
-        and webhook port."""
+        """Write the bench config of one gateway (no backend unless `deliver`) on a SQLite file
+        or a PostgreSQL URL; return its path and webhook port."""
         path = self.tmp / f"{name}.yaml"
         port = write_config(
             path,
-            db,
+            store,
             secret=self.secret,
             hook_secret=self.hook_secret,
             receiver_port=self.receiver_port if deliver else None,
@@ -206,6 +225,11 @@ class Bench:
         child = self.supervisor.start(name, gateway_argv(config), self.plan.server_cpu)
         ready = child.wait_ready(f"http://127.0.0.1:{port}/readyz", timeout=120.0)
         return Gateway(child, port, ready)
+
+    def watch_server(self, gateway: Gateway) -> Gateway:
+        """Return `gateway` with the database server serving it watched (`Gateway.server_cpu`);
+        a bench on a database server (bench/postgres_phases.py) says how."""
+        raise BenchError(f"{gateway.child.name}: this bench watches no database server")
 
     def stop(self, child: Child) -> None:
         """Stop a child and fail if it did not exit cleanly."""
@@ -254,10 +278,11 @@ class Bench:
         port = free_port()
         child = self.supervisor.start(
             "bare",
-            self.python("bare_app.py", "--port", str(port), "--secret", self.secret,
-                        "--loop", self.loop),
+            self.python(
+                "bare_app.py", "--port", str(port), "--secret", self.secret, "--loop", self.loop
+            ),
             self.plan.server_cpu,
-        )  # fmt: skip
+        )
         child.wait_ready(f"http://127.0.0.1:{port}/readyz")
         url = f"http://127.0.0.1:{port}/webhooks/{CHANNEL}"
         self.load(url, self.plan.warmup_s)
@@ -323,6 +348,7 @@ class Bench:
         profiler = self.start_profiler(gateway, duration_s) if profile else None
         before = gateway.metrics()
         cpu_before = process_cpu_s(gateway.child.pid)
+        server_before = gateway.server_cpu() if gateway.server_cpu else 0.0
         result = self.load(gateway.url, duration_s, rate, data=data)
         stopped = time.monotonic()
         self.gateway_rates.append(result.rate)
@@ -332,6 +358,7 @@ class Bench:
         if deliver:
             run["delivery"] = self.delivery_after(gateway, before, stopped, result.duration_s)
         cpu_s = process_cpu_s(gateway.child.pid) - cpu_before
+        server_s = gateway.server_cpu() - server_before if gateway.server_cpu else None
         after = gateway.metrics()
         self.check(before, after)
         commits = after.commit_count - before.commit_count
@@ -343,6 +370,8 @@ class Bench:
             else None,
             "cpu_us_per_req": round(1e6 * cpu_s / stored, 1) if stored else None,
         }
+        if server_s is not None:
+            run["server_cpu_us_per_req"] = round(1e6 * server_s / stored, 1) if stored else None
         return run
 
     def delivery_after(
@@ -460,13 +489,16 @@ class Bench:
         paced_rate: float | None = None,
         backlog: bool = True,
         deliver: bool = True,
+        database: str | None = None,
     ) -> dict[str, Any]:
         """Start a gateway on a fresh store (or a copy of `store`) and measure it.
 
         Phases: warm-up; `peak` (unpaced, receiver healthy), then `after_peak()` while this
         gateway idles; if `paced`, paced at `paced_rate` (default: half this run's peak); if
         `backlog`, the backlog drain. RSS is read at the end; the store is deleted. Without
-        `deliver` the gateway has no backend at all (store only; no backlog phase).
+        `deliver` the gateway has no backend at all (store only; no backlog phase). With
+        `database` (a PostgreSQL URL, emptied by the caller) the store is there instead of in
+        a fresh SQLite file, and `watch_server` watches its server.
         """
         backlog = backlog and deliver
         db = self.tmp / name / "gateway.db"
@@ -475,8 +507,12 @@ class Bench:
             shutil.copyfile(store, db)
         os.sync()  # no write-back of earlier phases competes with this one's fsyncs
         run: dict[str, Any] = {"batch_size": batch_size}
-        config, port = self.write_config(name, db, batch_size, deliver)
+        config, port = self.write_config(
+            name, db if database is None else database, batch_size, deliver
+        )
         gateway = self.start_gateway(name, config, port)
+        if database is not None:
+            gateway = self.watch_server(gateway)
         run["startup_s"] = round(gateway.ready_s, 3)
         if self.loop == "asyncio" and maps_mention(gateway.child.pid, "uvloop"):
             raise BenchError("the gateway switched to uvloop during the run; run again")
@@ -589,18 +625,9 @@ class Bench:
         """Run every phase in order."""
         plan = self.plan
         self.results["machine"] = machine_facts(self.wrk)
-        self.results["plan"] = {
-            "quick": plan.quick,
-            "wrk": f"wrk -t1 -c{plan.connections} -d{plan.peak_s}s --latency --timeout 10s",
-            "connections": plan.connections,
-            "peak_s": plan.peak_s,
-            "paced_s": plan.paced_s,
-            "backlog_s": plan.backlog_s,
+        self.results["plan"] = plan.facts() | {
             "scaling_rounds": plan.scaling_rounds,
             "scaling_peak_s": plan.scaling_peak_s,
-            "warmup_s": plan.warmup_s,
-            "server_cpu": plan.server_cpu,
-            "load_cpu": plan.load_cpu,
             "profile": plan.profile,
         }
         self.log(f"machine: {json.dumps(self.results['machine'])}")

@@ -7,16 +7,27 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ISSUE_16_TARGETS", "TARGETS", "evaluate", "get", "render", "summarize_stacks"]
+__all__ = [
+    "ISSUE_16_TARGETS",
+    "TARGETS",
+    "evaluate",
+    "get",
+    "millis",
+    "number",
+    "render",
+    "summarize_stacks",
+]
 
 
-def _num(value: float | None, digits: int = 0) -> str:
+def number(value: float | None, digits: int = 0) -> str:
+    """Return `value` with thousands separators, or "-"."""
     if value is None:
         return "-"
     return f"{value:,.{digits}f}"
 
 
-def _ms(value: float | None) -> str:
+def millis(value: float | None) -> str:
+    """Return milliseconds to a sensible precision, or "-"."""
     if value is None:
         return "-"
     return f"{value:.1f}" if value < 100 else f"{value:,.0f}"
@@ -266,8 +277,9 @@ def _store_only_rows(run: dict[str, Any] | None, bare_rate: float) -> list[str]:
     peak, paced = run["peak"]["wrk"], run["paced"]["wrk"]["latency_ms"]
     return [
         "| *no backend at all (store only):* | | | |",
-        f"| peak throughput (req/s) | | {_num(peak['rate'])} | {peak['rate'] / bare_rate:.2f} |",
-        f"| latency p50 / p99 at half peak (ms) | | {_ms(paced['p50'])} / {_ms(paced['p99'])} | |",
+        f"| peak throughput (req/s) | | {number(peak['rate'])} | {peak['rate'] / bare_rate:.2f} |",
+        f"| latency p50 / p99 at half peak (ms) | | {millis(paced['p50'])} /"
+        f" {millis(paced['p99'])} | |",
     ]
 
 
@@ -373,31 +385,31 @@ def render(results: dict[str, Any]) -> str:
     bpeaks, bhalf = bare["peaks"], bare["half"]
 
     def pair(wrk: dict[str, Any]) -> str:
-        return f"{_ms(wrk['latency_ms']['p50'])} / {_ms(wrk['latency_ms']['p99'])}"
+        return f"{millis(wrk['latency_ms']['p50'])} / {millis(wrk['latency_ms']['p99'])}"
 
     def mean_pair(samples: list[dict[str, Any]]) -> str:
         p50 = sum(w["latency_ms"]["p50"] for w in samples) / len(samples)
         p99 = sum(w["latency_ms"]["p99"] for w in samples) / len(samples)
-        return f"{_ms(p50)} / {_ms(p99)}"
+        return f"{millis(p50)} / {millis(p99)}"
 
-    bare_samples = " / ".join(_num(p["rate"]) for p in bpeaks)
+    bare_samples = " / ".join(number(p["rate"]) for p in bpeaks)
     lines += [
-        f"| peak throughput (req/s), receiver healthy | {_num(bare['peak_rate'])}"
-        f" ({bare_samples}) | {_num(gpeak['rate'])} | **{gpeak['rate'] / bare['peak_rate']:.2f}**"
+        f"| peak throughput (req/s), receiver healthy | {number(bare['peak_rate'])}"
+        f" ({bare_samples}) | {number(gpeak['rate'])} | **{gpeak['rate'] / bare['peak_rate']:.2f}**"
         " |",
         f"| latency p50 / p99 at peak (ms) | {mean_pair(bpeaks)} | {pair(gpeak)} | |",
-        f"| paced at half peak: achieved (req/s) | {_num(bhalf['rate'])} |"
-        f" {_num(gpaced['rate'])} | |",
+        f"| paced at half peak: achieved (req/s) | {number(bhalf['rate'])} |"
+        f" {number(gpaced['rate'])} | |",
         f"| latency p50 / p99 at half peak (ms) | {pair(bhalf)} | {pair(gpaced)} | |",
         *_store_only_rows(runs.get("store_only"), bare["peak_rate"]),
         "| *receiver paused (no delivery work in the gateway):* | | | |",
-        f"| peak throughput (req/s) | | {_num(gpaused['rate'])} |"
+        f"| peak throughput (req/s) | | {number(gpaused['rate'])} |"
         f" {gpaused['rate'] / bare['peak_rate']:.2f} |",
         f"| latency p50 / p99 at half peak (ms) | | {pair(gpaused_paced)} | |"
         if gpaused_paced
         else "| latency at half peak | | not measured | |",
-        f"| peak RSS, VmHWM (MiB) | {_num(bare['peak_rss_mib'], 1)} |"
-        f" {_num(main['peak_rss_mib'], 1)} | |",
+        f"| peak RSS, VmHWM (MiB) | {number(bare['peak_rss_mib'], 1)} |"
+        f" {number(main['peak_rss_mib'], 1)} | |",
         "",
         "Bare aiohttp is measured before and after the gateway's peak (both samples shown; the"
         " ratio uses their mean). Receiver healthy: the gateway also delivers everything it"
@@ -407,7 +419,7 @@ def render(results: dict[str, Any]) -> str:
         f"Gateway start-up, spawn to `/readyz` 200: median **{results['startup']['median_s']:.2f}"
         f" s** of {len(results['startup']['runs_s'])} starts"
         f" ({', '.join(f'{t:.2f}' for t in results['startup']['runs_s'])} s). Group commit at"
-        f" peak: {_num(main['peak']['group_commit_mean'], 1)} requests per SQLite transaction"
+        f" peak: {number(main['peak']['group_commit_mean'], 1)} requests per SQLite transaction"
         " (one fsync each).",
         "",
         "## Delivery to the local receiver (webhook backend; the receiver accepts everything)",
@@ -432,15 +444,15 @@ def render(results: dict[str, Any]) -> str:
         if peak:
             latency = peak["latency_ms"] or {}
             during = (
-                f"{_num(peak['during_ingest_per_s'])}, {_ms(latency.get('p50'))} /"
-                f" {_ms(latency.get('p99'))}"
+                f"{number(peak['during_ingest_per_s'])}, {millis(latency.get('p50'))} /"
+                f" {millis(latency.get('p99'))}"
             )
         paced = get(run, "paced", "delivery", "latency_ms") or {}
         lines.append(
-            f"| {run['batch_size']} | {_num(backlog['drain_per_s'])}"
-            f" ({_num(backlog['backlog'])} queued) | {during} |"
-            f" {_num(get(run, 'paced', 'wrk', 'rate'))} |"
-            f" {_ms(paced.get('p50'))} / {_ms(paced.get('p99'))} |"
+            f"| {run['batch_size']} | {number(backlog['drain_per_s'])}"
+            f" ({number(backlog['backlog'])} queued) | {during} |"
+            f" {number(get(run, 'paced', 'wrk', 'rate'))} |"
+            f" {millis(paced.get('p50'))} / {millis(paced.get('p99'))} |"
         )
     lines += [
         "",
@@ -460,12 +472,13 @@ def render(results: dict[str, Any]) -> str:
     scaling = results.get("scaling", {})
     empty_rate = get(scaling, "0", "peak_rate")
     for row in scaling.values():
-        rounds = " / ".join(_num(r["peak"]["wrk"]["rate"]) for r in row["rounds"])
+        rounds = " / ".join(number(r["peak"]["wrk"]["rate"]) for r in row["rounds"])
         versus = f"{row['peak_rate'] / empty_rate:.2f}x" if empty_rate else "-"
         lines.append(
-            f"| {_num(row['prefill'])} | {_num(row['peak_rate'])} ({rounds}) | {versus} |"
-            f" {_ms(row['p99_ms'])} | {_num(row['peak_rss_mib'], 1)} | {row['startup_s']:.2f} |"
-            f" {_num(row['drain_per_s'])} | {_num(row['store_mib'])} |"
+            f"| {number(row['prefill'])} | {number(row['peak_rate'])} ({rounds}) | {versus} |"
+            f" {millis(row['p99_ms'])} | {number(row['peak_rss_mib'], 1)} |"
+            f" {row['startup_s']:.2f} |"
+            f" {number(row['drain_per_s'])} | {number(row['store_mib'])} |"
         )
     if profile := results.get("profile"):
         threads = profile["threads"]

@@ -16,6 +16,12 @@ temporary file deleted at the end, on errors and on Ctrl-C too.
 The report opens with issue 16's ratios and limits (PASS/FAIL) and the CPU time per request.
 Writes bench/results/latest.json and bench/results/latest.md. The phases are in phases.py, the
 gateway's configuration in gateway_under_test.py, the plumbing in harness.py.
+
+`--postgres` runs the PostgreSQL bench instead (issue 17; postgres_phases.py): one instance on
+PostgreSQL next to one on SQLite, then 1, 2 and 3 instances on one database, on a throwaway
+database created for the run and dropped at the end (`GATEWAY_BENCH_POSTGRES` names the
+database to connect to for that; default the local server's `postgres` as user `postgres`).
+Writes bench/results/latest-postgres.json and .md.
 """
 
 from __future__ import annotations
@@ -28,9 +34,12 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from harness import BENCH, BenchError, ensure_wrk
 from phases import Bench, Plan
@@ -58,7 +67,15 @@ def main() -> int:
         help="sample the gateway with py-spy during its peak phase (numbers then include the"
         " sampling cost); stacks in bench/results/profile-peak.txt",
     )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="the PostgreSQL bench: one instance next to SQLite, then 1, 2 and 3 instances on one"
+        " database (~8 min; --quick < 4 min)",
+    )
     args = parser.parse_args()
+    if args.postgres and args.profile:
+        parser.error("--profile samples the SQLite bench's gateway only")
     # SIGINT too: a shell that starts us in the background would otherwise leave it ignored.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupted)
@@ -68,10 +85,10 @@ def main() -> int:
     else:
         print("bench: warning: fewer than 2 CPUs, nothing is pinned", file=sys.stderr)
     tmp = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
-    bench: Bench | None = None
     try:
-        bench = Bench(plan, tmp, ensure_wrk())
-        bench.execute()
+        with ExitStack() as stack:
+            bench = stack.enter_context(_bench(plan, tmp, args.postgres))
+            bench.execute()
     except BenchError as exc:
         print(f"bench: FAILED: {exc}", file=sys.stderr)
         return 1
@@ -79,22 +96,52 @@ def main() -> int:
         print("bench: interrupted", file=sys.stderr)
         return 130
     finally:
-        if bench is not None:
-            bench.supervisor.stop_all()
         if args.keep:
             print(f"bench: kept {tmp}", file=sys.stderr)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     bench.results["total_s"] = round(time.monotonic() - bench.started, 1)
     bench.results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    markdown = render(bench.results)
+    markdown, name = _render(bench.results, args.postgres)
     out = BENCH / "results"
     out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(bench.results, indent=2) + "\n")
-    (out / "latest.md").write_text(markdown)
+    (out / f"{name}.json").write_text(json.dumps(bench.results, indent=2) + "\n")
+    (out / f"{name}.md").write_text(markdown)
     print(markdown)
-    bench.log(f"done in {bench.results['total_s']:.0f}s; wrote {out}/latest.md and latest.json")
+    bench.log(f"done in {bench.results['total_s']:.0f}s; wrote {out}/{name}.md and .json")
     return 0
+
+
+@contextmanager
+def _bench(plan: Plan, tmp: Path, postgres: bool) -> Iterator[Bench]:
+    """Yield the run's bench; stop every process it started (and drop its database) after."""
+    wrk = ensure_wrk()
+    if not postgres:
+        bench = Bench(plan, tmp, wrk)
+        try:
+            yield bench
+        finally:
+            bench.supervisor.stop_all()
+        return
+    from postgres_phases import PostgresBench
+    from postgres_server import ADMIN_URL, throwaway_database
+
+    with throwaway_database(ADMIN_URL) as database:
+        pg_bench = PostgresBench(plan, tmp, wrk, database)
+        try:
+            yield pg_bench
+        finally:
+            pg_bench.supervisor.stop_all()  # before the database is dropped
+            pg_bench.close()
+
+
+def _render(results: dict[str, Any], postgres: bool) -> tuple[str, str]:
+    """Return the Markdown report and the results' file name."""
+    if not postgres:
+        return render(results), "latest"
+    from postgres_report import render_postgres
+
+    return render_postgres(results), "latest-postgres"
 
 
 if __name__ == "__main__":
