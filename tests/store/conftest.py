@@ -15,6 +15,7 @@ from gateway.store.postgres import PostgresStore
 from gateway.store.sql import Connection
 from gateway.store.sql_store import SqlStore
 from gateway.store.sqlite import SqliteStore
+from tests.conftest import store_for
 from tests.store.factories import pg_raw_connection, raw_connection
 
 
@@ -70,5 +71,5 @@ def reopen(
 ) -> Callable[[], SqlStore]:
     """Return a function making another (unopened) store on `store`'s database: a restart."""
     if isinstance(store, SqliteStore):
-        return partial(SqliteStore, str(db_path))
-    return partial(PostgresStore, request.getfixturevalue("postgres_url"))
+        return partial(store_for, f"sqlite:///{db_path}")
+    return partial(store_for, request.getfixturevalue("postgres_url"))
